@@ -1,0 +1,166 @@
+// The C ABI: thin wrappers over the C++ client. No exception crosses it (allocation failure
+// is the only one the C++ side can raise, and it is caught here).
+#include <string>
+
+#include "ringserve/client.h"
+#include "ringserve/ringserve.h"
+
+struct rs_client {
+  std::unique_ptr<ringserve::Client> client;
+};
+struct rs_stream {
+  std::unique_ptr<ringserve::Stream> stream;
+  ringserve::Token token;
+};
+
+namespace {
+
+thread_local std::string last_error_message;
+
+rs_error report(const ringserve::Status& s) {
+  if (!s.ok() && !s.end_of_stream()) last_error_message = s.to_string();
+  return static_cast<rs_error>(s.code());
+}
+
+rs_error invalid(const char* what) {
+  last_error_message = std::string("invalid argument: ") + what;
+  return RS_INVALID_ARGUMENT;
+}
+
+static_assert(RS_INTERNAL == static_cast<int>(ringserve::ErrorCode::kInternal));
+static_assert(RS_TIMEOUT == static_cast<int>(ringserve::ErrorCode::kTimeout));
+static_assert(RS_FINISH_REJECTED == static_cast<int>(ringserve::FinishReason::kRejected));
+
+}  // namespace
+
+extern "C" {
+
+void rs_params_init(rs_params* params) {
+  if (params == nullptr) return;
+  const ringserve::GenerateParams d;
+  *params = rs_params{};
+  params->max_tokens = d.max_tokens;
+  params->temperature = d.temperature;
+  params->top_p = d.top_p;
+  params->min_p = d.min_p;
+  params->repetition_penalty = d.repetition_penalty;
+  params->top_k = d.top_k;
+  params->seed = d.seed;
+  params->priority = d.priority;
+  params->queue_timeout_ms = d.queue_timeout_ms;
+  params->total_timeout_ms = d.total_timeout_ms;
+}
+
+rs_error rs_connect(const char* name, rs_client** out) {
+  return rs_connect_ex(name, -1, nullptr, out);
+}
+
+rs_error rs_connect_ex(const char* name, int64_t ready_timeout_ms, const char* wait_mode,
+                       rs_client** out) {
+  if (name == nullptr || out == nullptr) return invalid("name and out must not be NULL");
+  try {
+    ringserve::ConnectOptions options;
+    if (ready_timeout_ms >= 0) options.ready_timeout = std::chrono::milliseconds(ready_timeout_ms);
+    if (wait_mode != nullptr) options.wait_mode = wait_mode;
+    auto handle = std::make_unique<rs_client>();
+    const rs_error e = report(ringserve::Client::connect(name, &handle->client, options));
+    if (e == RS_OK) *out = handle.release();
+    return e;
+  } catch (const std::exception& ex) {
+    last_error_message = ex.what();
+    return RS_INTERNAL;
+  }
+}
+
+void rs_disconnect(rs_client* client) { delete client; }
+
+rs_error rs_generate(rs_client* client, const char* prompt, size_t prompt_length,
+                     const rs_params* params, rs_stream** out) {
+  if (client == nullptr || out == nullptr) return invalid("client and out must not be NULL");
+  if (prompt == nullptr && prompt_length != 0) return invalid("prompt is NULL");
+  try {
+    ringserve::GenerateParams p;
+    if (params != nullptr) {
+      if (params->stop_token_count > 8) return invalid("params.stop_token_count > 8");
+      p.max_tokens = params->max_tokens;
+      p.temperature = params->temperature;
+      p.top_p = params->top_p;
+      p.min_p = params->min_p;
+      p.repetition_penalty = params->repetition_penalty;
+      p.top_k = params->top_k;
+      p.seed = params->seed;
+      p.priority = params->priority;
+      p.queue_timeout_ms = params->queue_timeout_ms;
+      p.total_timeout_ms = params->total_timeout_ms;
+      p.stop_token_ids.assign(params->stop_token_ids,
+                              params->stop_token_ids + params->stop_token_count);
+    }
+    auto handle = std::make_unique<rs_stream>();
+    const rs_error e = report(client->client->generate(
+        std::string_view(prompt == nullptr ? "" : prompt, prompt_length), p, &handle->stream));
+    if (e == RS_OK) *out = handle.release();
+    return e;
+  } catch (const std::exception& ex) {
+    last_error_message = ex.what();
+    return RS_INTERNAL;
+  }
+}
+
+rs_error rs_stream_next(rs_stream* stream, int64_t timeout_ms, rs_token* out) {
+  if (stream == nullptr || out == nullptr) return invalid("stream and out must not be NULL");
+  try {
+    const auto timeout =
+        timeout_ms < 0 ? ringserve::kWaitForever : std::chrono::nanoseconds(timeout_ms * 1'000'000);
+    const rs_error e = report(stream->stream->next(&stream->token, timeout));
+    if (e == RS_OK) {
+      out->id = stream->token.id;
+      out->text = stream->token.text.data();
+      out->text_length = stream->token.text.size();
+      out->published_ns = stream->token.published_ns;
+    }
+    return e;
+  } catch (const std::exception& ex) {
+    last_error_message = ex.what();
+    return RS_INTERNAL;
+  }
+}
+
+void rs_stream_cancel(rs_stream* stream) {
+  if (stream != nullptr) stream->stream->cancel();
+}
+
+rs_finish_reason rs_stream_finish_reason(const rs_stream* stream) {
+  if (stream == nullptr) return RS_FINISH_NONE;
+  return static_cast<rs_finish_reason>(stream->stream->finish_reason());
+}
+
+void rs_stream_close(rs_stream* stream) { delete stream; }
+
+rs_error rs_status(rs_client* client, rs_daemon_status* out) {
+  if (client == nullptr || out == nullptr) return invalid("client and out must not be NULL");
+  try {
+    ringserve::DaemonStatus s;
+    const rs_error e = report(client->client->status(&s));
+    if (e != RS_OK) return e;
+    *out =
+        rs_daemon_status{s.pid,       s.slots,     s.slots_in_use, s.max_concurrent,  s.max_queue,
+                         s.running,   s.waiting,   s.received,     s.admitted,        s.rejected,
+                         s.completed, s.cancelled, s.failed,       s.tokens_generated};
+    return RS_OK;
+  } catch (const std::exception& ex) {
+    last_error_message = ex.what();
+    return RS_INTERNAL;
+  }
+}
+
+const char* rs_error_name(rs_error error) {
+  return ringserve::to_string(static_cast<ringserve::ErrorCode>(error));
+}
+
+const char* rs_finish_reason_name(rs_finish_reason reason) {
+  return ringserve::to_string(static_cast<ringserve::FinishReason>(reason));
+}
+
+const char* rs_last_error_message(void) { return last_error_message.c_str(); }
+
+}  // extern "C"

@@ -1,0 +1,261 @@
+// Client: connecting to a daemon's segment and submitting requests.
+//
+// Submission: claim a FREE slot with a CAS (stamping our pid and a new generation), write the
+// prompt and parameters, reset the slot's token ring, store SUBMITTED, push the slot index
+// into the request ring, ring the doorbell. Until SUBMITTED the daemon ignores the slot, and
+// until the push it cannot know of it, so a failure before the push just frees the slot.
+#include <unistd.h>
+
+#include <cstring>
+
+#include "client-lib/connection.h"
+#include "shm/process.h"
+#include "shm/request_check.h"
+#include "shm/request_ring.h"
+#include "shm/token_ring.h"
+
+namespace ringserve {
+namespace {
+
+Status from_segment_error(shm::SegmentError e, const std::string& name, const std::string& msg) {
+  switch (e) {
+    case shm::SegmentError::kOk:
+      return {};
+    case shm::SegmentError::kNotFound:
+      return {ErrorCode::kDaemonNotRunning, "no daemon named '" + name + "' is running"};
+    case shm::SegmentError::kNotReady:
+      return {ErrorCode::kDaemonNotRunning, msg};
+    case shm::SegmentError::kPermissionDenied:
+      return {ErrorCode::kPermissionDenied,
+              "the segment of daemon '" + name + "' exists but this user may not open it"};
+    case shm::SegmentError::kVersionMismatch:
+      return {ErrorCode::kVersionMismatch, msg};
+    case shm::SegmentError::kBadMagic:
+    case shm::SegmentError::kBadGeometry:
+      return {ErrorCode::kProtocolError, msg};
+    case shm::SegmentError::kSystem:
+      return {ErrorCode::kInternal, msg};
+  }
+  return {ErrorCode::kInternal, msg};
+}
+
+ErrorCode from_request_error(shm::RequestError e) {
+  switch (e) {
+    case shm::RequestError::kNone:
+      return ErrorCode::kOk;
+    case shm::RequestError::kQueueFull:
+      return ErrorCode::kQueueFull;
+    case shm::RequestError::kPromptTooLong:
+      return ErrorCode::kPromptTooLong;
+    case shm::RequestError::kInvalidParams:
+      return ErrorCode::kInvalidParams;
+    case shm::RequestError::kEmptyPrompt:
+      return ErrorCode::kEmptyPrompt;
+    case shm::RequestError::kInvalidUtf8:
+      return ErrorCode::kInvalidUtf8;
+    case shm::RequestError::kShuttingDown:
+      return ErrorCode::kShuttingDown;
+    case shm::RequestError::kProtocolViolation:
+      return ErrorCode::kProtocolError;
+    case shm::RequestError::kInternal:
+      return ErrorCode::kInternal;
+  }
+  return ErrorCode::kInternal;
+}
+
+shm::GenerationParams to_wire(const GenerateParams& p) {
+  shm::GenerationParams w{};
+  w.max_tokens = p.max_tokens;
+  w.temperature = p.temperature;
+  w.top_p = p.top_p;
+  w.min_p = p.min_p;
+  w.repetition_penalty = p.repetition_penalty;
+  w.top_k = p.top_k;
+  w.seed = p.seed;
+  w.priority = p.priority;
+  w.queue_timeout_ms = p.queue_timeout_ms;
+  w.total_timeout_ms = p.total_timeout_ms;
+  w.stop_token_count = static_cast<uint32_t>(p.stop_token_ids.size());
+  for (size_t i = 0; i < p.stop_token_ids.size() && i < shm::kMaxStopTokens; ++i) {
+    w.stop_token_ids[i] = p.stop_token_ids[i];
+  }
+  return w;
+}
+
+}  // namespace
+
+// Shared with stream.cc through connection.h's declaration.
+ErrorCode error_code_from_request_error(shm::RequestError e) { return from_request_error(e); }
+
+bool Connection::daemon_alive() const {
+  return shm::process_is_alive(daemon_pid, daemon_start_time);
+}
+
+void Connection::ring_doorbell() const {
+  shm::SegmentHeader* h = view.header();
+  // Dekker pair with the daemon's sleep: our publish was a seq_cst CAS, this load is seq_cst.
+  if (shm::load(h->daemon_sleeping, std::memory_order_seq_cst) != 0) {
+    shm::fetch_add(h->doorbell_seq, 1u, std::memory_order_seq_cst);
+    shm::futex_wake(&h->doorbell_seq, 1);
+  }
+}
+
+Status daemon_gone_status(const Connection& c) {
+  return {ErrorCode::kDaemonGone,
+          "daemon '" + c.name + "' (pid " + std::to_string(c.daemon_pid) + ") is gone"};
+}
+
+Client::Client(std::shared_ptr<Connection> connection) : connection_(std::move(connection)) {}
+Client::~Client() = default;
+
+Status Client::connect(const std::string& name, std::unique_ptr<Client>* out,
+                       const ConnectOptions& options) {
+  if (!shm::daemon_name_is_valid(name)) {
+    return {ErrorCode::kInvalidArgument,
+            "daemon name '" + name + "' must be 1-64 characters of [A-Za-z0-9_.-]"};
+  }
+  auto c = std::make_shared<Connection>();
+  c->name = name;
+  std::string message;
+  const uint64_t timeout_ns = static_cast<uint64_t>(options.ready_timeout.count()) * 1'000'000;
+  const shm::SegmentError e = shm::Segment::open(name, timeout_ns, &c->segment, &message);
+  if (e != shm::SegmentError::kOk) return from_segment_error(e, name, message);
+  c->view = c->segment->view();
+  const shm::SegmentHeader* h = c->view.header();
+  c->daemon_pid = h->daemon_pid;
+  c->daemon_start_time = h->daemon_start_time;
+  if (!c->daemon_alive()) {
+    return {ErrorCode::kDaemonNotRunning, "daemon '" + name + "' (pid " +
+                                              std::to_string(h->daemon_pid) +
+                                              ") has exited; its segment is stale"};
+  }
+  c->own_start_time = shm::process_start_time(::getpid());
+  const std::string& mode = options.wait_mode;
+  if (mode.empty()) {
+    c->wait_policy.mode = static_cast<shm::WaitMode>(h->wait_mode <= 2 ? h->wait_mode : 2);
+  } else if (mode == "spin") {
+    c->wait_policy.mode = shm::WaitMode::kSpin;
+  } else if (mode == "futex") {
+    c->wait_policy.mode = shm::WaitMode::kFutex;
+  } else if (mode == "hybrid") {
+    c->wait_policy.mode = shm::WaitMode::kHybrid;
+  } else {
+    return {ErrorCode::kInvalidArgument,
+            "wait_mode '" + mode + "' must be spin, futex, hybrid or empty"};
+  }
+  c->wait_policy.spin_ns = h->spin_ns;
+  out->reset(new Client(std::move(c)));
+  return {};
+}
+
+uint32_t Client::max_prompt_bytes() const { return connection_->view.shape().prompt_capacity; }
+uint32_t Client::max_tokens_limit() const { return connection_->view.header()->max_tokens_limit; }
+
+Status Client::generate(std::string_view prompt, const GenerateParams& params,
+                        std::unique_ptr<Stream>* out) {
+  Connection& c = *connection_;
+  const shm::SegmentHeader* h = c.view.header();
+  if (params.stop_token_ids.size() > shm::kMaxStopTokens) {
+    return {ErrorCode::kInvalidParams,
+            "stop_token_ids may hold at most " + std::to_string(shm::kMaxStopTokens) + " ids"};
+  }
+  const shm::GenerationParams wire = to_wire(params);
+  shm::RequestCheck check = shm::check_prompt(prompt, c.view.shape().prompt_capacity);
+  if (check.ok()) check = shm::check_params(wire, h->max_tokens_limit);
+  if (!check.ok()) return {from_request_error(check.error), check.message};
+  if (shm::load(h->state) != static_cast<uint32_t>(shm::SegmentState::kReady)) {
+    return {ErrorCode::kShuttingDown, "daemon '" + c.name + "' is shutting down"};
+  }
+  if (!c.daemon_alive()) return daemon_gone_status(c);
+
+  // Claim a free slot, starting from a rotating hint so concurrent claimers spread out.
+  const uint32_t slots = c.view.shape().slot_count;
+  const uint32_t start = c.next_slot_hint.fetch_add(1, std::memory_order_relaxed);
+  const int32_t pid = static_cast<int32_t>(::getpid());
+  uint32_t slot = slots;
+  uint64_t claimed = 0;
+  for (uint32_t i = 0; i < slots && slot == slots; ++i) {
+    const uint32_t index = (start + i) % slots;
+    shm::SlotHeader* s = c.view.slot(index);
+    uint64_t word = shm::load(s->state_word);
+    if (shm::word_state(word) != shm::SlotState::kFree) continue;
+    const uint64_t desired =
+        shm::make_state_word(shm::word_generation(word) + 1, shm::SlotState::kClaimed, pid);
+    if (shm::compare_exchange(s->state_word, word, desired)) {
+      slot = index;
+      claimed = desired;
+    }
+  }
+  if (slot == slots) {
+    return {ErrorCode::kQueueFull, "all " + std::to_string(slots) + " request slots of daemon '" +
+                                       c.name + "' are in use"};
+  }
+
+  shm::SlotHeader* s = c.view.slot(slot);
+  s->owner_start_time = c.own_start_time;
+  shm::store(s->cancel_requested, 0u);
+  shm::store(s->client_released, 0u);
+  s->request_id = 0;
+  s->finish_reason = 0;
+  s->error_code = 0;
+  s->queue_position = 0;
+  s->tokens_generated = 0;
+  s->received_ns = s->admitted_ns = s->first_token_ns = s->finished_ns = 0;
+  s->params = wire;
+  s->prompt_length = static_cast<uint32_t>(prompt.size());
+  std::memcpy(c.view.prompt(slot), prompt.data(), prompt.size());
+  shm::TokenRingReader(c.view.token_ring(slot), c.view.shape().token_ring_capacity).reset();
+  s->submit_ns = shm::monotonic_ns();
+
+  // Release: everything above is visible to whoever sees SUBMITTED.
+  uint64_t expected = claimed;
+  const uint64_t submitted = shm::with_state(claimed, shm::SlotState::kSubmitted);
+  if (!shm::compare_exchange(s->state_word, expected, submitted)) {
+    return {ErrorCode::kProtocolError,
+            "request slot " + std::to_string(slot) + " was taken from us while we filled it"};
+  }
+  shm::RequestRingProducer ring(c.view.request_ring(), h->request_ring_capacity);
+  const auto pushed = ring.try_push(slot);
+  if (pushed != shm::RequestRingProducer::PushResult::kOk) {
+    uint64_t mine = submitted;
+    shm::compare_exchange(s->state_word, mine, shm::with_state(submitted, shm::SlotState::kFree));
+    return {ErrorCode::kQueueFull, "the request ring of daemon '" + c.name + "' is full"};
+  }
+  c.ring_doorbell();
+  out->reset(new Stream(connection_, slot, submitted));
+  return {};
+}
+
+Status Client::status(DaemonStatus* out) const {
+  const Connection& c = *connection_;
+  if (!c.daemon_alive()) return daemon_gone_status(c);
+  const shm::SegmentHeader* h = c.view.header();
+  DaemonStatus st;
+  st.pid = h->daemon_pid;
+  st.layout_version = h->layout_version;
+  st.wait_mode = h->wait_mode == 0 ? "spin" : h->wait_mode == 1 ? "futex" : "hybrid";
+  st.slots = h->slot_count;
+  for (uint32_t i = 0; i < h->slot_count; ++i) {
+    if (shm::word_state(shm::load(c.view.slot(i)->state_word)) != shm::SlotState::kFree) {
+      ++st.slots_in_use;
+    }
+  }
+  st.max_concurrent = h->max_concurrent;
+  st.max_queue = h->max_queue;
+  st.running = shm::load(h->stats.running);
+  st.waiting = shm::load(h->stats.waiting);
+  st.received = shm::load(h->stats.received);
+  st.admitted = shm::load(h->stats.admitted);
+  st.rejected = shm::load(h->stats.rejected);
+  st.completed = shm::load(h->stats.completed);
+  st.cancelled = shm::load(h->stats.cancelled);
+  st.failed = shm::load(h->stats.failed);
+  st.tokens_generated = shm::load(h->stats.tokens_generated);
+  const uint64_t now = shm::monotonic_ns();
+  const uint64_t beat = shm::load(h->heartbeat_ns);
+  st.heartbeat_age_ns = now > beat ? now - beat : 0;
+  *out = st;
+  return {};
+}
+
+}  // namespace ringserve

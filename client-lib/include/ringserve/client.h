@@ -1,0 +1,208 @@
+// ringserve client library, C++ API.
+//
+// A Client is a connection to one ringserved daemon on this machine, by name. generate()
+// submits a prompt through the daemon's shared-memory request ring and returns a Stream that
+// yields the generated tokens as the daemon publishes them.
+//
+//   std::unique_ptr<ringserve::Client> client;
+//   ringserve::Status s = ringserve::Client::connect("default", &client);
+//   std::unique_ptr<ringserve::Stream> stream;
+//   if (s.ok()) s = client->generate("Hello", ringserve::GenerateParams{}, &stream);
+//   ringserve::Token token;
+//   while (s.ok() && (s = stream->next(&token)).ok()) std::cout << token.text << std::flush;
+//   if (!s.ok() && !s.end_of_stream()) std::cerr << s.to_string() << "\n";
+//
+// Errors are values (Status); no exception leaves the library.
+//
+// Thread-safety: a Client may be used from any number of threads at once (generate() and
+// status() are safe to call concurrently). A Stream belongs to one thread at a time, except
+// cancel(), which any thread may call while another is blocked in next(). Streams keep the
+// connection alive: a Stream may outlive the Client that made it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#if defined(RINGSERVE_BUILDING_CLIENT)
+#define RINGSERVE_API __attribute__((visibility("default")))
+#else
+#define RINGSERVE_API
+#endif
+
+namespace ringserve {
+
+// Numeric values are shared with the C API (ringserve.h, rs_error) and never change.
+enum class ErrorCode : int {
+  kOk = 0,
+  kEndOfStream = 1,       // not an error: the stream finished (stop, length or cancelled)
+  kDaemonNotRunning = 2,  // no daemon of that name (or it never finished starting)
+  kDaemonGone = 3,        // the daemon died while we were connected
+  kVersionMismatch = 4,   // the daemon speaks another shared-memory layout version
+  kPermissionDenied = 5,  // the daemon's segment exists but this user may not open it
+  kQueueFull = 6,         // the waiting line (or every request slot) is full; retry later
+  kPromptTooLong = 7,
+  kInvalidParams = 8,  // message names the field
+  kEmptyPrompt = 9,
+  kInvalidUtf8 = 10,
+  kShuttingDown = 11,     // the daemon is stopping and admits nothing
+  kTimeout = 12,          // next() timed out (stream goes on), or the request's deadline passed
+  kProtocolError = 13,    // the segment held values no honest peer writes
+  kInvalidArgument = 14,  // a bad argument to the library itself (e.g. a bad daemon name)
+  kInternal = 15,
+};
+RINGSERVE_API const char* to_string(ErrorCode code);
+
+// Why a stream ended. Values shared with the C API (rs_finish_reason).
+enum class FinishReason : int {
+  kNone = 0,  // not finished
+  kStop = 1,
+  kLength = 2,
+  kCancelled = 3,
+  kError = 4,
+  kTimeout = 5,
+  kRejected = 6,
+};
+RINGSERVE_API const char* to_string(FinishReason reason);
+
+class RINGSERVE_API Status {
+ public:
+  Status() = default;  // OK
+  Status(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  bool ok() const { return code_ == ErrorCode::kOk; }
+  bool end_of_stream() const { return code_ == ErrorCode::kEndOfStream; }
+  ErrorCode code() const { return code_; }
+  const std::string& message() const { return message_; }
+  std::string to_string() const;  // "queue full: ..." style
+
+ private:
+  ErrorCode code_ = ErrorCode::kOk;
+  std::string message_;
+};
+
+// Sampling and limits of one request. Ranges are checked by the client and again by the daemon.
+struct GenerateParams {
+  uint32_t max_tokens = 128;            // 1..daemon's max_tokens_limit
+  float temperature = 1.0f;             // 0 = greedy; 0..100
+  float top_p = 1.0f;                   // (0, 1]
+  float min_p = 0.0f;                   // [0, 1)
+  float repetition_penalty = 1.0f;      // (0, 100]
+  int32_t top_k = 0;                    // 0 = off; >= 0
+  uint64_t seed = 0;                    // same seed + same prompt = same output
+  int32_t priority = 0;                 // higher is admitted first
+  uint32_t queue_timeout_ms = 0;        // max wait for admission; 0 = none
+  uint32_t total_timeout_ms = 0;        // max time from submission to the end; 0 = none
+  std::vector<int32_t> stop_token_ids;  // at most 8
+};
+
+struct Token {
+  int32_t id = 0;
+  std::string text;           // UTF-8 piece (whole characters)
+  uint64_t published_ns = 0;  // CLOCK_MONOTONIC when the daemon published it
+};
+
+// Timestamps (CLOCK_MONOTONIC ns, 0 = not yet) and ids of a request, as the daemon recorded them.
+struct RequestInfo {
+  uint64_t request_id = 0;
+  uint32_t queue_position = 0;  // 1-based while waiting, 0 once running
+  uint64_t submit_ns = 0;
+  uint64_t received_ns = 0;  // daemon took it off the request ring
+  uint64_t admitted_ns = 0;
+  uint64_t first_token_ns = 0;
+  uint64_t finished_ns = 0;
+};
+
+struct DaemonStatus {
+  int32_t pid = 0;
+  uint32_t layout_version = 0;
+  std::string wait_mode;
+  uint32_t slots = 0;
+  uint32_t slots_in_use = 0;
+  uint32_t max_concurrent = 0;
+  uint32_t max_queue = 0;
+  uint32_t running = 0;
+  uint32_t waiting = 0;
+  uint64_t received = 0;
+  uint64_t admitted = 0;
+  uint64_t rejected = 0;
+  uint64_t completed = 0;
+  uint64_t cancelled = 0;
+  uint64_t failed = 0;
+  uint64_t tokens_generated = 0;
+  uint64_t heartbeat_age_ns = 0;
+};
+
+inline constexpr std::chrono::nanoseconds kWaitForever = std::chrono::nanoseconds::max();
+
+class Connection;  // internal
+
+class RINGSERVE_API Stream {
+ public:
+  ~Stream();  // cancels an unfinished request and gives its slot back
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  // Blocks for the next token. OK: *token holds it. kEndOfStream: the stream finished with
+  // stop, length or cancelled (finish_reason() says which). kTimeout with !done(): nothing
+  // arrived within `timeout`; call again. Any other code: the request failed (done() is true).
+  Status next(Token* token, std::chrono::nanoseconds timeout = kWaitForever);
+
+  // Asks the daemon to stop this request; it ends within one scheduler step. next() then
+  // returns the tokens already published and kEndOfStream with FinishReason::kCancelled.
+  void cancel();
+
+  bool done() const { return done_; }
+  FinishReason finish_reason() const { return finish_reason_; }
+  RequestInfo info() const;
+
+ private:
+  friend class Client;
+  Stream(std::shared_ptr<Connection> connection, uint32_t slot, uint64_t state_word);
+  Status finish();
+  void release_slot();
+
+  std::shared_ptr<Connection> connection_;
+  uint32_t slot_;
+  uint64_t state_word_;  // as claimed: generation and owner pid, for CAS
+  uint32_t tail_ = 0;
+  bool done_ = false;
+  bool released_ = false;
+  FinishReason finish_reason_ = FinishReason::kNone;
+};
+
+struct ConnectOptions {
+  // How long to wait for a daemon that is still starting (segment exists, not ready yet).
+  std::chrono::milliseconds ready_timeout{2000};
+  // "" = the daemon's wait mode; else "spin", "futex" or "hybrid" for this client's waits.
+  std::string wait_mode;
+};
+
+class RINGSERVE_API Client {
+ public:
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  static Status connect(const std::string& name, std::unique_ptr<Client>* out,
+                        const ConnectOptions& options = {});
+
+  // Submits a request. Errors found before submission (empty or too long prompt, bad params,
+  // no free slot, daemon gone) are returned here; errors found by the daemon (queue full,
+  // invalid UTF-8, ...) come from the stream's first next().
+  Status generate(std::string_view prompt, const GenerateParams& params,
+                  std::unique_ptr<Stream>* out);
+
+  Status status(DaemonStatus* out) const;
+
+  uint32_t max_prompt_bytes() const;
+  uint32_t max_tokens_limit() const;
+
+ private:
+  explicit Client(std::shared_ptr<Connection> connection);
+  std::shared_ptr<Connection> connection_;
+};
+
+}  // namespace ringserve

@@ -1,0 +1,131 @@
+/* ringserve client library, C API: the same library as ringserve/client.h, for C and for
+ * other languages' foreign-function interfaces.
+ *
+ *   rs_client* client = NULL;
+ *   rs_stream* stream = NULL;
+ *   rs_params params;
+ *   rs_params_init(&params);
+ *   if (rs_connect("default", &client) == RS_OK &&
+ *       rs_generate(client, "Hello", 5, &params, &stream) == RS_OK) {
+ *     rs_token token;
+ *     rs_error e;
+ *     while ((e = rs_stream_next(stream, -1, &token)) == RS_OK)
+ *       fwrite(token.text, 1, token.text_length, stdout);
+ *     if (e != RS_END_OF_STREAM) fprintf(stderr, "%s\n", rs_last_error_message());
+ *   }
+ *   rs_stream_close(stream);
+ *   rs_disconnect(client);
+ *
+ * Every function returns an rs_error; on failure rs_last_error_message() gives a message for
+ * the calling thread's last failed call. Thread-safety as in client.h: an rs_client may be
+ * shared by threads; an rs_stream is used by one thread at a time (rs_stream_cancel excepted).
+ */
+#ifndef RINGSERVE_RINGSERVE_H_
+#define RINGSERVE_RINGSERVE_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(RINGSERVE_BUILDING_CLIENT)
+#define RS_EXPORT __attribute__((visibility("default")))
+#else
+#define RS_EXPORT
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Same values as ringserve::ErrorCode. */
+typedef enum rs_error {
+  RS_OK = 0,
+  RS_END_OF_STREAM = 1,
+  RS_DAEMON_NOT_RUNNING = 2,
+  RS_DAEMON_GONE = 3,
+  RS_VERSION_MISMATCH = 4,
+  RS_PERMISSION_DENIED = 5,
+  RS_QUEUE_FULL = 6,
+  RS_PROMPT_TOO_LONG = 7,
+  RS_INVALID_PARAMS = 8,
+  RS_EMPTY_PROMPT = 9,
+  RS_INVALID_UTF8 = 10,
+  RS_SHUTTING_DOWN = 11,
+  RS_TIMEOUT = 12,
+  RS_PROTOCOL_ERROR = 13,
+  RS_INVALID_ARGUMENT = 14,
+  RS_INTERNAL = 15
+} rs_error;
+
+/* Same values as ringserve::FinishReason. */
+typedef enum rs_finish_reason {
+  RS_FINISH_NONE = 0,
+  RS_FINISH_STOP = 1,
+  RS_FINISH_LENGTH = 2,
+  RS_FINISH_CANCELLED = 3,
+  RS_FINISH_ERROR = 4,
+  RS_FINISH_TIMEOUT = 5,
+  RS_FINISH_REJECTED = 6
+} rs_finish_reason;
+
+typedef struct rs_client rs_client;
+typedef struct rs_stream rs_stream;
+
+/* Generation parameters; rs_params_init sets the defaults documented in client.h. */
+typedef struct rs_params {
+  uint32_t max_tokens;
+  float temperature;
+  float top_p;
+  float min_p;
+  float repetition_penalty;
+  int32_t top_k;
+  uint64_t seed;
+  int32_t priority;
+  uint32_t queue_timeout_ms;
+  uint32_t total_timeout_ms;
+  uint32_t stop_token_count; /* <= 8 */
+  int32_t stop_token_ids[8];
+} rs_params;
+
+typedef struct rs_token {
+  int32_t id;
+  const char* text; /* UTF-8, not NUL-terminated; valid until the next call on the stream */
+  size_t text_length;
+  uint64_t published_ns; /* CLOCK_MONOTONIC when the daemon published it */
+} rs_token;
+
+RS_EXPORT void rs_params_init(rs_params* params);
+
+/* ready_timeout_ms: how long to wait for a daemon that is still starting (<0: default 2000). */
+RS_EXPORT rs_error rs_connect(const char* name, rs_client** out);
+RS_EXPORT rs_error rs_connect_ex(const char* name, int64_t ready_timeout_ms, const char* wait_mode,
+                                 rs_client** out);
+RS_EXPORT void rs_disconnect(rs_client* client);
+
+RS_EXPORT rs_error rs_generate(rs_client* client, const char* prompt, size_t prompt_length,
+                               const rs_params* params, rs_stream** out);
+
+/* timeout_ms < 0 waits forever. RS_OK: *out holds a token. RS_END_OF_STREAM: finished. */
+RS_EXPORT rs_error rs_stream_next(rs_stream* stream, int64_t timeout_ms, rs_token* out);
+RS_EXPORT void rs_stream_cancel(rs_stream* stream);
+RS_EXPORT rs_finish_reason rs_stream_finish_reason(const rs_stream* stream);
+/* Cancels an unfinished request and frees the stream. NULL is allowed. */
+RS_EXPORT void rs_stream_close(rs_stream* stream);
+
+/* Daemon counters; fields as in ringserve::DaemonStatus. */
+typedef struct rs_daemon_status {
+  int32_t pid;
+  uint32_t slots, slots_in_use, max_concurrent, max_queue, running, waiting;
+  uint64_t received, admitted, rejected, completed, cancelled, failed, tokens_generated;
+} rs_daemon_status;
+RS_EXPORT rs_error rs_status(rs_client* client, rs_daemon_status* out);
+
+RS_EXPORT const char* rs_error_name(rs_error error);
+RS_EXPORT const char* rs_finish_reason_name(rs_finish_reason reason);
+/* Message of the calling thread's last failed call; "" if none. */
+RS_EXPORT const char* rs_last_error_message(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RINGSERVE_RINGSERVE_H_ */

@@ -1,0 +1,28 @@
+// EchoBackend: a deterministic stand-in for a model. A prompt's tokens are its Unicode code
+// points; generated token k is prompt token (k mod prompt length), so the output is the prompt
+// repeated. Each step sleeps step_delay_us once (for the whole batch), like a model step would.
+#pragma once
+
+#include <cstdint>
+
+#include "daemon/backend.h"
+
+namespace ringserve::daemon {
+
+class EchoBackend final : public Backend {
+ public:
+  explicit EchoBackend(uint32_t step_delay_us) : step_delay_us_(step_delay_us) {}
+  const char* name() const override { return "echo"; }
+  bool start(Sequence& seq, std::string* error) override;
+  void step(std::span<Sequence* const> batch, std::vector<StepOutput>* outputs) override;
+  void release(Sequence& seq) override { seq.prompt_tokens.clear(); }
+
+  // The echo tokenization, shared with tests: code points of valid UTF-8.
+  static std::vector<int32_t> code_points(std::string_view utf8);
+  static std::string encode_utf8(int32_t code_point);
+
+ private:
+  uint32_t step_delay_us_;
+};
+
+}  // namespace ringserve::daemon

@@ -1,0 +1,123 @@
+// ringserved: the ringserve daemon.
+//   ringserved [--config FILE] [--name NAME] [--set KEY=VALUE]...
+// Without a config it runs the built-in default. SIGTERM/SIGINT stop it gracefully.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "config/config.h"
+#include "daemon/echo_backend.h"
+#include "daemon/instance_lock.h"
+#include "daemon/server.h"
+#include "shm/segment.h"
+
+namespace {
+
+ringserve::daemon::Server* g_server = nullptr;
+
+void on_stop_signal(int) {
+  if (g_server != nullptr) g_server->request_stop();
+}
+
+void print_usage(FILE* out) {
+  std::fputs(
+      "usage: ringserved [--config FILE] [--name NAME] [--set KEY=VALUE]...\n"
+      "  --config FILE    TOML config (see config/ringserve.example.toml); default: built-in\n"
+      "  --name NAME      daemon name (clients connect by it); overrides daemon.name\n"
+      "  --set KEY=VALUE  override one config key, e.g. --set model.backend=echo (repeatable)\n",
+      out);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  std::string name;
+  std::vector<std::string> overrides;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](const char* flag) -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "ringserved: %s needs a value\n", flag);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "--config") {
+      config_path = value("--config");
+    } else if (arg == "--name") {
+      name = value("--name");
+    } else if (arg == "--set") {
+      overrides.emplace_back(value("--set"));
+    } else if (arg.rfind("--set=", 0) == 0) {
+      overrides.emplace_back(arg.substr(6));
+    } else if (arg == "--help" || arg == "-h") {
+      print_usage(stdout);
+      return 0;
+    } else {
+      std::fprintf(stderr, "ringserved: unknown argument '%s'\n", arg.c_str());
+      print_usage(stderr);
+      return 2;
+    }
+  }
+
+  ringserve::config::Config config;
+  const auto loaded = ringserve::config::load_config(config_path, overrides, &config);
+  if (!loaded.ok) {
+    std::fprintf(stderr, "ringserved: %s\n", loaded.error.c_str());
+    return 2;
+  }
+  if (!name.empty()) config.daemon.name = name;
+  if (!ringserve::shm::daemon_name_is_valid(config.daemon.name)) {
+    std::fprintf(stderr, "ringserved: daemon name '%s' must be 1-64 characters of [A-Za-z0-9_.-]\n",
+                 config.daemon.name.c_str());
+    return 2;
+  }
+
+  auto logger = spdlog::stderr_color_mt("ringserved");
+  logger->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(config.daemon.log_level));
+
+  ringserve::daemon::InstanceLock lock;
+  std::string error;
+  if (!lock.acquire(config.daemon.name, &error)) {
+    std::fprintf(stderr, "ringserved: %s\n", error.c_str());
+    return 1;
+  }
+
+  std::unique_ptr<ringserve::daemon::Backend> backend;
+  switch (config.model.backend) {
+    case ringserve::config::Backend::kEcho:
+      backend = std::make_unique<ringserve::daemon::EchoBackend>(config.model.echo_step_delay_us);
+      break;
+    case ringserve::config::Backend::kTorch:
+      std::fprintf(stderr,
+                   "ringserved: model.backend = \"torch\" is not available in this build "
+                   "yet; use \"echo\"\n");
+      return 2;
+  }
+
+  ringserve::daemon::Server server(config, std::move(backend));
+  if (!server.start(&error)) {
+    std::fprintf(stderr, "ringserved: %s\n", error.c_str());
+    return 1;
+  }
+  g_server = &server;
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  server.run();
+  g_server = nullptr;
+  return 0;
+}

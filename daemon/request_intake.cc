@@ -1,0 +1,50 @@
+#include "daemon/request_intake.h"
+
+#include <cstring>
+
+#include "shm/atomics.h"
+
+namespace ringserve::daemon {
+
+IntakeOutcome take_request(const shm::SegmentView& view, uint32_t slot_index,
+                           uint32_t max_tokens_limit, uint64_t now_ns,
+                           std::unique_ptr<Sequence>* out, shm::RequestCheck* check) {
+  const shm::SegmentShape& shape = view.shape();
+  if (slot_index >= shape.slot_count) return IntakeOutcome::kIgnored;
+  shm::SlotHeader* slot = view.slot(slot_index);
+  uint64_t word = shm::load(slot->state_word);
+  if (shm::word_state(word) != shm::SlotState::kSubmitted) return IntakeOutcome::kIgnored;
+  const uint64_t queued = shm::with_state(word, shm::SlotState::kQueued);
+  if (!shm::compare_exchange(slot->state_word, word, queued)) return IntakeOutcome::kIgnored;
+
+  auto seq = std::make_unique<Sequence>(
+      slot_index, shm::TokenRingWriter(view.token_ring(slot_index), shape.token_ring_capacity));
+  seq->state_word = queued;
+  seq->owner_pid = shm::word_pid(queued);
+  seq->received_ns = now_ns;
+  // One snapshot of every client-written field; later scribbles cannot change our copy.
+  shm::SlotHeader snapshot;
+  std::memcpy(&snapshot, slot, sizeof(snapshot));
+  seq->owner_start_time = snapshot.owner_start_time;
+  seq->submit_ns = snapshot.submit_ns <= now_ns ? snapshot.submit_ns : now_ns;
+  seq->params = snapshot.params;
+  seq->writer.begin();
+
+  *check = {};
+  if (snapshot.prompt_length > shape.prompt_capacity) {
+    *check = {shm::RequestError::kPromptTooLong,
+              "prompt_length " + std::to_string(snapshot.prompt_length) + " exceeds the slot's " +
+                  std::to_string(shape.prompt_capacity) + " bytes"};
+  } else {
+    seq->prompt.assign(view.prompt(slot_index), snapshot.prompt_length);
+    *check = shm::check_prompt(seq->prompt, shape.prompt_capacity);
+    if (check->ok()) *check = shm::check_params(seq->params, max_tokens_limit);
+  }
+  if (check->ok() && seq->writer.free_entries() < 0) {
+    *check = {shm::RequestError::kProtocolViolation, "token ring counters are corrupt"};
+  }
+  *out = std::move(seq);
+  return check->ok() ? IntakeOutcome::kAccepted : IntakeOutcome::kRejected;
+}
+
+}  // namespace ringserve::daemon

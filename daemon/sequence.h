@@ -1,0 +1,47 @@
+// Sequence: the daemon's private record of one request, from the moment it is taken off the
+// request ring until its slot is handed back. Everything the daemon decides on is read from
+// here, never again from the segment: the prompt and parameters were copied and validated once.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "shm/layout.h"
+#include "shm/token_ring.h"
+
+namespace ringserve::daemon {
+
+struct Sequence {
+  Sequence(uint32_t slot_index, shm::TokenRingWriter ring_writer)
+      : slot(slot_index), writer(ring_writer) {}
+
+  uint32_t slot;
+  uint64_t state_word = 0;  // the slot's state word as we last stored it (CAS expectation)
+  uint64_t request_id = 0;
+  int32_t owner_pid = 0;
+  uint64_t owner_start_time = 0;
+
+  std::string prompt;  // validated UTF-8
+  shm::GenerationParams params{};
+  std::vector<int32_t> prompt_tokens;  // filled by the backend at start
+  uint32_t generated = 0;              // tokens generated so far
+
+  uint64_t submit_ns = 0;  // client's claim (untrusted; only for logging, clamped)
+  uint64_t received_ns = 0;
+  uint64_t admitted_ns = 0;
+  uint64_t first_token_ns = 0;
+
+  shm::TokenRingWriter writer;
+  std::deque<shm::TokenEntry> pending;  // produced but not yet in the ring (client slow)
+
+  // Set when the request has ended; the final entry is then queued in `pending`.
+  bool finishing = false;
+  shm::FinishReason finish_reason = shm::FinishReason::kNone;
+  shm::RequestError error = shm::RequestError::kNone;
+
+  bool running() const { return admitted_ns != 0; }
+};
+
+}  // namespace ringserve::daemon

@@ -1,0 +1,437 @@
+// The daemon loop. One iteration: heartbeat, intake, reap (every 100 ms), cancels and
+// deadlines, admission, one backend step for every running sequence whose client keeps up,
+// flush tokens into rings, counters. With nothing to do it sleeps on the doorbell futex.
+#include "daemon/server.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/request_intake.h"
+#include "daemon/token_output.h"
+#include "shm/atomics.h"
+#include "shm/clock.h"
+#include "shm/futex.h"
+#include "shm/process.h"
+
+namespace ringserve::daemon {
+namespace {
+
+constexpr uint64_t kReapIntervalNs = 100'000'000;
+constexpr uint64_t kIdleWaitNs = 100'000'000;         // doorbell sleep between housekeeping
+constexpr uint64_t kBlockedPollNs = 50'000;           // re-check rings the clients must drain
+constexpr uint64_t kDrainTimeoutNs = 10'000'000'000;  // running requests get this long at stop
+
+shm::WaitMode to_shm(config::WaitMode m) {
+  switch (m) {
+    case config::WaitMode::kSpin:
+      return shm::WaitMode::kSpin;
+    case config::WaitMode::kFutex:
+      return shm::WaitMode::kFutex;
+    case config::WaitMode::kHybrid:
+      return shm::WaitMode::kHybrid;
+  }
+  return shm::WaitMode::kHybrid;
+}
+
+const char* reason_name(shm::FinishReason r) {
+  switch (r) {
+    case shm::FinishReason::kNone:
+      return "none";
+    case shm::FinishReason::kStop:
+      return "stop";
+    case shm::FinishReason::kLength:
+      return "length";
+    case shm::FinishReason::kCancelled:
+      return "cancelled";
+    case shm::FinishReason::kError:
+      return "error";
+    case shm::FinishReason::kTimeout:
+      return "timeout";
+    case shm::FinishReason::kRejected:
+      return "rejected";
+  }
+  return "unknown";
+}
+
+double ms_between(uint64_t from, uint64_t to) {
+  return from == 0 || to < from ? 0.0 : static_cast<double>(to - from) / 1e6;
+}
+
+}  // namespace
+
+Server::Server(const config::Config& config, std::unique_ptr<Backend> backend)
+    : config_(config),
+      backend_(std::move(backend)),
+      scheduler_(config.scheduler.max_concurrent, config.scheduler.max_queue) {
+  wait_policy_.mode = to_shm(config.transport.wait_mode);
+  wait_policy_.spin_ns = uint64_t{config.transport.spin_us} * 1000;
+}
+
+Server::~Server() = default;
+
+bool Server::start(std::string* error) {
+  const config::TransportSection& t = config_.transport;
+  const shm::SegmentShape shape{t.slots, t.prompt_bytes, t.token_ring_entries};
+  std::string message;
+  if (shm::Segment::create(config_.daemon.name, shape, t.permissions, &segment_, &message) !=
+      shm::SegmentError::kOk) {
+    *error = message;
+    return false;
+  }
+  view_ = segment_->view();
+  const shm::SegmentGeometry& g = view_.geometry();
+  shm::SegmentHeader* h = view_.header();
+  h->magic = shm::kMagic;
+  h->layout_version = shm::kLayoutVersion;
+  h->segment_bytes = g.segment_bytes;
+  h->header_bytes = shm::kHeaderBytes;
+  h->slot_count = shape.slot_count;
+  h->prompt_capacity = shape.prompt_capacity;
+  h->token_ring_capacity = shape.token_ring_capacity;
+  h->request_ring_capacity = g.request_ring_capacity;
+  h->slot_stride = g.slot_stride;
+  h->token_ring_stride = g.token_ring_stride;
+  h->wait_mode = static_cast<uint32_t>(wait_policy_.mode);
+  h->request_ring_offset = g.request_ring_offset;
+  h->slot_table_offset = g.slot_table_offset;
+  h->token_rings_offset = g.token_rings_offset;
+  h->daemon_pid = static_cast<int32_t>(::getpid());
+  h->spin_ns = static_cast<uint32_t>(wait_policy_.spin_ns);
+  h->daemon_start_time = shm::process_start_time(::getpid());
+  h->max_tokens_limit = config_.scheduler.max_tokens_limit;
+  h->max_concurrent = config_.scheduler.max_concurrent;
+  h->max_queue = config_.scheduler.max_queue;
+  h->heartbeat_ns = shm::monotonic_ns();
+  requests_ =
+      std::make_unique<shm::RequestRingConsumer>(view_.request_ring(), g.request_ring_capacity,
+                                                 uint64_t{t.unpublished_timeout_ms} * 1'000'000);
+  requests_->initialize();
+  by_slot_.resize(shape.slot_count);
+  // Everything above becomes visible to a client that sees kReady (acquire).
+  shm::store(h->state, static_cast<uint32_t>(shm::SegmentState::kReady), std::memory_order_seq_cst);
+  spdlog::info(
+      "ringserved '{}' ready: pid {}, {} slots x {} prompt bytes, token rings of {}, "
+      "segment {} KiB, wait mode {}, backend {}",
+      config_.daemon.name, ::getpid(), shape.slot_count, shape.prompt_capacity,
+      shape.token_ring_capacity, g.segment_bytes / 1024,
+      config::to_string(config_.transport.wait_mode), backend_->name());
+  return true;
+}
+
+void Server::request_stop() {
+  stop_requested_.store(true, std::memory_order_seq_cst);
+  if (view_.base() != nullptr) {
+    shm::fetch_add(view_.header()->doorbell_seq, 1u, std::memory_order_seq_cst);
+    shm::futex_wake(&view_.header()->doorbell_seq, 1);
+  }
+}
+
+void Server::run() {
+  for (;;) {
+    const uint64_t now = shm::monotonic_ns();
+    shm::store(view_.header()->heartbeat_ns, now, std::memory_order_relaxed);
+    if (stop_requested_.load(std::memory_order_relaxed) && !stopping_) begin_shutdown(now);
+    intake(now);
+    if (now >= next_reap_ns_) {
+      reap_dead_clients();
+      next_reap_ns_ = now + kReapIntervalNs;
+    }
+    check_cancels_and_deadlines(now);
+    admit(now);
+    const bool stepped = step(now);
+    flush_all(shm::monotonic_ns());
+    update_queue_positions();
+    publish_stats();
+    if (stopping_) {
+      const bool idle = scheduler_.running().empty() && scheduler_.waiting().empty() &&
+                        std::none_of(by_slot_.begin(), by_slot_.end(),
+                                     [](const auto& s) { return s != nullptr; });
+      if (idle || now >= drain_deadline_ns_) break;
+    }
+    if (!stepped) idle_wait(now);
+  }
+  spdlog::info("ringserved '{}' stopped: {} requests completed, {} tokens generated",
+               config_.daemon.name, stats_.completed, stats_.tokens_generated);
+  segment_.reset();  // unmaps and removes the segment
+}
+
+void Server::begin_shutdown(uint64_t now) {
+  stopping_ = true;
+  drain_deadline_ns_ = now + kDrainTimeoutNs;
+  shm::store(view_.header()->state, static_cast<uint32_t>(shm::SegmentState::kStopping),
+             std::memory_order_seq_cst);
+  spdlog::info("stopping: {} running get up to {} s to finish, {} waiting are rejected",
+               scheduler_.running().size(), kDrainTimeoutNs / 1'000'000'000,
+               scheduler_.waiting().size());
+  const std::deque<Sequence*> waiting = scheduler_.waiting();
+  for (Sequence* seq : waiting) {
+    finish(*seq, shm::FinishReason::kRejected, shm::RequestError::kShuttingDown);
+  }
+}
+
+void Server::intake(uint64_t now) {
+  // Bounded: a flood of requests cannot starve the running sequences of their step.
+  for (uint32_t i = 0; i < view_.geometry().request_ring_capacity; ++i) {
+    uint32_t value = 0;
+    const auto r = requests_->poll(now, &value);
+    if (r == shm::RequestRingConsumer::PollResult::kValue) {
+      accept(value, now);
+    } else if (r == shm::RequestRingConsumer::PollResult::kSkipped) {
+      spdlog::warn(
+          "request ring: skipped a position claimed but never published (client died "
+          "or stalled for {} ms)",
+          config_.transport.unpublished_timeout_ms);
+    } else {
+      break;
+    }
+  }
+}
+
+void Server::accept(uint32_t slot_index, uint64_t now) {
+  // A slot we already hold cannot be submitted again by an honest client.
+  if (slot_index < by_slot_.size() && by_slot_[slot_index] != nullptr) return;
+  std::unique_ptr<Sequence> seq;
+  shm::RequestCheck check;
+  const IntakeOutcome outcome =
+      take_request(view_, slot_index, config_.scheduler.max_tokens_limit, now, &seq, &check);
+  if (outcome == IntakeOutcome::kIgnored) return;
+  Sequence& s = *seq;
+  s.request_id = next_request_id_++;
+  shm::store(view_.slot(s.slot)->request_id, s.request_id);
+  shm::store(view_.slot(s.slot)->received_ns, now);
+  by_slot_[s.slot] = std::move(seq);
+  ++stats_.received;
+  if (outcome == IntakeOutcome::kRejected) {
+    spdlog::info("request {} rejected: {}", s.request_id, check.message);
+    queue_finish(s, shm::FinishReason::kError, check.error);
+    return;
+  }
+  if (stopping_) {
+    queue_finish(s, shm::FinishReason::kRejected, shm::RequestError::kShuttingDown);
+    return;
+  }
+  if (!scheduler_.enqueue(&s)) {
+    ++stats_.rejected;
+    queue_finish(s, shm::FinishReason::kRejected, shm::RequestError::kQueueFull);
+  }
+}
+
+void Server::finish(Sequence& seq, shm::FinishReason reason, shm::RequestError error) {
+  if (seq.finishing) return;
+  scheduler_.remove(&seq);
+  if (seq.running()) backend_->release(seq);
+  queue_finish(seq, reason, error);
+}
+
+void Server::check_cancels_and_deadlines(uint64_t now) {
+  for (auto& owned : by_slot_) {
+    if (owned == nullptr || owned->finishing) continue;
+    Sequence& seq = *owned;
+    const shm::SlotHeader* slot = view_.slot(seq.slot);
+    if (shm::load(slot->cancel_requested, std::memory_order_relaxed) != 0) {
+      finish(seq, shm::FinishReason::kCancelled, shm::RequestError::kNone);
+      continue;
+    }
+    const uint64_t age = now - seq.received_ns;
+    const bool queue_late = !seq.running() && seq.params.queue_timeout_ms != 0 &&
+                            age >= uint64_t{seq.params.queue_timeout_ms} * 1'000'000;
+    const bool total_late = seq.params.total_timeout_ms != 0 &&
+                            age >= uint64_t{seq.params.total_timeout_ms} * 1'000'000;
+    if (queue_late || total_late)
+      finish(seq, shm::FinishReason::kTimeout, shm::RequestError::kNone);
+  }
+}
+
+void Server::admit(uint64_t now) {
+  for (Sequence* seq : scheduler_.admit()) {
+    uint64_t expected = seq->state_word;
+    const uint64_t running = shm::with_state(expected, shm::SlotState::kRunning);
+    if (!shm::compare_exchange(view_.slot(seq->slot)->state_word, expected, running)) {
+      // The client overwrote its own slot: it is no longer a request we can serve.
+      scheduler_.remove(seq);
+      drop(*seq, false);
+      continue;
+    }
+    seq->state_word = running;
+    seq->admitted_ns = now;
+    shm::store(view_.slot(seq->slot)->admitted_ns, now);
+    shm::store(view_.slot(seq->slot)->queue_position, 0u);
+    ++stats_.admitted;
+    std::string error;
+    if (!backend_->start(*seq, &error)) {
+      spdlog::info("request {} rejected by the backend: {}", seq->request_id, error);
+      finish(*seq, shm::FinishReason::kError, shm::RequestError::kInvalidParams);
+    }
+  }
+}
+
+bool Server::step(uint64_t now) {
+  batch_.clear();
+  for (Sequence* seq : scheduler_.running()) {
+    if (seq->pending.empty()) batch_.push_back(seq);  // a client behind on reading sits out
+  }
+  if (batch_.empty()) return false;
+  backend_->step(batch_, &outputs_);
+  for (size_t i = 0; i < batch_.size(); ++i) {
+    Sequence& seq = *batch_[i];
+    const StepOutput& out = outputs_[i];
+    const shm::GenerationParams& p = seq.params;
+    const bool is_stop = std::find(p.stop_token_ids, p.stop_token_ids + p.stop_token_count,
+                                   out.token_id) != p.stop_token_ids + p.stop_token_count;
+    if (is_stop) {
+      finish(seq, shm::FinishReason::kStop, shm::RequestError::kNone);
+      continue;
+    }
+    if (seq.generated == 0) {
+      seq.first_token_ns = now;
+      shm::store(view_.slot(seq.slot)->first_token_ns, now);
+    }
+    ++seq.generated;
+    ++stats_.tokens_generated;
+    queue_token(seq, out.token_id, out.text);
+    if (seq.generated >= p.max_tokens) {
+      finish(seq, shm::FinishReason::kLength, shm::RequestError::kNone);
+    }
+  }
+  return true;
+}
+
+void Server::flush_all(uint64_t now) {
+  for (auto& owned : by_slot_) {
+    if (owned == nullptr || owned->pending.empty()) continue;
+    Sequence& seq = *owned;
+    bool wake = false;
+    const FlushResult r = flush(view_, seq, now, &wake);
+    if (wake) shm::futex_wake(seq.writer.futex_word(), 1);
+    if (r == FlushResult::kDone) {
+      drop(seq, true);
+    } else if (r == FlushResult::kAbandoned) {
+      spdlog::warn("request {}: slot {} no longer holds our request (client scribbled on it)",
+                   seq.request_id, seq.slot);
+      scheduler_.remove(&seq);
+      drop(seq, false);
+    }
+  }
+}
+
+void Server::drop(Sequence& seq, bool log_it) {
+  if (log_it) {
+    const uint64_t end = shm::monotonic_ns();
+    spdlog::info(
+        "request {}: prompt {} tokens, generated {}, queue wait {:.3f} ms, ttft {:.3f} ms, "
+        "total {:.3f} ms, finish {}",
+        seq.request_id, seq.prompt_tokens.size(), seq.generated,
+        ms_between(seq.received_ns, seq.admitted_ns),
+        ms_between(seq.received_ns, seq.first_token_ns), ms_between(seq.received_ns, end),
+        reason_name(seq.finish_reason));
+    switch (seq.finish_reason) {
+      case shm::FinishReason::kStop:
+      case shm::FinishReason::kLength:
+        ++stats_.completed;
+        break;
+      case shm::FinishReason::kCancelled:
+        ++stats_.cancelled;
+        break;
+      case shm::FinishReason::kRejected:
+        break;  // counted at rejection
+      default:
+        ++stats_.failed;
+        break;
+    }
+  }
+  const uint32_t slot = seq.slot;
+  by_slot_[slot].reset();
+}
+
+void Server::reap_dead_clients() {
+  // One /proc lookup per distinct (pid, start time) per pass.
+  std::unordered_map<uint64_t, bool> alive_cache;
+  auto alive = [&](int32_t pid, uint64_t start_time) {
+    const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(pid)) << 32) ^ start_time;
+    auto it = alive_cache.find(key);
+    if (it != alive_cache.end()) return it->second;
+    const bool a = shm::process_is_alive(pid, start_time);
+    alive_cache.emplace(key, a);
+    return a;
+  };
+  for (uint32_t i = 0; i < by_slot_.size(); ++i) {
+    shm::SlotHeader* slot = view_.slot(i);
+    if (by_slot_[i] != nullptr) {
+      Sequence& seq = *by_slot_[i];
+      if (alive(seq.owner_pid, seq.owner_start_time)) continue;
+      spdlog::info("request {}: client pid {} died; freeing slot {}", seq.request_id, seq.owner_pid,
+                   i);
+      scheduler_.remove(&seq);
+      if (seq.running() && !seq.finishing) backend_->release(seq);
+      free_slot(view_, seq);
+      seq.finish_reason = shm::FinishReason::kCancelled;
+      drop(seq, true);
+      continue;
+    }
+    // Slots we do not hold: claimed, submitted or finished by a client that died before
+    // handing them on (or states only a scribbling client produces). Reclaim when the owner
+    // is gone; a SUBMITTED slot freed here and popped later reads as not SUBMITTED and is
+    // ignored.
+    uint64_t word = shm::load(slot->state_word);
+    const shm::SlotState state = shm::word_state(word);
+    if (state == shm::SlotState::kFree) continue;
+    // A fresh claimer writes owner_start_time only after its claim CAS, so for CLAIMED the
+    // field may still be the previous owner's: check the pid alone then.
+    const uint64_t start_time =
+        state == shm::SlotState::kClaimed ? 0 : shm::load(slot->owner_start_time);
+    if (alive(shm::word_pid(word), start_time)) continue;
+    shm::compare_exchange(slot->state_word, word, shm::with_state(word, shm::SlotState::kFree));
+  }
+}
+
+void Server::update_queue_positions() {
+  if (positions_version_ == scheduler_.waiting_version()) return;
+  positions_version_ = scheduler_.waiting_version();
+  uint32_t position = 1;
+  for (Sequence* seq : scheduler_.waiting()) {
+    shm::store(view_.slot(seq->slot)->queue_position, position++);
+  }
+}
+
+void Server::publish_stats() {
+  stats_.running = static_cast<uint32_t>(scheduler_.running().size());
+  stats_.waiting = static_cast<uint32_t>(scheduler_.waiting().size());
+  shm::DaemonStats& out = view_.header()->stats;
+  const auto relaxed = std::memory_order_relaxed;
+  shm::store(out.running, stats_.running, relaxed);
+  shm::store(out.waiting, stats_.waiting, relaxed);
+  shm::store(out.received, stats_.received, relaxed);
+  shm::store(out.admitted, stats_.admitted, relaxed);
+  shm::store(out.rejected, stats_.rejected, relaxed);
+  shm::store(out.completed, stats_.completed, relaxed);
+  shm::store(out.cancelled, stats_.cancelled, relaxed);
+  shm::store(out.failed, stats_.failed, relaxed);
+  shm::store(out.tokens_generated, stats_.tokens_generated, relaxed);
+}
+
+void Server::idle_wait(uint64_t now) {
+  const bool blocked = std::any_of(by_slot_.begin(), by_slot_.end(),
+                                   [](const auto& s) { return s && !s->pending.empty(); });
+  uint64_t deadline = std::min(now + (blocked ? kBlockedPollNs : kIdleWaitNs), next_reap_ns_);
+  if (stopping_) deadline = std::min(deadline, now + kBlockedPollNs);
+  if (const uint64_t stall = requests_->stall_deadline_ns(); stall != 0) {
+    deadline = std::min(deadline, stall);
+  }
+  shm::SegmentHeader* h = view_.header();
+  const auto ready = [&] {
+    return requests_->maybe_nonempty() || stop_requested_.load(std::memory_order_relaxed);
+  };
+  // A stalled ring (claimed, unpublished position) reads as non-empty: sleep until the skip
+  // deadline instead of spinning on it.
+  if (requests_->stall_deadline_ns() != 0) {
+    shm::futex_wait(&h->doorbell_seq, shm::load(h->doorbell_seq), deadline);
+    return;
+  }
+  shm::wait_until(ready, &h->doorbell_seq, &h->daemon_sleeping, wait_policy_, deadline);
+}
+
+}  // namespace ringserve::daemon

@@ -1,0 +1,74 @@
+// Server: the daemon's one loop. It owns the segment, takes requests off the request ring,
+// runs them through the scheduler and the backend one step at a time, writes their tokens
+// into their token rings, and cleans up after clients that went away.
+//
+// Thread-safety: run() is the only thread touching the segment on the daemon side;
+// request_stop() is async-signal-safe and may be called from a signal handler.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "daemon/backend.h"
+#include "daemon/scheduler.h"
+#include "shm/request_ring.h"
+#include "shm/segment.h"
+#include "shm/wait.h"
+
+namespace ringserve::daemon {
+
+class Server {
+ public:
+  Server(const config::Config& config, std::unique_ptr<Backend> backend);
+  ~Server();
+
+  // Creates and initializes the segment, then marks it ready. False with *error on failure.
+  bool start(std::string* error);
+
+  // Serves until request_stop(); then drains running requests (up to the drain timeout),
+  // rejects waiting ones, and removes the segment.
+  void run();
+
+  void request_stop();
+
+ private:
+  void intake(uint64_t now);
+  void accept(uint32_t slot_index, uint64_t now);
+  void check_cancels_and_deadlines(uint64_t now);
+  void admit(uint64_t now);
+  bool step(uint64_t now);
+  void flush_all(uint64_t now);
+  void reap_dead_clients();
+  void begin_shutdown(uint64_t now);
+  void update_queue_positions();
+  void publish_stats();
+  void idle_wait(uint64_t now);
+  void finish(Sequence& seq, shm::FinishReason reason, shm::RequestError error);
+  void drop(Sequence& seq, bool log_it);
+
+  config::Config config_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<shm::Segment> segment_;
+  shm::SegmentView view_;
+  std::unique_ptr<shm::RequestRingConsumer> requests_;
+  Scheduler scheduler_;
+  shm::WaitPolicy wait_policy_;
+
+  std::vector<std::unique_ptr<Sequence>> by_slot_;  // index = slot; null when not ours
+  std::vector<Sequence*> blocked_;                  // scratch: sequences waiting for ring room
+  std::vector<Sequence*> batch_;
+  std::vector<StepOutput> outputs_;
+  uint64_t next_request_id_ = 1;
+  uint64_t next_reap_ns_ = 0;
+  uint64_t positions_version_ = ~0ULL;
+  bool stopping_ = false;
+  uint64_t drain_deadline_ns_ = 0;
+  std::atomic<bool> stop_requested_{false};
+  shm::DaemonStats stats_{};
+};
+
+}  // namespace ringserve::daemon

@@ -1,0 +1,100 @@
+#include "daemon/token_output.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "shm/atomics.h"
+
+namespace ringserve::daemon {
+
+void queue_token(Sequence& seq, int32_t token_id, std::string_view text) {
+  do {
+    shm::TokenEntry e{};
+    e.token_id = token_id;
+    const size_t n = std::min<size_t>(text.size(), shm::kTokenTextCapacity);
+    e.text_length = static_cast<uint16_t>(n);
+    std::memcpy(e.text, text.data(), n);
+    text.remove_prefix(n);
+    e.flags = text.empty() ? 0 : shm::kTokenContinued;
+    seq.pending.push_back(e);
+  } while (!text.empty());
+}
+
+void queue_finish(Sequence& seq, shm::FinishReason reason, shm::RequestError error) {
+  if (seq.finishing) return;
+  seq.finishing = true;
+  seq.finish_reason = reason;
+  seq.error = error;
+  shm::TokenEntry e{};
+  e.token_id = -1;
+  e.flags = shm::kTokenFinal;
+  seq.pending.push_back(e);
+}
+
+void free_slot(const shm::SegmentView& view, Sequence& seq) {
+  shm::SlotHeader* slot = view.slot(seq.slot);
+  uint64_t expected = seq.state_word;
+  shm::compare_exchange(slot->state_word, expected,
+                        shm::with_state(seq.state_word, shm::SlotState::kFree));
+}
+
+namespace {
+
+// Stores the finish fields, then moves the slot to FINISHED. False if the slot is not ours.
+bool mark_finished(const shm::SegmentView& view, Sequence& seq, uint64_t now_ns) {
+  shm::SlotHeader* slot = view.slot(seq.slot);
+  shm::store(slot->finish_reason, static_cast<uint32_t>(seq.finish_reason));
+  shm::store(slot->error_code, static_cast<uint32_t>(seq.error));
+  shm::store(slot->tokens_generated, seq.generated);
+  shm::store(slot->finished_ns, now_ns);
+  shm::store(slot->queue_position, 0u);
+  uint64_t expected = seq.state_word;
+  const uint64_t finished = shm::with_state(seq.state_word, shm::SlotState::kFinished);
+  if (!shm::compare_exchange(slot->state_word, expected, finished, std::memory_order_seq_cst)) {
+    return false;
+  }
+  seq.state_word = finished;
+  return true;
+}
+
+}  // namespace
+
+FlushResult flush(const shm::SegmentView& view, Sequence& seq, uint64_t now_ns, bool* wake) {
+  *wake = false;
+  if (seq.pending.empty()) return FlushResult::kOpen;
+  const int64_t free_entries = seq.writer.free_entries();
+  if (free_entries < 0) return FlushResult::kAbandoned;
+  shm::SlotHeader* slot = view.slot(seq.slot);
+  int64_t room = free_entries;
+  bool final_written = false;
+  while (room > 0 && !seq.pending.empty()) {
+    shm::TokenEntry& e = seq.pending.front();
+    if (e.flags & shm::kTokenFinal) {
+      // The finish fields and FINISHED are stored before the final entry is published, so
+      // a client that sees the final entry also sees why the stream ended.
+      if (!mark_finished(view, seq, now_ns)) return FlushResult::kAbandoned;
+      final_written = true;
+    }
+    e.published_ns = now_ns;
+    seq.writer.write(e);
+    seq.pending.pop_front();
+    --room;
+    if (final_written) break;
+  }
+  *wake = seq.writer.publish();
+  if (final_written) {
+    // Dekker pair with the client's release: we stored FINISHED (seq_cst), now look at its
+    // flag; it stores its flag, then looks at the state. CAS: only one of us frees the slot.
+    if (shm::load(slot->client_released, std::memory_order_seq_cst) != 0) free_slot(view, seq);
+    return FlushResult::kDone;
+  }
+  if (seq.pending.empty()) return FlushResult::kOpen;
+  // Ring full. A client that has let go will never read: stop writing for it.
+  if (shm::load(slot->client_released, std::memory_order_seq_cst) != 0) {
+    if (mark_finished(view, seq, now_ns)) free_slot(view, seq);
+    return FlushResult::kDone;
+  }
+  return FlushResult::kBlocked;
+}
+
+}  // namespace ringserve::daemon

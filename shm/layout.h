@@ -1,0 +1,310 @@
+// The shared-memory layout of one ringserve daemon: a fixed, versioned contract between
+// ringserved and every client process. docs/PROTOCOL.md describes it field by field; the
+// static_asserts below pin it, and tests/shm_layout_test.cc pins kLayoutVersion, so a change
+// to any struct here that does not bump the version fails the build or a test.
+//
+// Segment = [SegmentHeader][RequestRing][SlotTable][TokenRings], every part 64-byte aligned,
+// located by offsets in the header (never pointers: each process maps the segment at its own
+// address). All structs are standard-layout and trivially copyable; fields shared between
+// processes are accessed with std::atomic_ref (shm/atomics.h).
+//
+// Trust: the daemon writes the header and reads client-written fields only through the
+// validation in daemon/; it never re-reads its own geometry from the segment.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace ringserve::shm {
+
+inline constexpr uint64_t kMagic = 0x3156524553474E52ULL;  // "RNGSERV1" little-endian
+inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kCacheLine = 64;
+
+// Segment life cycle, SegmentHeader::state. The daemon fills the whole segment while the state
+// is kInitializing, then stores kReady with release order; clients wait (with a timeout) for
+// kReady with acquire order before reading anything else.
+enum class SegmentState : uint32_t { kInitializing = 0, kReady = 1, kStopping = 2 };
+
+// How a waiting side waits: spin only, futex only, or a bounded spin then a futex.
+enum class WaitMode : uint32_t { kSpin = 0, kFutex = 1, kHybrid = 2 };
+
+// Request slot life cycle (SlotHeader::state_word, low 8 bits of the state byte).
+//   FREE -> CLAIMED            client, CAS (takes ownership, stamps its pid)
+//   CLAIMED -> SUBMITTED       client, after writing prompt and parameters, before pushing the
+//                              slot index into the request ring
+//   CLAIMED -> FREE            client that gives up before submitting (e.g. ring full)
+//   SUBMITTED -> QUEUED        daemon, when it takes the request off the ring
+//   QUEUED -> RUNNING          daemon, at admission
+//   SUBMITTED|QUEUED|RUNNING -> FINISHED   daemon; finish_reason/error_code set before
+//   FINISHED -> FREE           whoever is last: the client after reading the final token entry,
+//                              or the daemon if the client has set client_released
+//   any -> FREE                daemon, when the owner process is dead
+enum class SlotState : uint32_t {
+  kFree = 0,
+  kClaimed = 1,
+  kSubmitted = 2,
+  kQueued = 3,
+  kRunning = 4,
+  kFinished = 5,
+};
+
+enum class FinishReason : uint32_t {
+  kNone = 0,
+  kStop = 1,       // a stop token / stop condition of the model
+  kLength = 2,     // max_tokens reached
+  kCancelled = 3,  // the client asked
+  kError = 4,      // see error_code
+  kTimeout = 5,    // queue or total deadline passed
+  kRejected = 6,   // queue full or shutting down (error_code says which)
+};
+
+// Error codes carried in SlotHeader::error_code (never exceptions across the boundary).
+enum class RequestError : uint32_t {
+  kNone = 0,
+  kQueueFull = 1,
+  kPromptTooLong = 2,
+  kInvalidParams = 3,
+  kEmptyPrompt = 4,
+  kInvalidUtf8 = 5,
+  kShuttingDown = 6,
+  kProtocolViolation = 7,  // the slot or its ring held values no honest client writes
+  kInternal = 8,
+};
+
+// Generation parameters, written by the client before SUBMITTED. Floats are IEEE-754 binary32.
+struct GenerationParams {
+  uint32_t max_tokens;
+  float temperature;  // 0 = greedy
+  float top_p;        // (0, 1]
+  float min_p;        // [0, 1)
+  float repetition_penalty;
+  int32_t top_k;  // 0 = off
+  uint64_t seed;
+  int32_t priority;
+  uint32_t queue_timeout_ms;  // 0 = none
+  uint32_t total_timeout_ms;  // 0 = none
+  uint32_t stop_token_count;  // <= kMaxStopTokens
+  int32_t stop_token_ids[8];
+  uint32_t flags;  // reserved, must be 0
+  uint32_t reserved;
+};
+inline constexpr uint32_t kMaxStopTokens = 8;
+static_assert(std::is_standard_layout_v<GenerationParams>);
+static_assert(std::is_trivially_copyable_v<GenerationParams>);
+static_assert(sizeof(GenerationParams) == 88);
+static_assert(offsetof(GenerationParams, seed) == 24);
+static_assert(offsetof(GenerationParams, stop_token_ids) == 48);
+
+// Slot state word: generation (24 bits) | state (8 bits) | owner pid (32 bits).
+// The generation is bumped by every claim, so a compare-and-swap that expects an old word
+// cannot succeed on a slot that was freed and claimed again in between (ABA).
+inline constexpr uint64_t make_state_word(uint32_t generation, SlotState state, int32_t pid) {
+  return (static_cast<uint64_t>(generation & 0xFFFFFFu) << 40) |
+         (static_cast<uint64_t>(state) << 32) | static_cast<uint32_t>(pid);
+}
+inline constexpr uint32_t word_generation(uint64_t word) {
+  return static_cast<uint32_t>(word >> 40) & 0xFFFFFFu;
+}
+inline constexpr uint32_t word_state_raw(uint64_t word) {
+  return static_cast<uint32_t>(word >> 32) & 0xFFu;
+}
+inline constexpr SlotState word_state(uint64_t word) {
+  return static_cast<SlotState>(word_state_raw(word));
+}
+inline constexpr int32_t word_pid(uint64_t word) {
+  return static_cast<int32_t>(word & 0xFFFFFFFFu);
+}
+inline constexpr uint64_t with_state(uint64_t word, SlotState state) {
+  return make_state_word(word_generation(word), state, word_pid(word));
+}
+
+// One request slot; the prompt bytes follow it (prompt_capacity bytes, slot_stride apart).
+struct alignas(kCacheLine) SlotHeader {
+  // Line 0: ownership.
+  uint64_t state_word;        // see make_state_word; CAS only
+  uint64_t owner_start_time;  // owner's start time, clock ticks since boot (/proc/PID/stat 22)
+  uint32_t cancel_requested;  // client sets 1; daemon finishes the request within one step
+  uint32_t client_released;   // client sets 1 when it stops reading; daemon frees at finish
+  uint32_t prompt_length;     // bytes of prompt that follow this header
+  uint32_t reserved0;
+  uint64_t submit_ns;  // client: CLOCK_MONOTONIC when it pushed the request
+  uint64_t reserved1[3];
+  // Line 1: daemon-written status.
+  uint64_t request_id;      // daemon: unique per daemon run, assigned at QUEUED
+  uint32_t finish_reason;   // FinishReason, valid once FINISHED
+  uint32_t error_code;      // RequestError, valid once FINISHED
+  uint32_t queue_position;  // 1-based position in the waiting line, 0 when running
+  uint32_t tokens_generated;
+  uint64_t received_ns;  // daemon: took the request off the ring
+  uint64_t admitted_ns;  // daemon: QUEUED -> RUNNING
+  uint64_t first_token_ns;
+  uint64_t finished_ns;
+  uint64_t reserved_line1;
+  // Line 2-3: parameters.
+  GenerationParams params;
+  uint64_t reserved2[5];
+};
+static_assert(std::is_standard_layout_v<SlotHeader>);
+static_assert(std::is_trivially_copyable_v<SlotHeader>);
+static_assert(sizeof(SlotHeader) == 256);
+static_assert(offsetof(SlotHeader, request_id) == 64);
+static_assert(offsetof(SlotHeader, params) == 128);
+
+// One token ring entry. A text piece longer than kTokenTextCapacity is split over several
+// entries; every entry but the last of a piece carries kTokenContinued.
+inline constexpr uint32_t kTokenTextCapacity = 48;
+inline constexpr uint16_t kTokenContinued = 1u << 0;  // text continues in the next entry
+inline constexpr uint16_t kTokenFinal = 1u << 1;      // end of stream; no token in this entry
+struct TokenEntry {
+  int32_t token_id;
+  uint16_t flags;
+  uint16_t text_length;           // <= kTokenTextCapacity
+  uint64_t published_ns;          // daemon: CLOCK_MONOTONIC when it published the entry
+  char text[kTokenTextCapacity];  // UTF-8, not NUL-terminated
+};
+static_assert(std::is_standard_layout_v<TokenEntry>);
+static_assert(std::is_trivially_copyable_v<TokenEntry>);
+static_assert(sizeof(TokenEntry) == 64);
+
+// Single-producer (daemon) / single-consumer (slot owner) ring of TokenEntry; the entries
+// (capacity, a power of two) follow this header. head and tail are free-running counters.
+struct alignas(kCacheLine) TokenRingHeader {
+  uint32_t head;  // daemon: entries published; also the futex word the client sleeps on
+  uint32_t reserved0[15];
+  uint32_t tail;             // client: entries consumed
+  uint32_t client_sleeping;  // client: 1 while it may be in (or about to enter) futex wait
+  uint32_t reserved1[14];
+};
+static_assert(std::is_standard_layout_v<TokenRingHeader>);
+static_assert(std::is_trivially_copyable_v<TokenRingHeader>);
+static_assert(sizeof(TokenRingHeader) == 128);
+static_assert(offsetof(TokenRingHeader, tail) == 64);
+
+// Multi-producer (clients) / single-consumer (daemon) ring of slot indices; capacity cells of
+// uint64_t follow this header. See shm/request_ring.h for the cell protocol.
+struct alignas(kCacheLine) RequestRingHeader {
+  uint64_t head;  // daemon: next position to consume (clients read it to see free space)
+  uint64_t reserved0[7];
+  uint64_t tail;  // clients: next position to claim, CAS only
+  uint64_t reserved1[7];
+};
+static_assert(std::is_standard_layout_v<RequestRingHeader>);
+static_assert(sizeof(RequestRingHeader) == 128);
+
+// Live counters, daemon-written, read by `ringctl status`.
+struct DaemonStats {
+  uint32_t running;
+  uint32_t waiting;
+  uint64_t received;
+  uint64_t admitted;
+  uint64_t rejected;
+  uint64_t completed;
+  uint64_t cancelled;
+  uint64_t failed;
+  uint64_t tokens_generated;
+};
+static_assert(std::is_trivially_copyable_v<DaemonStats>);
+static_assert(sizeof(DaemonStats) == 64);
+
+struct alignas(kCacheLine) SegmentHeader {
+  // Line 0: identity and geometry; written once before kReady, read-only afterwards.
+  uint64_t magic;
+  uint32_t layout_version;
+  uint32_t state;  // SegmentState
+  uint64_t segment_bytes;
+  uint32_t header_bytes;
+  uint32_t slot_count;
+  uint32_t prompt_capacity;        // bytes per slot
+  uint32_t token_ring_capacity;    // entries per token ring, power of two
+  uint32_t request_ring_capacity;  // cells, power of two
+  uint32_t slot_stride;
+  uint32_t token_ring_stride;
+  uint32_t wait_mode;  // WaitMode the daemon runs with; clients use it by default
+  uint64_t request_ring_offset;
+  // Line 1: more geometry, daemon identity and limits.
+  uint64_t slot_table_offset;
+  uint64_t token_rings_offset;
+  int32_t daemon_pid;
+  uint32_t spin_ns;            // hybrid mode: how long a waiter spins before sleeping
+  uint64_t daemon_start_time;  // clock ticks since boot, /proc/PID/stat field 22
+  uint32_t max_tokens_limit;   // largest max_tokens a request may ask for
+  uint32_t max_concurrent;
+  uint32_t max_queue;
+  uint32_t reserved0;
+  uint64_t reserved1[2];
+  // Line 2: daemon liveness and counters.
+  uint64_t heartbeat_ns;  // daemon: CLOCK_MONOTONIC of its last loop iteration
+  uint64_t reserved2[7];
+  DaemonStats stats;  // line 3
+  // Line 4: the doorbell the daemon sleeps on when the request ring is empty.
+  uint32_t doorbell_seq;     // futex word; a producer bumps it when the daemon sleeps
+  uint32_t daemon_sleeping;  // daemon: 1 while it may be in (or about to enter) futex wait
+  uint32_t reserved3[14];
+};
+static_assert(std::is_standard_layout_v<SegmentHeader>);
+static_assert(std::is_trivially_copyable_v<SegmentHeader>);
+static_assert(sizeof(SegmentHeader) == 320);
+static_assert(offsetof(SegmentHeader, slot_table_offset) == 64);
+static_assert(offsetof(SegmentHeader, token_rings_offset) == 72);
+static_assert(offsetof(SegmentHeader, heartbeat_ns) == 128);
+static_assert(offsetof(SegmentHeader, stats) == 192);
+static_assert(offsetof(SegmentHeader, doorbell_seq) == 256);
+
+// Sizes a daemon chooses at start-up; everything else is derived by segment_geometry().
+struct SegmentShape {
+  uint32_t slot_count;
+  uint32_t prompt_capacity;
+  uint32_t token_ring_capacity;  // power of two
+};
+
+struct SegmentGeometry {
+  uint32_t request_ring_capacity;
+  uint64_t request_ring_offset;
+  uint64_t slot_table_offset;
+  uint32_t slot_stride;
+  uint64_t token_rings_offset;
+  uint32_t token_ring_stride;
+  uint64_t segment_bytes;
+};
+
+// Limits that keep every derived size far from overflow.
+inline constexpr uint32_t kMaxSlots = 4096;
+inline constexpr uint32_t kMaxPromptCapacity = 16u << 20;
+inline constexpr uint32_t kMaxTokenRingCapacity = 1u << 16;
+inline constexpr uint64_t kHeaderBytes = 4096;
+
+inline constexpr bool is_power_of_two(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+inline constexpr uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+inline constexpr bool shape_is_valid(const SegmentShape& s) {
+  return s.slot_count >= 1 && s.slot_count <= kMaxSlots && s.prompt_capacity >= 1 &&
+         s.prompt_capacity <= kMaxPromptCapacity && s.token_ring_capacity >= 4 &&
+         s.token_ring_capacity <= kMaxTokenRingCapacity && is_power_of_two(s.token_ring_capacity);
+}
+
+// Pure function of the shape: daemon and client compute it independently, and a client
+// accepts a segment only if the header's offsets equal its own computation.
+inline constexpr SegmentGeometry segment_geometry(const SegmentShape& s) {
+  SegmentGeometry g{};
+  uint32_t ring = 8;
+  while (ring < 2 * s.slot_count) ring *= 2;
+  g.request_ring_capacity = ring;
+  g.request_ring_offset = kHeaderBytes;
+  g.slot_table_offset =
+      align_up(g.request_ring_offset + sizeof(RequestRingHeader) + uint64_t{ring} * 8, kCacheLine);
+  g.slot_stride =
+      static_cast<uint32_t>(align_up(sizeof(SlotHeader) + s.prompt_capacity, kCacheLine));
+  g.token_rings_offset = g.slot_table_offset + uint64_t{g.slot_stride} * s.slot_count;
+  g.token_ring_stride = static_cast<uint32_t>(sizeof(TokenRingHeader) +
+                                              uint64_t{s.token_ring_capacity} * sizeof(TokenEntry));
+  g.segment_bytes =
+      align_up(g.token_rings_offset + uint64_t{g.token_ring_stride} * s.slot_count, 4096);
+  return g;
+}
+
+// Typed views into a mapped segment. `base` is the process's own mapping address.
+inline SegmentHeader* header_at(void* base) { return static_cast<SegmentHeader*>(base); }
+
+}  // namespace ringserve::shm

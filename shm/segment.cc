@@ -1,0 +1,188 @@
+// Segment creation and opening with Boost.Interprocess. Boost reports failures with
+// exceptions; they are caught here and turned into SegmentError values, so no exception
+// leaves shm/. The mapping is kept by moving the mapped_region into a heap object we own.
+#include "shm/segment.h"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "shm/atomics.h"
+#include "shm/clock.h"
+
+namespace bip = boost::interprocess;
+
+namespace ringserve::shm {
+namespace {
+
+SegmentError classify(const bip::interprocess_exception& e) {
+  const int err = e.get_native_error();
+  if (err == ENOENT || e.get_error_code() == bip::not_found_error) return SegmentError::kNotFound;
+  if (err == EACCES || err == EPERM) return SegmentError::kPermissionDenied;
+  return SegmentError::kSystem;
+}
+
+bool geometry_matches(const SegmentHeader& h, uint64_t mapped, std::string* message) {
+  const SegmentShape shape{h.slot_count, h.prompt_capacity, h.token_ring_capacity};
+  if (!shape_is_valid(shape)) {
+    *message = "segment header has an invalid shape";
+    return false;
+  }
+  const SegmentGeometry g = segment_geometry(shape);
+  if (h.header_bytes != kHeaderBytes || h.request_ring_capacity != g.request_ring_capacity ||
+      h.request_ring_offset != g.request_ring_offset ||
+      h.slot_table_offset != g.slot_table_offset || h.slot_stride != g.slot_stride ||
+      h.token_rings_offset != g.token_rings_offset || h.token_ring_stride != g.token_ring_stride ||
+      h.segment_bytes != g.segment_bytes) {
+    *message = "segment header offsets do not match its shape";
+    return false;
+  }
+  if (g.segment_bytes > mapped) {
+    *message = "segment is smaller than its header says (" + std::to_string(mapped) + " < " +
+               std::to_string(g.segment_bytes) + " bytes)";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool daemon_name_is_valid(std::string_view name) {
+  if (name.empty() || name.size() > 64 || name[0] == '.') return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string segment_object_name(std::string_view daemon_name) {
+  return "ringserve." + std::string(daemon_name);
+}
+
+Segment::~Segment() {
+  if (base_ != nullptr) ::munmap(base_, size_);
+  if (owner_) bip::shared_memory_object::remove(object_name_.c_str());
+}
+
+void Segment::remove(std::string_view daemon_name) {
+  bip::shared_memory_object::remove(segment_object_name(daemon_name).c_str());
+}
+
+// We map with mmap(2) on the descriptor Boost opened rather than keep a bip::mapped_region, so
+// a Segment is a plain (base, size) pair that needs no Boost type in its header.
+static void* map_descriptor(int fd, uint64_t size) {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+SegmentError Segment::create(std::string_view daemon_name, const SegmentShape& shape, uint32_t mode,
+                             std::unique_ptr<Segment>* out, std::string* message) {
+  if (!shape_is_valid(shape)) {
+    *message = "invalid segment shape";
+    return SegmentError::kBadGeometry;
+  }
+  const SegmentGeometry g = segment_geometry(shape);
+  const std::string object_name = segment_object_name(daemon_name);
+  try {
+    bip::shared_memory_object::remove(object_name.c_str());
+    bip::permissions perms(static_cast<int>(mode));
+    bip::shared_memory_object object(bip::create_only, object_name.c_str(), bip::read_write, perms);
+    const int fd = object.get_mapping_handle().handle;
+    // shm_open applies the umask; the configured mode is the contract, so set it exactly.
+    if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) {
+      *message = std::string("fchmod: ") + std::strerror(errno);
+      bip::shared_memory_object::remove(object_name.c_str());
+      return SegmentError::kSystem;
+    }
+    object.truncate(static_cast<bip::offset_t>(g.segment_bytes));
+    void* base = map_descriptor(fd, g.segment_bytes);
+    if (base == nullptr) {
+      *message = std::string("mmap: ") + std::strerror(errno);
+      bip::shared_memory_object::remove(object_name.c_str());
+      return SegmentError::kSystem;
+    }
+    std::unique_ptr<Segment> segment(new Segment());
+    segment->base_ = base;
+    segment->size_ = g.segment_bytes;
+    segment->object_name_ = object_name;
+    segment->owner_ = true;
+    segment->view_ = SegmentView(base, shape);
+    *out = std::move(segment);
+    return SegmentError::kOk;
+  } catch (const bip::interprocess_exception& e) {
+    *message = std::string("cannot create shared memory /") + object_name + ": " + e.what();
+    return classify(e);
+  }
+}
+
+SegmentError Segment::open(std::string_view daemon_name, uint64_t ready_timeout_ns,
+                           std::unique_ptr<Segment>* out, std::string* message) {
+  const std::string object_name = segment_object_name(daemon_name);
+  try {
+    bip::shared_memory_object object(bip::open_only, object_name.c_str(), bip::read_write);
+    bip::offset_t size = 0;
+    if (!object.get_size(size) || size < static_cast<bip::offset_t>(kHeaderBytes)) {
+      // A daemon between shm_open and ftruncate, or a foreign object: wait like for kReady.
+      size = 0;
+    }
+    const int fd = object.get_mapping_handle().handle;
+    const uint64_t deadline = deadline_after(monotonic_ns(), ready_timeout_ns);
+    while (size == 0) {
+      if (monotonic_ns() >= deadline) {
+        *message =
+            "segment /" + object_name + " exists but was never sized (daemon died starting?)";
+        return SegmentError::kNotReady;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      bip::offset_t s = 0;
+      if (object.get_size(s) && s >= static_cast<bip::offset_t>(kHeaderBytes)) size = s;
+    }
+    void* base = map_descriptor(fd, static_cast<uint64_t>(size));
+    if (base == nullptr) {
+      *message = std::string("mmap: ") + std::strerror(errno);
+      return SegmentError::kSystem;
+    }
+    std::unique_ptr<Segment> segment(new Segment());
+    segment->base_ = base;
+    segment->size_ = static_cast<uint64_t>(size);
+    segment->object_name_ = object_name;
+    const SegmentHeader* h = header_at(base);
+    // magic, layout_version and state sit at offsets 0, 8 and 12 in every layout version.
+    while (load(h->state) != static_cast<uint32_t>(SegmentState::kReady) ||
+           load(h->magic) != kMagic) {
+      if (load(h->magic) != kMagic &&
+          load(h->state) == static_cast<uint32_t>(SegmentState::kReady)) {
+        *message = "/" + object_name + " is not a ringserve segment (bad magic)";
+        return SegmentError::kBadMagic;
+      }
+      if (monotonic_ns() >= deadline) {
+        *message = "segment /" + object_name + " never became ready (daemon died starting?)";
+        return SegmentError::kNotReady;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (h->layout_version != kLayoutVersion) {
+      *message = "layout version mismatch: daemon has version " +
+                 std::to_string(h->layout_version) + ", this client speaks version " +
+                 std::to_string(kLayoutVersion);
+      return SegmentError::kVersionMismatch;
+    }
+    if (!geometry_matches(*h, segment->size_, message)) return SegmentError::kBadGeometry;
+    segment->view_ = SegmentView(base, {h->slot_count, h->prompt_capacity, h->token_ring_capacity});
+    *out = std::move(segment);
+    return SegmentError::kOk;
+  } catch (const bip::interprocess_exception& e) {
+    *message = "cannot open shared memory /" + object_name + ": " + e.what();
+    return classify(e);
+  }
+}
+
+}  // namespace ringserve::shm

@@ -1,0 +1,100 @@
+// TokenRing: the single-producer (daemon) / single-consumer (slot owner) ring that carries a
+// request's generated tokens back to its client.
+//
+// head and tail are free-running uint32 counters; entries = head - tail (mod 2^32). The daemon
+// never trusts the shared tail: it keeps its own head and treats head - tail > capacity as a
+// protocol violation. head doubles as the futex word the client sleeps on (shm/wait.h), so a
+// publish that the client has not seen yet always makes its futex wait return at once.
+//
+// Memory order: the producer writes the entry, then stores head with release; the consumer
+// loads head with acquire before reading entries, and stores tail with release after it has
+// copied them out, which hands those cells back to the producer.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "shm/atomics.h"
+#include "shm/layout.h"
+
+namespace ringserve::shm {
+
+class TokenRingWriter {
+ public:
+  TokenRingWriter(TokenRingHeader* header, uint32_t capacity)
+      : header_(header), entries_(reinterpret_cast<TokenEntry*>(header + 1)), capacity_(capacity) {}
+
+  // Starts a new stream. The client reset head and tail when it claimed the slot; the writer's
+  // private head starts at the shared value it finds then.
+  void begin() { head_ = load(header_->head); }
+
+  // Free entries; -1 when the shared tail is impossible (a client scribbled on it).
+  int64_t free_entries() const {
+    const uint32_t used = head_ - load(header_->tail);
+    if (used > capacity_) return -1;
+    return capacity_ - used;
+  }
+
+  // Writes one entry without publishing it. Caller checked free_entries().
+  void write(const TokenEntry& entry) {
+    std::memcpy(&entries_[(head_ + pending_) & (capacity_ - 1)], &entry, sizeof(TokenEntry));
+    ++pending_;
+  }
+
+  // Publishes everything written since the last publish. Returns true when the client may be
+  // asleep and needs a futex wake (the caller makes the system call, so it can batch them).
+  bool publish() {
+    if (pending_ == 0) return false;
+    head_ += pending_;
+    pending_ = 0;
+    store(header_->head, head_, std::memory_order_seq_cst);
+    // Dekker pair with the reader: it stores client_sleeping then loads head; we store head
+    // then load client_sleeping. Sequential consistency makes at least one side see the other.
+    return load(header_->client_sleeping, std::memory_order_seq_cst) != 0;
+  }
+
+  uint32_t* futex_word() { return &header_->head; }
+
+ private:
+  TokenRingHeader* header_;
+  TokenEntry* entries_;
+  uint32_t capacity_;
+  uint32_t head_ = 0;
+  uint32_t pending_ = 0;
+};
+
+class TokenRingReader {
+ public:
+  TokenRingReader(TokenRingHeader* header, uint32_t capacity)
+      : header_(header), entries_(reinterpret_cast<TokenEntry*>(header + 1)), capacity_(capacity) {}
+
+  // Client, on claiming the slot, before submitting: nobody else touches the ring then.
+  void reset() {
+    store(header_->head, 0u);
+    store(header_->tail, 0u);
+    store(header_->client_sleeping, 0u);
+    tail_ = 0;
+  }
+
+  // Number of published entries not yet consumed.
+  uint32_t available() const { return load(header_->head) - tail_; }
+
+  // Copies the next entry out. Caller checked available() > 0.
+  void pop(TokenEntry* out) {
+    std::memcpy(out, &entries_[tail_ & (capacity_ - 1)], sizeof(TokenEntry));
+    ++tail_;
+    store(header_->tail, tail_);
+  }
+
+  uint32_t* futex_word() { return &header_->head; }
+  uint32_t* sleeping_flag() { return &header_->client_sleeping; }
+  uint32_t consumed() const { return tail_; }
+
+ private:
+  TokenRingHeader* header_;
+  TokenEntry* entries_;
+  uint32_t capacity_;
+  uint32_t tail_ = 0;
+};
+
+}  // namespace ringserve::shm

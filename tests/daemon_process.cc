@@ -1,0 +1,137 @@
+#include "tests/daemon_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include "ringserve/client.h"
+
+namespace ringserve::testing {
+
+pid_t spawn(const std::vector<std::string>& argv, int* stdout_fd, int* stderr_fd) {
+  int out[2], err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) return -1;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    ::dup2(err[1], 2);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  ::close(err[1]);
+  *stdout_fd = out[0];
+  *stderr_fd = err[0];
+  return pid;
+}
+
+ProcessResult collect(pid_t pid, int stdout_fd, int stderr_fd) {
+  ProcessResult r;
+  pollfd fds[2] = {{stdout_fd, POLLIN, 0}, {stderr_fd, POLLIN, 0}};
+  int open_fds = 2;
+  char buf[4096];
+  while (open_fds > 0) {
+    if (::poll(fds, 2, -1) < 0) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      const ssize_t n = ::read(fds[i].fd, buf, sizeof(buf));
+      if (n <= 0) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      } else {
+        (i == 0 ? r.output : r.errors).append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+ProcessResult run(const std::vector<std::string>& argv) {
+  int out = -1, err = -1;
+  const pid_t pid = spawn(argv, &out, &err);
+  return collect(pid, out, err);
+}
+
+std::string unique_name(const std::string& prefix) {
+  static std::atomic<int> counter{0};
+  return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+}
+
+Daemon::Daemon(const std::vector<std::string>& extra_args) : name_(unique_name("it")) {
+  std::vector<std::string> argv = {RINGSERVED_PATH, "--name", name_};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  // The daemon's log goes to a file, not a pipe: a pipe nobody drains would block its logging.
+  log_path_ = "/tmp/ringserve-" + name_ + ".log";
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  // Ready when a client can connect (the segment is created and marked ready).
+  for (int i = 0; i < 500 && !ready_; ++i) {
+    std::unique_ptr<Client> client;
+    ConnectOptions options;
+    options.ready_timeout = std::chrono::milliseconds(10);
+    if (Client::connect(name_, &client, options).ok()) {
+      ready_ = true;
+    } else {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+}
+
+Daemon::~Daemon() {
+  if (pid_ > 0) stop();
+}
+
+ProcessResult Daemon::stop() {
+  if (pid_ <= 0) return {};
+  ::kill(pid_, SIGTERM);
+  return reap();
+}
+
+void Daemon::kill_hard() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  reap();
+}
+
+ProcessResult Daemon::reap() {
+  ProcessResult r;
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::ifstream log(log_path_);
+  r.errors.assign(std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>());
+  ::unlink(log_path_.c_str());
+  return r;
+}
+
+}  // namespace ringserve::testing

@@ -1,0 +1,48 @@
+// Running real processes from integration tests: a ringserved with arguments, and client
+// programs whose output is captured.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace ringserve::testing {
+
+struct ProcessResult {
+  int exit_code = -1;  // 128 + signal if killed
+  std::string output;  // stdout
+  std::string errors;  // stderr
+};
+
+// Starts a program (argv[0] = path) with stdout/stderr captured; returns its pid.
+pid_t spawn(const std::vector<std::string>& argv, int* stdout_fd, int* stderr_fd);
+// Reads both pipes to the end and reaps the process.
+ProcessResult collect(pid_t pid, int stdout_fd, int stderr_fd);
+// spawn + collect.
+ProcessResult run(const std::vector<std::string>& argv);
+
+// A ringserved of a unique name, started in the constructor and stopped (SIGTERM) in stop()
+// or the destructor.
+class Daemon {
+ public:
+  explicit Daemon(const std::vector<std::string>& extra_args = {});
+  ~Daemon();
+  const std::string& name() const { return name_; }
+  pid_t pid() const { return pid_; }
+  bool ready() const { return ready_; }
+  // SIGTERM, wait; returns the exit code and the daemon's stderr.
+  ProcessResult stop();
+  void kill_hard();  // SIGKILL, reaped
+
+ private:
+  ProcessResult reap();
+  std::string name_;
+  std::string log_path_;
+  pid_t pid_ = -1;
+  bool ready_ = false;
+};
+
+std::string unique_name(const std::string& prefix);
+
+}  // namespace ringserve::testing

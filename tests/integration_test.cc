@@ -1,0 +1,430 @@
+// End-to-end tests: a real ringserved process (echo backend) and real client processes
+// (fork/exec of ringserve_test_client, ringserve_c_client and ringctl).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include "ringserve/client.h"
+#include "shm/atomics.h"
+#include "shm/request_ring.h"
+#include "shm/segment.h"
+#include "tests/daemon_process.h"
+
+namespace ringserve::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// What the echo backend streams for a prompt: its characters repeated, max_tokens of them.
+std::string echo_of(const std::string& prompt, size_t max_tokens) {
+  std::vector<std::string> chars;
+  for (size_t i = 0; i < prompt.size();) {
+    const unsigned char c = static_cast<unsigned char>(prompt[i]);
+    const size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : 4;
+    chars.push_back(prompt.substr(i, len));
+    i += len;
+  }
+  std::string out;
+  for (size_t k = 0; k < max_tokens; ++k) out += chars[k % chars.size()];
+  return out;
+}
+
+std::unique_ptr<Client> connect_to(const Daemon& d) {
+  std::unique_ptr<Client> client;
+  const Status s = Client::connect(d.name(), &client);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  return client;
+}
+
+GenerateParams tokens(uint32_t n) {
+  GenerateParams p;
+  p.max_tokens = n;
+  return p;
+}
+
+// Waits until cond() or the timeout; returns cond().
+template <class F>
+bool eventually(F cond, std::chrono::milliseconds timeout = 2000ms) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return cond();
+}
+
+TEST(Integration, ConcurrentClientProcessesEachGetExactlyTheirTokensInOrder) {
+  Daemon daemon({"--set", "model.echo_step_delay_us=200"});
+  ASSERT_TRUE(daemon.ready());
+  const std::vector<std::pair<std::string, int>> requests = {
+      {"alpha", 40}, {"bravo charlie", 77}, {"日本語のテキスト", 33},
+      {"x", 5},      {"delta", 120},        {"echo foxtrot", 64},
+      {"golf", 1},   {"hotel india", 90}};
+  std::vector<pid_t> pids;
+  std::vector<std::pair<int, int>> fds;
+  for (const auto& [prompt, n] : requests) {
+    int out = -1, err = -1;
+    pids.push_back(spawn({TEST_CLIENT_PATH, daemon.name(), prompt, std::to_string(n)}, &out, &err));
+    fds.emplace_back(out, err);
+  }
+  for (size_t i = 0; i < pids.size(); ++i) {
+    const ProcessResult r = collect(pids[i], fds[i].first, fds[i].second);
+    const auto& [prompt, n] = requests[i];
+    EXPECT_EQ(r.exit_code, 0) << r.output << r.errors;
+    EXPECT_EQ(r.output, echo_of(prompt, n) + "\nids " + std::to_string(n) + "\nfinish length\n");
+  }
+  const ProcessResult stopped = daemon.stop();
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.errors;
+  EXPECT_NE(stopped.errors.find("finish length"), std::string::npos);  // one line per request
+  EXPECT_EQ(::access(("/dev/shm/ringserve." + daemon.name()).c_str(), F_OK), -1)
+      << "segment not removed at shutdown";
+}
+
+TEST(Integration, CClientStreamsThroughTheCApi) {
+  Daemon daemon;
+  ASSERT_TRUE(daemon.ready());
+  const ProcessResult r = run({C_CLIENT_PATH, daemon.name(), "abc", "7"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "abcabca\nfinish length\n");
+}
+
+TEST(Integration, StopTokenEndsTheStreamWithStop) {
+  Daemon daemon;
+  ASSERT_TRUE(daemon.ready());
+  const ProcessResult r =
+      run({TEST_CLIENT_PATH, daemon.name(), "abcdef", "100", "--stop-token", "100"});  // 'd'
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.output, "abc\nids 3\nfinish stop\n");
+}
+
+TEST(Integration, RingctlGenerateAndStatus) {
+  Daemon daemon;
+  ASSERT_TRUE(daemon.ready());
+  ProcessResult r = run({RINGCTL_PATH, "--name", daemon.name(), "generate", "hey", "--max-tokens",
+                         "5", "--temperature", "0"});
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  EXPECT_EQ(r.output, "heyhe\n");
+  r = run({RINGCTL_PATH, "--name", daemon.name(), "generate", "ab", "--max-tokens", "2", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  EXPECT_EQ(
+      r.output,
+      "{\"id\":97,\"text\":\"a\"}\n{\"id\":98,\"text\":\"b\"}\n{\"finish_reason\":\"length\"}\n");
+  r = run({RINGCTL_PATH, "--name", daemon.name(), "status", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  EXPECT_NE(r.output.find("\"running\": 0"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\"waiting\": 0"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\"completed\": 2"), std::string::npos) << r.output;
+}
+
+TEST(Integration, ErrorsWithoutADaemon) {
+  std::unique_ptr<Client> client;
+  Status s = Client::connect(unique_name("nobody"), &client);
+  EXPECT_EQ(s.code(), ErrorCode::kDaemonNotRunning) << s.to_string();
+  s = Client::connect("bad/name", &client);
+  EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
+  const ProcessResult r = run({RINGCTL_PATH, "--name", unique_name("nobody"), "generate", "x"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.errors.find("daemon not running"), std::string::npos) << r.errors;
+}
+
+TEST(Integration, BadRequestsGetSpecificErrors) {
+  Daemon daemon({"--set", "transport.prompt_bytes=32", "--set", "scheduler.max_tokens_limit=50"});
+  ASSERT_TRUE(daemon.ready());
+  auto client = connect_to(daemon);
+  std::unique_ptr<Stream> stream;
+  EXPECT_EQ(client->generate(std::string(33, 'a'), tokens(5), &stream).code(),
+            ErrorCode::kPromptTooLong);
+  EXPECT_EQ(client->generate("", tokens(5), &stream).code(), ErrorCode::kEmptyPrompt);
+  EXPECT_EQ(client->generate("\xC3\x28", tokens(5), &stream).code(), ErrorCode::kInvalidUtf8);
+  Status s = client->generate("ok", tokens(51), &stream);
+  EXPECT_EQ(s.code(), ErrorCode::kInvalidParams);
+  EXPECT_NE(s.message().find("max_tokens"), std::string::npos) << s.message();
+  GenerateParams p = tokens(5);
+  p.top_p = 2;
+  s = client->generate("ok", p, &stream);
+  EXPECT_EQ(s.code(), ErrorCode::kInvalidParams);
+  EXPECT_NE(s.message().find("top_p"), std::string::npos);
+}
+
+TEST(Integration, QueueFullWhenTheWaitingLineIsFull) {
+  Daemon daemon({"--set", "scheduler.max_concurrent=1", "--set", "scheduler.max_queue=1", "--set",
+                 "model.echo_step_delay_us=20000"});
+  ASSERT_TRUE(daemon.ready());
+  auto client = connect_to(daemon);
+  std::unique_ptr<Stream> running, waiting, rejected;
+  ASSERT_TRUE(client->generate("a", tokens(50), &running).ok());
+  ASSERT_TRUE(eventually([&] { return running->info().admitted_ns != 0; }));
+  ASSERT_TRUE(client->generate("b", tokens(50), &waiting).ok());
+  ASSERT_TRUE(eventually([&] { return waiting->info().queue_position == 1; }));
+  ASSERT_TRUE(client->generate("c", tokens(50), &rejected).ok());
+  Token t;
+  const Status s = rejected->next(&t);
+  EXPECT_EQ(s.code(), ErrorCode::kQueueFull) << s.to_string();
+  EXPECT_EQ(rejected->finish_reason(), FinishReason::kRejected);
+  // ringctl reports it too, with a non-zero exit.
+  const ProcessResult r = run({RINGCTL_PATH, "--name", daemon.name(), "generate", "d"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.errors.find("queue full"), std::string::npos) << r.errors;
+  // The running request was not disturbed.
+  running->cancel();
+  while (running->next(&t).ok()) {
+  }
+  EXPECT_EQ(running->finish_reason(), FinishReason::kCancelled);
+}
+
+TEST(Integration, CancelEndsTheStreamAndFreesTheSlot) {
+  Daemon daemon({"--set", "model.echo_step_delay_us=2000"});
+  ASSERT_TRUE(daemon.ready());
+  auto client = connect_to(daemon);
+  std::unique_ptr<Stream> stream;
+  ASSERT_TRUE(client->generate("abc", tokens(100000 > 4096 ? 4096 : 100000), &stream).ok());
+  Token t;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(stream->next(&t).ok());
+  stream->cancel();
+  Status s;
+  int extra = 0;
+  while ((s = stream->next(&t)).ok()) ++extra;
+  EXPECT_TRUE(s.end_of_stream()) << s.to_string();
+  EXPECT_EQ(stream->finish_reason(), FinishReason::kCancelled);
+  EXPECT_LT(extra, 10);
+  stream.reset();
+  DaemonStatus st;
+  EXPECT_TRUE(eventually([&] { return client->status(&st).ok() && st.slots_in_use == 0; }));
+  EXPECT_EQ(st.cancelled, 1u);
+}
+
+TEST(Integration, DroppingAStreamMidwayCancelsAndFreesTheSlot) {
+  Daemon daemon({"--set", "model.echo_step_delay_us=1000"});
+  ASSERT_TRUE(daemon.ready());
+  auto client = connect_to(daemon);
+  {
+    std::unique_ptr<Stream> stream;
+    ASSERT_TRUE(client->generate("abc", tokens(4000), &stream).ok());
+    Token t;
+    ASSERT_TRUE(stream->next(&t).ok());
+  }
+  DaemonStatus st;
+  EXPECT_TRUE(eventually([&] { return client->status(&st).ok() && st.slots_in_use == 0; }));
+  EXPECT_EQ(st.running, 0u);
+}
+
+TEST(Integration, SlowReaderIsPausedWithoutSlowingOthers) {
+  // Token rings of 4 entries: the slow client's ring fills at once and its sequence sits out.
+  Daemon daemon({"--set", "transport.token_ring_entries=4"});
+  ASSERT_TRUE(daemon.ready());
+  auto client = connect_to(daemon);
+  std::unique_ptr<Stream> slow, fast;
+  ASSERT_TRUE(client->generate("slow", tokens(1000), &slow).ok());
+  ASSERT_TRUE(client->generate("fast", tokens(2000), &fast).ok());
+  Token t;
+  std::string got;
+  Status s;
+  const auto start = std::chrono::steady_clock::now();
+  while ((s = fast->next(&t)).ok()) got += t.text;
+  EXPECT_TRUE(s.end_of_stream());
+  EXPECT_EQ(got, echo_of("fast", 2000));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  // The slow one lost nothing while paused.
+  got.clear();
+  while ((s = slow->next(&t)).ok()) got += t.text;
+  EXPECT_TRUE(s.end_of_stream());
+  EXPECT_EQ(got, echo_of("slow", 1000));
+}
+
+TEST(Integration, ClientKilledMidStreamFreesItsSlotWithinASecond) {
+  Daemon daemon({"--set", "model.echo_step_delay_us=1000"});
+  ASSERT_TRUE(daemon.ready());
+  int out = -1, err = -1;
+  const pid_t victim = spawn({TEST_CLIENT_PATH, daemon.name(), "victim", "4000"}, &out, &err);
+  auto client = connect_to(daemon);
+  DaemonStatus st;
+  ASSERT_TRUE(eventually([&] { return client->status(&st).ok() && st.running == 1; }));
+  // Another stream runs alongside and must complete untouched.
+  std::unique_ptr<Stream> other;
+  ASSERT_TRUE(client->generate("other", tokens(300), &other).ok());
+  ::kill(victim, SIGKILL);
+  collect(victim, out, err);
+  const auto killed_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually([&] { return client->status(&st).ok() && st.running == 1; }, 1500ms));
+  EXPECT_LT(std::chrono::steady_clock::now() - killed_at, 1s + 200ms);
+  Token t;
+  std::string got;
+  Status s;
+  while ((s = other->next(&t)).ok()) got += t.text;
+  EXPECT_TRUE(s.end_of_stream()) << s.to_string();
+  EXPECT_EQ(got, echo_of("other", 300));
+}
+
+TEST(Integration, ProducerKilledBetweenClaimAndPublishDoesNotBlockTheRing) {
+  Daemon daemon({"--set", "transport.unpublished_timeout_ms=50"});
+  ASSERT_TRUE(daemon.ready());
+  const std::string name = daemon.name();
+  const pid_t child = ::fork();
+  if (child == 0) {
+    std::unique_ptr<shm::Segment> segment;
+    std::string message;
+    if (shm::Segment::open(name, 1'000'000'000, &segment, &message) != shm::SegmentError::kOk) {
+      ::_exit(1);
+    }
+    const shm::SegmentView& v = segment->view();
+    shm::RequestRingProducer producer(v.request_ring(), v.header()->request_ring_capacity);
+    uint64_t position = 0;
+    if (!producer.try_claim(&position)) ::_exit(2);
+    ::raise(SIGKILL);  // dies holding a claimed, unpublished position
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  const ProcessResult r = run({TEST_CLIENT_PATH, daemon.name(), "behind the hole", "20"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, echo_of("behind the hole", 20) + "\nids 20\nfinish length\n");
+  const ProcessResult stopped = daemon.stop();
+  EXPECT_NE(stopped.errors.find("skipped a position"), std::string::npos) << stopped.errors;
+}
+
+TEST(Integration, BlockedClientGetsDaemonGoneWhenTheDaemonIsKilled) {
+  Daemon daemon({"--set", "model.echo_step_delay_us=100000"});
+  ASSERT_TRUE(daemon.ready());
+  auto client = connect_to(daemon);
+  std::unique_ptr<Stream> stream;
+  ASSERT_TRUE(client->generate("zzz", tokens(1000), &stream).ok());
+  Token t;
+  ASSERT_TRUE(stream->next(&t).ok());
+  daemon.kill_hard();
+  const auto start = std::chrono::steady_clock::now();
+  Status s;
+  while ((s = stream->next(&t)).ok()) {
+  }
+  EXPECT_EQ(s.code(), ErrorCode::kDaemonGone) << s.to_string();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  // New connections see no daemon (the stale segment is recognised as such).
+  std::unique_ptr<Client> again;
+  EXPECT_EQ(Client::connect(daemon.name(), &again).code(), ErrorCode::kDaemonNotRunning);
+  shm::Segment::remove(daemon.name());
+}
+
+TEST(Integration, RestartAfterSigkillNeedsNoCleanup) {
+  std::string name;
+  {
+    Daemon first;
+    ASSERT_TRUE(first.ready());
+    name = first.name();
+    first.kill_hard();
+  }
+  const ProcessResult r = [&] {
+    // Same name again: the stale segment and the dropped lock must not get in the way.
+    int out = -1, err = -1;
+    const pid_t pid = spawn({RINGSERVED_PATH, "--name", name}, &out, &err);
+    std::unique_ptr<Client> client;
+    bool connected = eventually([&] { return Client::connect(name, &client).ok(); });
+    EXPECT_TRUE(connected);
+    if (connected) {
+      std::unique_ptr<Stream> stream;
+      EXPECT_TRUE(client->generate("again", tokens(3), &stream).ok());
+      Token t;
+      EXPECT_TRUE(stream->next(&t).ok());
+    }
+    ::kill(pid, SIGTERM);
+    return collect(pid, out, err);
+  }();
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+}
+
+TEST(Integration, SecondDaemonWithTheSameNameIsRefused) {
+  Daemon first;
+  ASSERT_TRUE(first.ready());
+  const ProcessResult r = run({RINGSERVED_PATH, "--name", first.name()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.errors.find("already running"), std::string::npos) << r.errors;
+  // The first one is unaffected.
+  const ProcessResult c = run({TEST_CLIENT_PATH, first.name(), "still here", "3"});
+  EXPECT_EQ(c.exit_code, 0);
+}
+
+TEST(Integration, VersionMismatchIsDetectedAtConnect) {
+  const std::string name = unique_name("oldlayout");
+  std::unique_ptr<shm::Segment> segment;
+  std::string message;
+  ASSERT_EQ(shm::Segment::create(name, {1, 16, 4}, 0600, &segment, &message),
+            shm::SegmentError::kOk);
+  shm::SegmentHeader* h = segment->view().header();
+  h->magic = shm::kMagic;
+  h->layout_version = shm::kLayoutVersion + 1;
+  shm::store(h->state, static_cast<uint32_t>(shm::SegmentState::kReady));
+  std::unique_ptr<Client> client;
+  const Status s = Client::connect(name, &client);
+  EXPECT_EQ(s.code(), ErrorCode::kVersionMismatch);
+  EXPECT_NE(s.message().find("version"), std::string::npos);
+}
+
+TEST(Integration, ClientWaitsForAStartingDaemonOnlyUntilItsTimeout) {
+  // A segment that never becomes ready: a daemon killed mid-initialization.
+  const std::string name = unique_name("halfborn");
+  std::unique_ptr<shm::Segment> segment;
+  std::string message;
+  ASSERT_EQ(shm::Segment::create(name, {1, 16, 4}, 0600, &segment, &message),
+            shm::SegmentError::kOk);
+  std::unique_ptr<Client> client;
+  ConnectOptions options;
+  options.ready_timeout = 200ms;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Client::connect(name, &client, options).code(), ErrorCode::kDaemonNotRunning);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+TEST(Integration, SegmentGetsTheConfiguredPermissions) {
+  Daemon daemon({"--set", "transport.permissions=0o640"});
+  ASSERT_TRUE(daemon.ready());
+  struct stat st {};
+  ASSERT_EQ(::stat(("/dev/shm/ringserve." + daemon.name()).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+}
+
+TEST(Integration, BadConfigFailsAtStartWithFileLineAndKey) {
+  const std::string path = "/tmp/" + unique_name("bad") + ".toml";
+  {
+    std::ofstream f(path);
+    f << "[transport]\nslots = 8\nwait_mode = \"sleepy\"\n";
+  }
+  ProcessResult r = run({RINGSERVED_PATH, "--name", unique_name("bad"), "--config", path});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.errors.find(path + ":3"), std::string::npos) << r.errors;
+  EXPECT_NE(r.errors.find("transport.wait_mode"), std::string::npos) << r.errors;
+  ::unlink(path.c_str());
+  r = run({RINGSERVED_PATH, "--name", unique_name("bad"), "--set", "scheduler.max_concurrent=0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.errors.find("scheduler.max_concurrent"), std::string::npos) << r.errors;
+}
+
+TEST(Integration, ManyThreadsOfOneProcessShareAClient) {
+  Daemon daemon;
+  ASSERT_TRUE(daemon.ready());
+  auto client = connect_to(daemon);
+  std::vector<std::thread> threads;
+  std::vector<std::string> results(8);
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      for (int round = 0; round < 10; ++round) {
+        std::unique_ptr<Stream> stream;
+        const std::string prompt = "t" + std::to_string(i) + "r" + std::to_string(round);
+        if (!client->generate(prompt, tokens(50), &stream).ok()) return;
+        Token t;
+        std::string got;
+        while (stream->next(&t).ok()) got += t.text;
+        if (got != echo_of(prompt, 50)) return;
+      }
+      results[i] = "ok";
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) EXPECT_EQ(r, "ok");
+}
+
+}  // namespace
+}  // namespace ringserve::testing

@@ -1,0 +1,194 @@
+// ringctl: command-line client of a ringserve daemon.
+//   ringctl [--name NAME] generate "PROMPT" [--max-tokens N] [--temperature T] [--seed S]
+//           [--top-p P] [--top-k K] [--stop-token ID]... [--timeout-ms MS] [--json]
+//   ringctl [--name NAME] status [--json]
+// generate streams text to stdout as it arrives (with --json: one JSON object per token per
+// line) and exits non-zero with the error's message on failure.
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ringserve/client.h"
+
+namespace {
+
+int usage(int rc) {
+  std::fputs(
+      "usage: ringctl [--name NAME] generate PROMPT [--max-tokens N] [--temperature T]\n"
+      "               [--seed S] [--top-p P] [--top-k K] [--stop-token ID]... [--json]\n"
+      "       ringctl [--name NAME] status [--json]\n",
+      rc == 0 ? stdout : stderr);
+  return rc;
+}
+
+int fail(const ringserve::Status& s) {
+  std::fprintf(stderr, "ringctl: %s\n", s.to_string().c_str());
+  return 1;
+}
+
+bool parse_number(const std::string& flag, const std::string& text, double* out) {
+  char* end = nullptr;
+  *out = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0') {
+    std::fprintf(stderr, "ringctl: %s expects a number, got '%s'\n", flag.c_str(), text.c_str());
+    return false;
+  }
+  return true;
+}
+
+int generate(ringserve::Client& client, const std::vector<std::string>& args) {
+  ringserve::GenerateParams params;
+  std::string prompt;
+  bool have_prompt = false;
+  bool json = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    double v = 0;
+    auto number = [&](double* out) {
+      if (i + 1 >= args.size()) {
+        std::fprintf(stderr, "ringctl: %s needs a value\n", a.c_str());
+        return false;
+      }
+      return parse_number(a, args[++i], out);
+    };
+    if (a == "--json") {
+      json = true;
+    } else if (a == "--max-tokens") {
+      if (!number(&v)) return 2;
+      params.max_tokens = static_cast<uint32_t>(v);
+    } else if (a == "--temperature") {
+      if (!number(&v)) return 2;
+      params.temperature = static_cast<float>(v);
+    } else if (a == "--seed") {
+      if (!number(&v)) return 2;
+      params.seed = static_cast<uint64_t>(v);
+    } else if (a == "--top-p") {
+      if (!number(&v)) return 2;
+      params.top_p = static_cast<float>(v);
+    } else if (a == "--top-k") {
+      if (!number(&v)) return 2;
+      params.top_k = static_cast<int32_t>(v);
+    } else if (a == "--stop-token") {
+      if (!number(&v)) return 2;
+      params.stop_token_ids.push_back(static_cast<int32_t>(v));
+    } else if (a == "--timeout-ms") {
+      if (!number(&v)) return 2;
+      params.total_timeout_ms = static_cast<uint32_t>(v);
+    } else if (!have_prompt && (a.empty() || a[0] != '-')) {
+      prompt = a;
+      have_prompt = true;
+    } else {
+      std::fprintf(stderr, "ringctl: unknown generate argument '%s'\n", a.c_str());
+      return usage(2);
+    }
+  }
+  if (!have_prompt) return usage(2);
+  std::unique_ptr<ringserve::Stream> stream;
+  ringserve::Status s = client.generate(prompt, params, &stream);
+  if (!s.ok()) return fail(s);
+  ringserve::Token token;
+  while ((s = stream->next(&token)).ok()) {
+    if (json) {
+      nlohmann::json j = {{"id", token.id}, {"text", token.text}};
+      std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    } else {
+      std::cout << token.text;
+    }
+    std::cout.flush();
+  }
+  if (!json) std::cout << "\n";
+  if (!s.end_of_stream()) return fail(s);
+  if (json) {
+    std::cout << nlohmann::json{{"finish_reason", ringserve::to_string(stream->finish_reason())}}
+              << "\n";
+  }
+  return 0;
+}
+
+int status(ringserve::Client& client, const std::vector<std::string>& args) {
+  bool json = false;
+  for (const std::string& a : args) {
+    if (a == "--json") {
+      json = true;
+    } else {
+      std::fprintf(stderr, "ringctl: unknown status argument '%s'\n", a.c_str());
+      return usage(2);
+    }
+  }
+  ringserve::DaemonStatus st;
+  const ringserve::Status s = client.status(&st);
+  if (!s.ok()) return fail(s);
+  if (json) {
+    nlohmann::json j = {{"pid", st.pid},
+                        {"layout_version", st.layout_version},
+                        {"wait_mode", st.wait_mode},
+                        {"slots", st.slots},
+                        {"slots_in_use", st.slots_in_use},
+                        {"max_concurrent", st.max_concurrent},
+                        {"max_queue", st.max_queue},
+                        {"running", st.running},
+                        {"waiting", st.waiting},
+                        {"received", st.received},
+                        {"admitted", st.admitted},
+                        {"rejected", st.rejected},
+                        {"completed", st.completed},
+                        {"cancelled", st.cancelled},
+                        {"failed", st.failed},
+                        {"tokens_generated", st.tokens_generated},
+                        {"heartbeat_age_ms", st.heartbeat_age_ns / 1'000'000}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf(
+      "daemon pid %d, layout v%u, wait mode %s\n"
+      "running   %u / %u\nwaiting   %u / %u\nslots     %u in use / %u\n"
+      "received %llu, admitted %llu, rejected %llu, completed %llu, cancelled %llu, failed %llu\n"
+      "tokens generated %llu, heartbeat %.1f ms ago\n",
+      st.pid, st.layout_version, st.wait_mode.c_str(), st.running, st.max_concurrent, st.waiting,
+      st.max_queue, st.slots_in_use, st.slots, static_cast<unsigned long long>(st.received),
+      static_cast<unsigned long long>(st.admitted), static_cast<unsigned long long>(st.rejected),
+      static_cast<unsigned long long>(st.completed), static_cast<unsigned long long>(st.cancelled),
+      static_cast<unsigned long long>(st.failed),
+      static_cast<unsigned long long>(st.tokens_generated), st.heartbeat_age_ns / 1e6);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string name = "default";
+  int i = 1;
+  for (; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--name" && i + 1 < argc) {
+      name = argv[++i];
+    } else if (a == "--help" || a == "-h") {
+      return usage(0);
+    } else {
+      break;
+    }
+  }
+  if (i >= argc) return usage(2);
+  const std::string command = argv[i++];
+  std::vector<std::string> args(argv + i, argv + argc);
+  // Options may also come after the command (ringctl generate "hi" --name x).
+  for (size_t k = 0; k + 1 < args.size(); ++k) {
+    if (args[k] == "--name") {
+      name = args[k + 1];
+      args.erase(args.begin() + static_cast<long>(k), args.begin() + static_cast<long>(k) + 2);
+      break;
+    }
+  }
+  if (command != "generate" && command != "status") {
+    std::fprintf(stderr, "ringctl: unknown command '%s'\n", command.c_str());
+    return usage(2);
+  }
+  std::unique_ptr<ringserve::Client> client;
+  const ringserve::Status s = ringserve::Client::connect(name, &client);
+  if (!s.ok()) return fail(s);
+  return command == "generate" ? generate(*client, args) : status(*client, args);
+}
