@@ -152,7 +152,11 @@ void Server::run() {
                                      [](const auto& s) { return s != nullptr; });
       if (idle || now >= drain_deadline_ns_) break;
     }
-    if (!stepped) idle_wait(now);
+    // Sleep only when no running sequence can take a step: a flush that just emptied a paused
+    // sequence's backlog makes it steppable again at once.
+    const bool steppable = std::any_of(scheduler_.running().begin(), scheduler_.running().end(),
+                                       [](const Sequence* s) { return s->pending.empty(); });
+    if (!stepped && !steppable) idle_wait(now);
   }
   spdlog::info("ringserved '{}' stopped: {} requests completed, {} tokens generated",
                config_.daemon.name, stats_.completed, stats_.tokens_generated);
@@ -262,7 +266,9 @@ void Server::admit(uint64_t now) {
     shm::store(view_.slot(seq->slot)->queue_position, 0u);
     ++stats_.admitted;
     std::string error;
-    if (!backend_->start(*seq, &error)) {
+    const bool started = backend_->start(*seq, &error);
+    seq->prompt_token_count = seq->prompt_tokens.size();
+    if (!started) {
       spdlog::info("request {} rejected by the backend: {}", seq->request_id, error);
       finish(*seq, shm::FinishReason::kError, shm::RequestError::kInvalidParams);
     }
@@ -324,7 +330,7 @@ void Server::drop(Sequence& seq, bool log_it) {
     spdlog::info(
         "request {}: prompt {} tokens, generated {}, queue wait {:.3f} ms, ttft {:.3f} ms, "
         "total {:.3f} ms, finish {}",
-        seq.request_id, seq.prompt_tokens.size(), seq.generated,
+        seq.request_id, seq.prompt_token_count, seq.generated,
         ms_between(seq.received_ns, seq.admitted_ns),
         ms_between(seq.received_ns, seq.first_token_ns), ms_between(seq.received_ns, end),
         reason_name(seq.finish_reason));

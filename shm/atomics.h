@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 
 namespace ringserve::shm {
 
@@ -23,19 +24,21 @@ inline T load(const T& field, std::memory_order order = std::memory_order_acquir
 }
 
 template <class T>
-inline void store(T& field, T value, std::memory_order order = std::memory_order_release) {
+inline void store(T& field, std::type_identity_t<T> value,
+                  std::memory_order order = std::memory_order_release) {
   std::atomic_ref<T>(field).store(value, order);
 }
 
 template <class T>
-inline bool compare_exchange(T& field, T& expected, T desired,
+inline bool compare_exchange(T& field, T& expected, std::type_identity_t<T> desired,
                              std::memory_order order = std::memory_order_acq_rel) {
   return std::atomic_ref<T>(field).compare_exchange_strong(expected, desired, order,
                                                            std::memory_order_acquire);
 }
 
 template <class T>
-inline T fetch_add(T& field, T delta, std::memory_order order = std::memory_order_acq_rel) {
+inline T fetch_add(T& field, std::type_identity_t<T> delta,
+                   std::memory_order order = std::memory_order_acq_rel) {
   return std::atomic_ref<T>(field).fetch_add(delta, order);
 }
 

@@ -158,6 +158,9 @@ class RequestRingConsumer {
     ++head_;
     stalled_since_ns_ = 0;
     store(header_->head, head_, std::memory_order_seq_cst);
+    // Skipping a garbage cell (or taking a value nobody claimed) can move head past tail;
+    // producers would read that as a full ring until the next repair, so repair now.
+    repair_tail();
   }
 
   // A client with write access may scribble on tail. Values no honest producer can produce
