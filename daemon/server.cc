@@ -429,14 +429,8 @@ void Server::idle_wait(uint64_t now) {
   }
   shm::SegmentHeader* h = view_.header();
   const auto ready = [&] {
-    return requests_->maybe_nonempty() || stop_requested_.load(std::memory_order_relaxed);
+    return requests_->ready_to_poll() || stop_requested_.load(std::memory_order_relaxed);
   };
-  // A stalled ring (claimed, unpublished position) reads as non-empty: sleep until the skip
-  // deadline instead of spinning on it.
-  if (requests_->stall_deadline_ns() != 0) {
-    shm::futex_wait(&h->doorbell_seq, shm::load(h->doorbell_seq), deadline);
-    return;
-  }
   shm::wait_until(ready, &h->doorbell_seq, &h->daemon_sleeping, wait_policy_, deadline);
 }
 

@@ -137,12 +137,14 @@ class RequestRingConsumer {
     return PollResult::kSkipped;
   }
 
-  // True when the next poll may find something: a published cell or a claimed position.
-  bool maybe_nonempty() const {
+  // True when the next poll may make progress: while stalled on an unpublished position, only
+  // its publication counts (a waiter must not spin on the claimed position); otherwise any
+  // published cell or claimed position does.
+  bool ready_to_poll() const {
     const uint64_t word = load(cells_[head_ & (capacity_ - 1)], std::memory_order_seq_cst);
     if (cell_value(word) != kEmptyValue) return true;
-    const uint64_t tail = load(header_->tail, std::memory_order_seq_cst);
-    return tail != head_;
+    if (stalled_since_ns_ != 0) return false;
+    return load(header_->tail, std::memory_order_seq_cst) != head_;
   }
 
   // When the ring is stalled on an unpublished position: the time it will be skipped.
