@@ -119,7 +119,12 @@ TEST_P(TokenRingAcrossProcesses, EveryEntryArrivesOnceInOrder) {
 }
 
 INSTANTIATE_TEST_SUITE_P(WaitModes, TokenRingAcrossProcesses,
-                         ::testing::Values(WaitMode::kSpin, WaitMode::kFutex, WaitMode::kHybrid));
+                         ::testing::Values(WaitMode::kSpin, WaitMode::kFutex, WaitMode::kHybrid),
+                         [](const ::testing::TestParamInfo<WaitMode>& info) {
+                           return info.param == WaitMode::kSpin    ? std::string("spin")
+                                  : info.param == WaitMode::kFutex ? std::string("futex")
+                                                                   : std::string("hybrid");
+                         });
 
 }  // namespace
 }  // namespace ringserve::shm
