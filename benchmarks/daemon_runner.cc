@@ -21,7 +21,7 @@ std::string default_daemon_path() {
     self[n] = '\0';
     std::string dir(self);
     dir = dir.substr(0, dir.rfind('/'));
-    const std::string candidate = dir + "/ringserved";
+    std::string candidate = dir + "/ringserved";
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return RINGSERVED_PATH;

@@ -21,13 +21,13 @@ void* shared(size_t bytes) {
 
 void BM_RequestRingPushPoll(benchmark::State& state) {
   constexpr uint32_t kCap = 128;
-  auto* header =
-      static_cast<shm::RequestRingHeader*>(shared(sizeof(shm::RequestRingHeader) + kCap * 8));
+  auto* header = static_cast<shm::RequestRingHeader*>(
+      shared(sizeof(shm::RequestRingHeader) + size_t{kCap} * 8));
   shm::RequestRingConsumer consumer(header, kCap, 50'000'000);
   consumer.initialize();
   shm::RequestRingProducer producer(header, kCap);
   uint32_t value = 0;
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores): benchmark idiom
     producer.try_push(7);
     consumer.poll(0, &value);
     benchmark::DoNotOptimize(value);
@@ -45,7 +45,7 @@ void BM_TokenRingWritePublishPop(benchmark::State& state) {
   writer.begin();
   shm::TokenEntry e{};
   e.text_length = 4;
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores): benchmark idiom
     writer.write(e);
     benchmark::DoNotOptimize(writer.publish());
     reader.pop(&e);
@@ -78,7 +78,7 @@ void BM_TokenRingPingPongSpin(benchmark::State& state) {
   shm::TokenRingWriter writer(ping, kCap);
   writer.begin();
   shm::TokenEntry e{};
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores): benchmark idiom
     writer.write(e);
     writer.publish();
     while (pong_reader.available() == 0) shm::cpu_relax();
@@ -109,7 +109,7 @@ void BM_FutexPingPong(benchmark::State& state) {
     }
   });
   uint32_t n = 0;
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores): benchmark idiom
     ++n;
     shm::store(w->ping, n, std::memory_order_seq_cst);
     if (shm::load(w->ping_sleeping, std::memory_order_seq_cst)) shm::futex_wake(&w->ping);
@@ -124,7 +124,9 @@ void BM_FutexPingPong(benchmark::State& state) {
 BENCHMARK(BM_FutexPingPong)->UseRealTime();
 
 void BM_MonotonicClock(benchmark::State& state) {
-  for (auto _ : state) benchmark::DoNotOptimize(shm::monotonic_ns());
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores): benchmark idiom
+    benchmark::DoNotOptimize(shm::monotonic_ns());
+  }
 }
 BENCHMARK(BM_MonotonicClock);
 

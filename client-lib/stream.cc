@@ -22,8 +22,9 @@ Stream::~Stream() {
 }
 
 void Stream::cancel() {
-  if (done_) return;
-  shm::store(connection_->view.slot(slot_)->cancel_requested, 1u);
+  // May race with next() finishing on another thread; the token names this request's
+  // generation, so even a late store cannot cancel whoever claims the slot next.
+  shm::store(connection_->view.slot(slot_)->cancel_requested, shm::cancel_token(state_word_));
 }
 
 RequestInfo Stream::info() const {

@@ -236,7 +236,8 @@ void Server::check_cancels_and_deadlines(uint64_t now) {
     if (owned == nullptr || owned->finishing) continue;
     Sequence& seq = *owned;
     const shm::SlotHeader* slot = view_.slot(seq.slot);
-    if (shm::load(slot->cancel_requested, std::memory_order_relaxed) != 0) {
+    if (shm::load(slot->cancel_requested, std::memory_order_relaxed) ==
+        shm::cancel_token(seq.state_word)) {
       finish(seq, shm::FinishReason::kCancelled, shm::RequestError::kNone);
       continue;
     }

@@ -116,6 +116,10 @@ inline constexpr SlotState word_state(uint64_t word) {
 inline constexpr int32_t word_pid(uint64_t word) {
   return static_cast<int32_t>(word & 0xFFFFFFFFu);
 }
+// The value a client stores in cancel_requested: it names the request (by generation), so a
+// cancel that lands after the slot was freed and claimed again cancels nothing.
+inline constexpr uint32_t cancel_token(uint64_t word) { return word_generation(word) + 1; }
+
 inline constexpr uint64_t with_state(uint64_t word, SlotState state) {
   return make_state_word(word_generation(word), state, word_pid(word));
 }
@@ -125,7 +129,7 @@ struct alignas(kCacheLine) SlotHeader {
   // Line 0: ownership.
   uint64_t state_word;        // see make_state_word; CAS only
   uint64_t owner_start_time;  // owner's start time, clock ticks since boot (/proc/PID/stat 22)
-  uint32_t cancel_requested;  // client sets 1; daemon finishes the request within one step
+  uint32_t cancel_requested;  // client: cancel_token(state word) = stop this request
   uint32_t client_released;   // client sets 1 when it stops reading; daemon frees at finish
   uint32_t prompt_length;     // bytes of prompt that follow this header
   uint32_t reserved0;

@@ -66,7 +66,7 @@ inline bool is_valid_utf8(std::string_view bytes, size_t* bad_offset = nullptr) 
 }
 
 inline RequestCheck check_params(const GenerationParams& p, uint32_t max_tokens_limit) {
-  auto bad = [](std::string field, std::string rule) {
+  auto bad = [](const std::string& field, const std::string& rule) {
     return RequestCheck{RequestError::kInvalidParams, field + " " + rule};
   };
   if (p.max_tokens < 1 || p.max_tokens > max_tokens_limit) {

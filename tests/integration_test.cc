@@ -199,6 +199,29 @@ TEST(Integration, CancelEndsTheStreamAndFreesTheSlot) {
   EXPECT_EQ(st.cancelled, 1u);
 }
 
+TEST(Integration, CancelOfAnEarlierGenerationIsIgnored) {
+  Daemon daemon({"--set", "model.echo_step_delay_us=1000", "--set", "transport.slots=1"});
+  ASSERT_TRUE(daemon.ready());
+  auto client = connect_to(daemon);
+  std::unique_ptr<Stream> stream;
+  ASSERT_TRUE(client->generate("abc", tokens(30), &stream).ok());
+  // A late cancel from the slot's previous request carries the previous generation.
+  std::unique_ptr<shm::Segment> segment;
+  std::string message;
+  ASSERT_EQ(shm::Segment::open(daemon.name(), 1'000'000'000, &segment, &message),
+            shm::SegmentError::kOk);
+  shm::SlotHeader* slot = segment->view().slot(0);
+  const uint64_t word = shm::load(slot->state_word);
+  shm::store(slot->cancel_requested, shm::cancel_token(word) - 1);
+  Token t;
+  Status s;
+  int n = 0;
+  while ((s = stream->next(&t)).ok()) ++n;
+  EXPECT_TRUE(s.end_of_stream());
+  EXPECT_EQ(stream->finish_reason(), FinishReason::kLength);
+  EXPECT_EQ(n, 30);
+}
+
 TEST(Integration, DroppingAStreamMidwayCancelsAndFreesTheSlot) {
   Daemon daemon({"--set", "model.echo_step_delay_us=1000"});
   ASSERT_TRUE(daemon.ready());

@@ -19,7 +19,7 @@ struct Ring {
   explicit Ring(uint64_t skip_ns = kSkipNs) : consumer(header, kCapacity, skip_ns) {
     consumer.initialize();
   }
-  testing::SharedBuffer buffer{sizeof(RequestRingHeader) + kCapacity * 8};
+  testing::SharedBuffer buffer{sizeof(RequestRingHeader) + size_t{kCapacity} * 8};
   RequestRingHeader* header = static_cast<RequestRingHeader*>(buffer.data());
   RequestRingConsumer consumer;
   RequestRingProducer producer() { return RequestRingProducer(header, kCapacity); }

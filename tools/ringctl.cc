@@ -159,7 +159,9 @@ int status(ringserve::Client& client, const std::vector<std::string>& args) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   std::string name = "default";
   int i = 1;
   for (; i < argc; ++i) {
@@ -191,4 +193,15 @@ int main(int argc, char** argv) {
   const ringserve::Status s = ringserve::Client::connect(name, &client);
   if (!s.ok()) return fail(s);
   return command == "generate" ? generate(*client, args) : status(*client, args);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // allocation failure or a bad iostream state
+    std::fprintf(stderr, "ringctl: %s\n", e.what());
+    return 1;
+  }
 }
