@@ -178,6 +178,20 @@ TEST(Integration, QueueFullWhenTheWaitingLineIsFull) {
   EXPECT_EQ(running->finish_reason(), FinishReason::kCancelled);
 }
 
+TEST(Integration, NextTimesOutWithoutEndingTheStream) {
+  Daemon daemon({"--set", "model.echo_step_delay_us=300000"});
+  ASSERT_TRUE(daemon.ready());
+  auto client = connect_to(daemon);
+  std::unique_ptr<Stream> stream;
+  ASSERT_TRUE(client->generate("ab", tokens(2), &stream).ok());
+  Token t;
+  const Status s = stream->next(&t, std::chrono::milliseconds(20));
+  EXPECT_EQ(s.code(), ErrorCode::kTimeout) << s.to_string();
+  EXPECT_FALSE(stream->done());
+  ASSERT_TRUE(stream->next(&t).ok());  // the stream goes on
+  EXPECT_EQ(t.text, "a");
+}
+
 TEST(Integration, CancelEndsTheStreamAndFreesTheSlot) {
   Daemon daemon({"--set", "model.echo_step_delay_us=2000"});
   ASSERT_TRUE(daemon.ready());
