@@ -17,6 +17,10 @@
 namespace ringserve {
 namespace {
 
+static_assert(static_cast<int>(FinishReason::kRejected) ==
+              static_cast<int>(shm::FinishReason::kRejected));
+static_assert(static_cast<int>(FinishReason::kStop) == static_cast<int>(shm::FinishReason::kStop));
+
 Status from_segment_error(shm::SegmentError e, const std::string& name, const std::string& msg) {
   switch (e) {
     case shm::SegmentError::kOk:
@@ -233,7 +237,7 @@ Status Client::status(DaemonStatus* out) const {
   DaemonStatus st;
   st.pid = h->daemon_pid;
   st.layout_version = h->layout_version;
-  st.wait_mode = h->wait_mode == 0 ? "spin" : h->wait_mode == 1 ? "futex" : "hybrid";
+  st.wait_mode = shm::wait_mode_name(static_cast<shm::WaitMode>(h->wait_mode));
   st.slots = h->slot_count;
   for (uint32_t i = 0; i < h->slot_count; ++i) {
     if (shm::word_state(shm::load(c.view.slot(i)->state_word)) != shm::SlotState::kFree) {

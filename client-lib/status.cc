@@ -2,6 +2,7 @@
 #include <string>
 
 #include "ringserve/client.h"
+#include "shm/layout.h"
 
 namespace ringserve {
 
@@ -44,23 +45,8 @@ const char* to_string(ErrorCode code) {
 }
 
 const char* to_string(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kNone:
-      return "none";
-    case FinishReason::kStop:
-      return "stop";
-    case FinishReason::kLength:
-      return "length";
-    case FinishReason::kCancelled:
-      return "cancelled";
-    case FinishReason::kError:
-      return "error";
-    case FinishReason::kTimeout:
-      return "timeout";
-    case FinishReason::kRejected:
-      return "rejected";
-  }
-  return "unknown";
+  // The values are the protocol's (static_asserts in client.cc keep them equal).
+  return shm::finish_reason_name(static_cast<shm::FinishReason>(reason));
 }
 
 std::string Status::to_string() const {

@@ -37,26 +37,6 @@ shm::WaitMode to_shm(config::WaitMode m) {
   return shm::WaitMode::kHybrid;
 }
 
-const char* reason_name(shm::FinishReason r) {
-  switch (r) {
-    case shm::FinishReason::kNone:
-      return "none";
-    case shm::FinishReason::kStop:
-      return "stop";
-    case shm::FinishReason::kLength:
-      return "length";
-    case shm::FinishReason::kCancelled:
-      return "cancelled";
-    case shm::FinishReason::kError:
-      return "error";
-    case shm::FinishReason::kTimeout:
-      return "timeout";
-    case shm::FinishReason::kRejected:
-      return "rejected";
-  }
-  return "unknown";
-}
-
 double ms_between(uint64_t from, uint64_t to) {
   return from == 0 || to < from ? 0.0 : static_cast<double>(to - from) / 1e6;
 }
@@ -334,7 +314,7 @@ void Server::drop(Sequence& seq, bool log_it) {
         seq.request_id, seq.prompt_token_count, seq.generated,
         ms_between(seq.received_ns, seq.admitted_ns),
         ms_between(seq.received_ns, seq.first_token_ns), ms_between(seq.received_ns, end),
-        reason_name(seq.finish_reason));
+        shm::finish_reason_name(seq.finish_reason));
     switch (seq.finish_reason) {
       case shm::FinishReason::kStop:
       case shm::FinishReason::kLength:

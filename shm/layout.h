@@ -60,6 +60,38 @@ enum class FinishReason : uint32_t {
   kRejected = 6,   // queue full or shutting down (error_code says which)
 };
 
+inline constexpr const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::kNone:
+      return "none";
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kCancelled:
+      return "cancelled";
+    case FinishReason::kError:
+      return "error";
+    case FinishReason::kTimeout:
+      return "timeout";
+    case FinishReason::kRejected:
+      return "rejected";
+  }
+  return "unknown";
+}
+
+inline constexpr const char* wait_mode_name(WaitMode m) {
+  switch (m) {
+    case WaitMode::kSpin:
+      return "spin";
+    case WaitMode::kFutex:
+      return "futex";
+    case WaitMode::kHybrid:
+      return "hybrid";
+  }
+  return "unknown";
+}
+
 // Error codes carried in SlotHeader::error_code (never exceptions across the boundary).
 enum class RequestError : uint32_t {
   kNone = 0,
