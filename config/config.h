@@ -1,7 +1,17 @@
-// ringserve configuration: the daemon's settings, loaded from a TOML file and `--set`
-// overrides. Every field's default and range is documented here and in
-// config/ringserve.example.toml. Loading never throws: errors come back as a message that
-// names the file, line and key ("FILE:LINE: key 'transport.slots': ...").
+// ringserve configuration: the daemon's settings, loaded from a TOML file and then from
+// `--set KEY=VALUE` overrides. Every field's default and range is documented here and in
+// config/ringserve.example.toml (which holds every key, set to its default).
+//
+// Loading never throws. A mistake comes back as one line that names where it is:
+//   FILE:LINE:COL: syntax error: <what the TOML parser says>
+//   FILE:LINE: unknown key 'transport.slotz'
+//   FILE:LINE: key 'transport.slots': expected an integer, got a string
+//   FILE:LINE: key 'transport.slots': 0 is out of range 1..4096
+//   FILE:LINE: key 'transport.wait_mode': unknown value 'sleepy' (expected spin, futex or hybrid)
+//   FILE: cannot open config file: No such file or directory
+//   --set transport.slots: 0 is out of range 1..4096
+//   --set 'xyz': expected KEY=VALUE
+// Where a file has several mistakes, the first in the file is reported.
 //
 // Thread-safety: plain values; copy freely.
 #pragma once
@@ -17,29 +27,53 @@ enum class WaitMode { kSpin, kFutex, kHybrid };
 enum class Backend { kEcho, kTorch };
 
 struct DaemonSection {
-  std::string name = "default";    // clients connect by this name; [A-Za-z0-9_.-]{1,64}
-  std::string log_level = "info";  // trace | debug | info | warn | error | off
+  // Default "default". Clients connect by this name: 1-64 characters of [A-Za-z0-9_.-], not
+  // starting with '.'.
+  std::string name = "default";
+  // Default "info". One of trace | debug | info | warn | error | off.
+  std::string log_level = "info";
+
+  bool operator==(const DaemonSection&) const = default;
 };
 
 struct TransportSection {
-  uint32_t slots = 64;                     // request slots in the segment, 1..4096
-  uint32_t prompt_bytes = 16384;           // max prompt bytes per request, 1..16777216
-  uint32_t token_ring_entries = 256;       // entries per token ring, power of two, 4..65536
-  WaitMode wait_mode = WaitMode::kHybrid;  // "spin" | "futex" | "hybrid"
-  uint32_t spin_us = 20;                   // hybrid: spin this long before sleeping, 0..100000
-  uint32_t permissions = 0600;             // segment file mode, 0..0777
-  uint32_t unpublished_timeout_ms = 50;    // skip a claimed, unpublished ring position, 1..60000
+  // Default 64. Request slots in the shared-memory segment, 1..4096.
+  uint32_t slots = 64;
+  // Default 16384. Largest prompt in bytes per request, 1..16777216.
+  uint32_t prompt_bytes = 16384;
+  // Default 256. Entries per token ring; a power of two, 4..65536.
+  uint32_t token_ring_entries = 256;
+  // Default kHybrid. How waiting sides wait: "spin" | "futex" | "hybrid".
+  WaitMode wait_mode = WaitMode::kHybrid;
+  // Default 20. Hybrid mode: microseconds to spin before sleeping, 0..100000.
+  uint32_t spin_us = 20;
+  // Default 0600. File mode of the segment, 0..0777 (a TOML integer: 0o600 or 384).
+  uint32_t permissions = 0600;
+  // Default 50. A request ring position claimed by a client but not published within this many
+  // milliseconds is skipped, 1..60000.
+  uint32_t unpublished_timeout_ms = 50;
+
+  bool operator==(const TransportSection&) const = default;
 };
 
 struct SchedulerSection {
-  uint32_t max_concurrent = 16;      // sequences generating at once, 1..4096
-  uint32_t max_queue = 64;           // requests waiting for admission, 0..65536
-  uint32_t max_tokens_limit = 4096;  // largest max_tokens a request may ask for, 1..1000000
+  // Default 16. Sequences generating at once, 1..4096.
+  uint32_t max_concurrent = 16;
+  // Default 64. Requests waiting for admission, 0..65536.
+  uint32_t max_queue = 64;
+  // Default 4096. Largest max_tokens a request may ask for, 1..1000000.
+  uint32_t max_tokens_limit = 4096;
+
+  bool operator==(const SchedulerSection&) const = default;
 };
 
 struct ModelSection {
-  Backend backend = Backend::kEcho;  // "echo" (no model) | "torch"
-  uint32_t echo_step_delay_us = 0;   // echo: sleep per step, 0..10000000
+  // Default kEcho. "echo" (no model: streams the prompt back) | "torch".
+  Backend backend = Backend::kEcho;
+  // Default 0. Echo backend: microseconds to sleep per step, 0..10000000.
+  uint32_t echo_step_delay_us = 0;
+
+  bool operator==(const ModelSection&) const = default;
 };
 
 struct Config {
@@ -47,23 +81,28 @@ struct Config {
   TransportSection transport;
   SchedulerSection scheduler;
   ModelSection model;
+
+  bool operator==(const Config&) const = default;
 };
 
 struct LoadResult {
   bool ok = true;
-  std::string error;  // when !ok: one line naming the source, line and key
+  std::string error;  // when !ok: one line naming the source (file and line, or --set KEY)
 };
 
 // Loads `path` (empty = no file: the built-in defaults), then applies each override
 // "KEY=VALUE" in order. VALUE is read as a TOML value; if it does not parse as one it is taken
-// as a string, so `model.backend=echo` and `model.backend="echo"` mean the same.
+// as a string, so `model.backend=echo` and `model.backend="echo"` mean the same. On failure
+// `*out` is left unchanged.
 LoadResult load_config(const std::string& path, const std::vector<std::string>& overrides,
                        Config* out);
 
-// As load_config, with the TOML text given directly; `source_name` stands in for the path.
+// As load_config, with the TOML text given directly; `source_name` stands in for the path in
+// messages.
 LoadResult parse_config(std::string_view toml_text, const std::string& source_name,
                         const std::vector<std::string>& overrides, Config* out);
 
+// The config-file spelling: "spin", "futex", "hybrid"; "echo", "torch".
 const char* to_string(WaitMode mode);
 const char* to_string(Backend backend);
 

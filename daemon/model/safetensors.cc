@@ -114,7 +114,7 @@ bool SafetensorsFile::open(const std::string& path, std::unique_ptr<SafetensorsF
     const std::string dtype_text = dtype_json.get<std::string>();
     const auto* entry = std::find_if(std::begin(kDTypes), std::end(kDTypes),
                                      [&](const DTypeEntry& e) { return dtype_text == e.name; });
-    if (entry == std::end(kDTypes)) return fail(where + "unsupported dtype " + dtype_text);
+    if (entry == std::end(kDTypes)) return fail(where + "unsupported dtype " += dtype_text);
     TensorInfo info{};
     info.dtype = entry->dtype;
     uint64_t elements = 1;
