@@ -1,130 +1,40 @@
-// Config loading. Keys are a table: each entry names a dotted key, its kind and range, and
-// where the value goes, so adding a key is one line. toml++ exceptions are caught here.
+// Config loading. Every key is one row of keys(): its dotted name and a Store that checks a
+// TOML value and writes it into the Config. A document's entries are checked in file order
+// (toml++ tables iterate in key order), so the first mistake in the file is the one reported.
+// toml++ and its exceptions stay inside this file.
 #include "config/config.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <functional>
-#include <sstream>
+#include <iterator>
+#include <optional>
+#include <utility>
 
 #include <toml++/toml.h>
 
 namespace ringserve::config {
 namespace {
 
-enum class Kind { kInteger, kString };
+constexpr std::pair<std::string_view, WaitMode> kWaitModes[] = {
+    {"spin", WaitMode::kSpin}, {"futex", WaitMode::kFutex}, {"hybrid", WaitMode::kHybrid}};
+constexpr std::pair<std::string_view, Backend> kBackends[] = {{"echo", Backend::kEcho},
+                                                              {"torch", Backend::kTorch}};
+constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
+
+// Checks one value and, when it is good, stores it. Returns "" or what is wrong with the value;
+// the caller puts the source and key in front.
+using Store = std::function<std::string(const toml::node&, Config*)>;
 
 struct Key {
-  const char* name;  // dotted
-  Kind kind;
-  int64_t min;
-  int64_t max;
-  // Stores a checked value; returns an error message (without location) or "".
-  std::function<std::string(Config&, int64_t, const std::string&)> set;
+  std::string_view name;  // dotted: "section.key"
+  Store store;
 };
 
-template <class F>
-Key integer(const char* name, int64_t min, int64_t max, F field) {
-  return {name, Kind::kInteger, min, max, [field](Config& c, int64_t v, const std::string&) {
-            c.*field.first.*field.second = static_cast<uint32_t>(v);
-            return std::string();
-          }};
-}
-
-template <class Section>
-std::pair<Section Config::*, uint32_t Section::*> at(Section Config::*s, uint32_t Section::*f) {
-  return {s, f};
-}
-
-bool is_power_of_two(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
-
-const std::vector<Key>& keys() {
-  static const std::vector<Key> table = {
-      {"daemon.name", Kind::kString, 0, 0,
-       [](Config& c, int64_t, const std::string& v) {
-         c.daemon.name = v;
-         return std::string();
-       }},
-      {"daemon.log_level", Kind::kString, 0, 0,
-       [](Config& c, int64_t, const std::string& v) {
-         for (const char* level : {"trace", "debug", "info", "warn", "error", "off"}) {
-           if (v == level) {
-             c.daemon.log_level = v;
-             return std::string();
-           }
-         }
-         return "unknown value '" + v + "' (expected trace, debug, info, warn, error or off)";
-       }},
-      integer("transport.slots", 1, 4096, at(&Config::transport, &TransportSection::slots)),
-      integer("transport.prompt_bytes", 1, 16 << 20,
-              at(&Config::transport, &TransportSection::prompt_bytes)),
-      {"transport.token_ring_entries", Kind::kInteger, 4, 65536,
-       [](Config& c, int64_t v, const std::string&) {
-         if (!is_power_of_two(v)) return std::to_string(v) + " is not a power of two";
-         c.transport.token_ring_entries = static_cast<uint32_t>(v);
-         return std::string();
-       }},
-      {"transport.wait_mode", Kind::kString, 0, 0,
-       [](Config& c, int64_t, const std::string& v) {
-         if (v == "spin") {
-           c.transport.wait_mode = WaitMode::kSpin;
-         } else if (v == "futex") {
-           c.transport.wait_mode = WaitMode::kFutex;
-         } else if (v == "hybrid") {
-           c.transport.wait_mode = WaitMode::kHybrid;
-         } else {
-           return "unknown value '" + v + "' (expected spin, futex or hybrid)";
-         }
-         return std::string();
-       }},
-      integer("transport.spin_us", 0, 100000, at(&Config::transport, &TransportSection::spin_us)),
-      integer("transport.permissions", 0, 0777,
-              at(&Config::transport, &TransportSection::permissions)),
-      integer("transport.unpublished_timeout_ms", 1, 60000,
-              at(&Config::transport, &TransportSection::unpublished_timeout_ms)),
-      integer("scheduler.max_concurrent", 1, 4096,
-              at(&Config::scheduler, &SchedulerSection::max_concurrent)),
-      integer("scheduler.max_queue", 0, 65536,
-              at(&Config::scheduler, &SchedulerSection::max_queue)),
-      integer("scheduler.max_tokens_limit", 1, 1000000,
-              at(&Config::scheduler, &SchedulerSection::max_tokens_limit)),
-      {"model.backend", Kind::kString, 0, 0,
-       [](Config& c, int64_t, const std::string& v) {
-         if (v == "echo") {
-           c.model.backend = Backend::kEcho;
-         } else if (v == "torch") {
-           c.model.backend = Backend::kTorch;
-         } else {
-           return "unknown value '" + v + "' (expected echo or torch)";
-         }
-         return std::string();
-       }},
-      integer("model.echo_step_delay_us", 0, 10000000,
-              at(&Config::model, &ModelSection::echo_step_delay_us)),
-  };
-  return table;
-}
-
-const Key* find_key(std::string_view name) {
-  for (const Key& k : keys()) {
-    if (name == k.name) return &k;
-  }
-  return nullptr;
-}
-
-bool is_section(std::string_view name) {
-  for (const Key& k : keys()) {
-    const std::string_view full = k.name;
-    if (full.size() > name.size() && full.substr(0, name.size()) == name &&
-        full[name.size()] == '.') {
-      return true;
-    }
-  }
-  return false;
-}
-
-const char* type_name(const toml::node& node) {
+// "an integer", "a string", ...: what a value is, for "expected X, got Y".
+std::string type_name(const toml::node& node) {
   switch (node.type()) {
     case toml::node_type::integer:
       return "an integer";
@@ -138,118 +48,299 @@ const char* type_name(const toml::node& node) {
       return "a table";
     case toml::node_type::array:
       return "an array";
-    default:
-      return "a date/time";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
   }
+  return "nothing";
 }
 
-// Applies one value; `where` is "FILE:LINE" or "--set KEY". Returns "" or the full error.
-std::string apply(Config& config, const Key& key, const toml::node& node,
-                  const std::string& where) {
-  const std::string prefix = where + ": key '" + key.name + "': ";
-  if (key.kind == Kind::kInteger) {
-    const auto v = node.value_exact<int64_t>();
-    if (!v) return prefix + "expected an integer, got " + type_name(node);
-    if (*v < key.min || *v > key.max) {
-      return prefix + std::to_string(*v) + " is out of range " + std::to_string(key.min) + ".." +
-             std::to_string(key.max);
+std::string expected(const char* what, const toml::node& node) {
+  return std::string("expected ") + what + ", got " + type_name(node);
+}
+
+// "unknown value 'x' (expected a, b or c)"; name_of(choice) spells one choice.
+template <class Range, class Name>
+std::string unknown_value(std::string_view value, const Range& choices, Name name_of) {
+  std::string message = "unknown value '" + std::string(value) + "' (expected ";
+  const size_t n = std::size(choices);
+  for (size_t i = 0; i < n; ++i) {
+    if (i > 0) message += (i + 1 == n) ? " or " : ", ";
+    message += name_of(choices[i]);
+  }
+  return message + ")";
+}
+
+enum class IntRule {
+  kPlain,       // any value in min..max
+  kPowerOfTwo,  // and a power of two
+  kFileMode,    // any value in min..max; shown in octal ("0o1000")
+};
+
+std::string show(int64_t v, IntRule rule) {
+  if (rule != IntRule::kFileMode) return std::to_string(v);
+  const auto bits = static_cast<unsigned long long>(v);
+  char digits[32];
+  std::snprintf(digits, sizeof digits, "%s0o%llo", v < 0 ? "-" : "", v < 0 ? 0 - bits : bits);
+  return digits;
+}
+
+// A uint32_t field of section S, checked against min..max and `rule`.
+template <class S>
+Store integer(S Config::*section, uint32_t S::*field, int64_t min, int64_t max,
+              IntRule rule = IntRule::kPlain) {
+  return [=](const toml::node& node, Config* c) -> std::string {
+    const std::optional<int64_t> v = node.value_exact<int64_t>();
+    if (!v) return expected("an integer", node);
+    if (*v < min || *v > max) {
+      return show(*v, rule) + " is out of range " + show(min, rule) + ".." + show(max, rule);
     }
-    const std::string e = key.set(config, *v, "");
-    return e.empty() ? e : prefix + e;
-  }
-  const auto v = node.value_exact<std::string>();
-  if (!v) return prefix + "expected a string, got " + type_name(node);
-  const std::string e = key.set(config, 0, *v);
-  return e.empty() ? e : prefix + e;
+    if (rule == IntRule::kPowerOfTwo && (*v <= 0 || (*v & (*v - 1)) != 0)) {
+      return show(*v, rule) + " is not a power of two";
+    }
+    (c->*section).*field = static_cast<uint32_t>(*v);
+    return "";
+  };
 }
 
-std::string location(const std::string& source, const toml::node& node) {
-  return source + ":" + std::to_string(node.source().begin.line);
-}
-
-// Walks a parsed document; every leaf must be a known key.
-std::string apply_table(Config& config, const toml::table& table, const std::string& prefix,
-                        const std::string& source) {
-  for (const auto& [k, node] : table) {
-    const std::string name =
-        prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
-    if (const Key* key = find_key(name)) {
-      if (std::string e = apply(config, *key, node, location(source, node)); !e.empty()) return e;
-    } else if (node.is_table() && is_section(name)) {
-      if (std::string e = apply_table(config, *node.as_table(), name, source); !e.empty()) {
-        return e;
+// An enum field of section S, spelled as one of `choices`.
+template <class S, class E, size_t N>
+Store choice(S Config::*section, E S::*field, const std::pair<std::string_view, E> (&choices)[N]) {
+  return [=, &choices](const toml::node& node, Config* c) -> std::string {
+    const std::optional<std::string_view> v = node.value_exact<std::string_view>();
+    if (!v) return expected("a string", node);
+    for (const auto& [name, value] : choices) {
+      if (*v == name) {
+        (c->*section).*field = value;
+        return "";
       }
-    } else if (is_section(name)) {
-      return location(source, node) + ": key '" + name + "': expected a table, got " +
-             type_name(node);
+    }
+    return unknown_value(*v, choices, [](const auto& p) { return p.first; });
+  };
+}
+
+// A string field of section S that must be one of `words`.
+template <class S, size_t N>
+Store one_of(S Config::*section, std::string S::*field, const std::string_view (&words)[N]) {
+  return [=, &words](const toml::node& node, Config* c) -> std::string {
+    const std::optional<std::string_view> v = node.value_exact<std::string_view>();
+    if (!v) return expected("a string", node);
+    if (std::find(std::begin(words), std::end(words), *v) == std::end(words)) {
+      return unknown_value(*v, words, [](std::string_view w) { return w; });
+    }
+    (c->*section).*field = std::string(*v);
+    return "";
+  };
+}
+
+// The same rule as shm::daemon_name_is_valid (config/ does not depend on shm/); the daemon
+// checks again after --name.
+bool is_daemon_name(std::string_view name) {
+  if (name.empty() || name.size() > 64 || name[0] == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_' || ch == '-' || ch == '.';
+  });
+}
+
+Store daemon_name() {
+  return [](const toml::node& node, Config* c) -> std::string {
+    const std::optional<std::string_view> v = node.value_exact<std::string_view>();
+    if (!v) return expected("a string", node);
+    if (!is_daemon_name(*v)) {
+      return "'" + std::string(*v) +
+             "' is not a valid name (1-64 characters of [A-Za-z0-9_.-], not starting with '.')";
+    }
+    c->daemon.name = std::string(*v);
+    return "";
+  };
+}
+
+const std::vector<Key>& keys() {
+  using C = Config;
+  using D = DaemonSection;
+  using T = TransportSection;
+  using S = SchedulerSection;
+  using M = ModelSection;
+  static const std::vector<Key> table = {
+      {"daemon.name", daemon_name()},
+      {"daemon.log_level", one_of(&C::daemon, &D::log_level, kLogLevels)},
+      {"transport.slots", integer(&C::transport, &T::slots, 1, 4096)},
+      {"transport.prompt_bytes", integer(&C::transport, &T::prompt_bytes, 1, 16777216)},
+      {"transport.token_ring_entries",
+       integer(&C::transport, &T::token_ring_entries, 4, 65536, IntRule::kPowerOfTwo)},
+      {"transport.wait_mode", choice(&C::transport, &T::wait_mode, kWaitModes)},
+      {"transport.spin_us", integer(&C::transport, &T::spin_us, 0, 100000)},
+      {"transport.permissions",
+       integer(&C::transport, &T::permissions, 0, 0777, IntRule::kFileMode)},
+      {"transport.unpublished_timeout_ms",
+       integer(&C::transport, &T::unpublished_timeout_ms, 1, 60000)},
+      {"scheduler.max_concurrent", integer(&C::scheduler, &S::max_concurrent, 1, 4096)},
+      {"scheduler.max_queue", integer(&C::scheduler, &S::max_queue, 0, 65536)},
+      {"scheduler.max_tokens_limit", integer(&C::scheduler, &S::max_tokens_limit, 1, 1000000)},
+      {"model.backend", choice(&C::model, &M::backend, kBackends)},
+      {"model.echo_step_delay_us", integer(&C::model, &M::echo_step_delay_us, 0, 10000000)},
+  };
+  return table;
+}
+
+const Key* find_key(std::string_view name) {
+  for (const Key& key : keys()) {
+    if (key.name == name) return &key;
+  }
+  return nullptr;
+}
+
+// True if `name` is a table holding keys ("transport").
+bool is_section(std::string_view name) {
+  return std::any_of(keys().begin(), keys().end(), [name](const Key& key) {
+    return key.name.size() > name.size() && key.name.starts_with(name) &&
+           key.name[name.size()] == '.';
+  });
+}
+
+// One value in a document: a key, or something in the place of one.
+struct Entry {
+  std::string name;  // dotted
+  const toml::node* node;
+  const Key* key;  // null: an unknown key, or a section that is not a table
+};
+
+// Flattens `table` into entries, descending into known sections.
+void collect(const toml::table& table, const std::string& prefix, std::vector<Entry>* out) {
+  for (const auto& [k, node] : table) {
+    std::string name = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    const Key* key = find_key(name);
+    if (key == nullptr && node.is_table() && is_section(name)) {
+      collect(*node.as_table(), name, out);
     } else {
-      return location(source, node) + ": unknown key '" + name + "'";
+      out->push_back({std::move(name), &node, key});
+    }
+  }
+}
+
+// "FILE:LINE: message", for a mistake at `node`.
+std::string located(const std::string& source, const toml::node& node, const std::string& message) {
+  return source + ":" + std::to_string(node.source().begin.line) + ": " + message;
+}
+
+// "key 'transport.slots': problem"
+std::string about_key(const std::string& name, const std::string& problem) {
+  return "key '" + name + "': " + problem;
+}
+
+// Applies a parsed document. Returns "" or the first mistake in file order.
+std::string apply_document(const toml::table& doc, const std::string& source, Config* config) {
+  std::vector<Entry> entries;
+  collect(doc, "", &entries);
+  std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.node->source().begin < b.node->source().begin;
+  });
+  for (const Entry& e : entries) {
+    if (e.key == nullptr) {
+      return located(source, *e.node,
+                     is_section(e.name) ? about_key(e.name, expected("a table", *e.node))
+                                        : "unknown key '" + e.name + "'");
+    }
+    if (std::string problem = e.key->store(*e.node, config); !problem.empty()) {
+      return located(source, *e.node, about_key(e.name, problem));
     }
   }
   return "";
 }
 
-std::string apply_override(Config& config, const std::string& text) {
-  const size_t eq = text.find('=');
-  if (eq == std::string::npos || eq == 0) return "--set '" + text + "': expected KEY=VALUE";
-  const std::string name = text.substr(0, eq);
-  const std::string value = text.substr(eq + 1);
-  const Key* key = find_key(name);
-  if (key == nullptr) return "--set " + name + ": unknown key '" + name + "'";
-  toml::table parsed;
-  try {
-    parsed = toml::parse("v = " + value);
-  } catch (const toml::parse_error&) {
-    parsed = toml::table{{"v", value}};  // not a TOML value: a bare string
-  }
-  const toml::node* node = parsed.get("v");
-  if (node == nullptr) return "--set '" + text + "': expected KEY=VALUE";
-  return apply(config, *key, *node, "--set " + name);
+std::string_view trim(std::string_view s) {
+  const size_t begin = s.find_first_not_of(" \t");
+  if (begin == std::string_view::npos) return {};
+  return s.substr(begin, s.find_last_not_of(" \t") - begin + 1);
 }
+
+// An override's VALUE as a one-entry table {v = VALUE}: VALUE read as TOML ("5", "0o640",
+// "\"echo\""), or, when it is not exactly one TOML value, as a bare string.
+toml::table parse_value(std::string_view value) {
+  try {
+    toml::table parsed = toml::parse("v = " + std::string(value), std::string_view("--set"));
+    if (parsed.size() == 1 && parsed.contains("v")) return parsed;
+  } catch (const toml::parse_error&) {
+    // Not TOML: a bare string.
+  }
+  return toml::table{{"v", std::string(value)}};
+}
+
+// Applies one "KEY=VALUE". Returns "" or the error.
+std::string apply_override(const std::string& text, Config* config) {
+  const size_t eq = text.find('=');
+  const std::string name(trim(std::string_view(text).substr(0, eq)));
+  if (eq == std::string::npos || name.empty()) return "--set '" + text + "': expected KEY=VALUE";
+  const std::string where = "--set " + name;
+  const Key* key = find_key(name);
+  if (key == nullptr) return where + ": unknown key '" + name + "'";
+  const toml::table value = parse_value(trim(std::string_view(text).substr(eq + 1)));
+  std::string error = key->store(*value.get("v"), config);
+  return error.empty() ? error : where + ": " + error;
+}
+
+LoadResult failure(std::string error) { return {false, std::move(error)}; }
 
 }  // namespace
 
 LoadResult parse_config(std::string_view toml_text, const std::string& source_name,
                         const std::vector<std::string>& overrides, Config* out) {
-  Config config;
+  toml::table doc;
   try {
-    const toml::table doc = toml::parse(toml_text, source_name);
-    if (std::string e = apply_table(config, doc, "", source_name); !e.empty()) return {false, e};
+    doc = toml::parse(toml_text, source_name);
   } catch (const toml::parse_error& err) {
-    const auto& begin = err.source().begin;
-    return {false, source_name + ":" + std::to_string(begin.line) + ":" +
-                       std::to_string(begin.column) +
-                       ": syntax error: " + std::string(err.description())};
+    const toml::source_position& at = err.source().begin;
+    return failure(source_name + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) +
+                   ": syntax error: " + std::string(err.description()));
+  }
+  Config config;
+  if (std::string error = apply_document(doc, source_name, &config); !error.empty()) {
+    return failure(std::move(error));
   }
   for (const std::string& o : overrides) {
-    if (std::string e = apply_override(config, o); !e.empty()) return {false, e};
+    if (std::string error = apply_override(o, &config); !error.empty()) {
+      return failure(std::move(error));
+    }
   }
-  *out = config;
+  *out = std::move(config);
   return {};
 }
 
 LoadResult load_config(const std::string& path, const std::vector<std::string>& overrides,
                        Config* out) {
   if (path.empty()) return parse_config("", "<defaults>", overrides, out);
-  std::ifstream file(path);
-  if (!file) return {false, path + ": cannot open config file: " + std::strerror(errno)};
-  std::stringstream text;
-  text << file.rdbuf();
-  return parse_config(text.str(), path, overrides, out);
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return failure(path + ": cannot open config file: " + std::strerror(errno));
+  std::string text;
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, file)) > 0) text.append(buffer, n);
+  const int read_errno = std::ferror(file) ? (errno != 0 ? errno : EIO) : 0;
+  std::fclose(file);
+  if (read_errno != 0) {
+    return failure(path + ": cannot read config file: " + std::strerror(read_errno));
+  }
+  return parse_config(text, path, overrides, out);
 }
 
 const char* to_string(WaitMode mode) {
-  switch (mode) {
-    case WaitMode::kSpin:
-      return "spin";
-    case WaitMode::kFutex:
-      return "futex";
-    case WaitMode::kHybrid:
-      return "hybrid";
+  for (const auto& [name, value] : kWaitModes) {
+    if (value == mode) return name.data();
   }
   return "?";
 }
 
-const char* to_string(Backend backend) { return backend == Backend::kEcho ? "echo" : "torch"; }
+const char* to_string(Backend backend) {
+  for (const auto& [name, value] : kBackends) {
+    if (value == backend) return name.data();
+  }
+  return "?";
+}
 
 }  // namespace ringserve::config
