@@ -1,9 +1,8 @@
-// ringserve-bench: benchmarks of ringserve.
-//   ringserve-bench latency    [--requests R] [--tokens N] [--step-delay-us D] [--json FILE]
-//   ringserve-bench throughput [--clients C] [--tokens N] [--seconds S] [--wait-mode M] [--json
-//   FILE] ringserve-bench micro      [Google Benchmark flags]
-// latency and throughput start and stop the ringserved they measure (--daemon PATH to choose).
+// ringserve-bench: benchmarks of ringserve. Subcommands dispatch to latency_bench.cc,
+// throughput_bench.cc and ring_microbench.cc; latency and throughput start and stop the
+// processes they measure.
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -11,33 +10,75 @@
 
 namespace {
 
-int usage(int rc) {
-  std::fputs(
-      "usage: ringserve-bench latency    [--requests R] [--tokens N] [--step-delay-us D] "
-      "[--json FILE]\n"
-      "       ringserve-bench throughput [--clients C] [--tokens N] [--seconds S] "
-      "[--wait-mode M] [--json FILE]\n"
-      "       ringserve-bench micro      [--benchmark_filter=...]\n"
-      "  latency, throughput: start their own ringserved (--daemon PATH overrides which)\n",
-      rc == 0 ? stdout : stderr);
+constexpr const char* kUsage =
+    "usage: ringserve-bench SUBCOMMAND [OPTIONS]\n"
+    "\n"
+    "  latency [--requests R] [--tokens N] [--step-delay-us D] [--warmup W] [--json FILE]\n"
+    "      per-token delivery and submit-to-daemon latency of the shared-memory transport\n"
+    "      (spin and futex waits) against a Unix-domain-socket baseline; starts its own\n"
+    "      ringserved. Defaults: R=200 requests of N=50 tokens, D=100 us per step, W=5.\n"
+    "  throughput [--clients C] [--tokens N] [--seconds S] [--wait-mode M] [--json FILE]\n"
+    "      aggregate tokens/s from an echo ringserved (no step delay) to C client processes\n"
+    "      streaming N-token requests back to back for S seconds. Defaults: C=8, N=4096, S=5,\n"
+    "      M=hybrid (spin | futex | hybrid).\n"
+    "  micro [Google Benchmark flags, e.g. --benchmark_filter=Ring --benchmark_min_time=0.1]\n"
+    "      in-process micro-benchmarks of the request ring, token ring and futex wake-up.\n"
+    "\n"
+    "  latency and throughput also take --daemon PATH: the ringserved to run (default: the one\n"
+    "  next to this executable, else the one this was built with), and --set KEY=VALUE\n"
+    "  (repeatable): a config override passed on to ringserved after the benchmark's own, e.g.\n"
+    "  --set transport.spin_us=5 or --set transport.token_ring_entries=1024.\n";
+
+int usage(FILE* out, int rc) {
+  std::fputs(kUsage, out);
   return rc;
 }
+
+using ringserve::bench::OptionKind;
+using ringserve::bench::OptionSpec;
+
+const OptionSpec kLatencyOptions = {
+    {"requests", OptionKind::kCount},     {"tokens", OptionKind::kCount},
+    {"step-delay-us", OptionKind::kUint}, {"warmup", OptionKind::kUint},
+    {"json", OptionKind::kText},          {"daemon", OptionKind::kText},
+    {"set", OptionKind::kList},           {"help", OptionKind::kFlag}};
+
+const OptionSpec kThroughputOptions = {
+    {"clients", OptionKind::kCount},  {"tokens", OptionKind::kCount},
+    {"seconds", OptionKind::kNumber}, {"wait-mode", OptionKind::kText},
+    {"json", OptionKind::kText},      {"daemon", OptionKind::kText},
+    {"set", OptionKind::kList},       {"help", OptionKind::kFlag}};
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) return usage(2);
+  if (argc < 2) return usage(stderr, 2);
   const std::string command = argv[1];
-  if (command == "--help" || command == "-h") return usage(0);
+  if (command == "--help" || command == "-h" || command == "help") return usage(stdout, 0);
   if (command == "micro") return ringserve::bench::micro_main(argc - 1, argv + 1);
-  ringserve::bench::Options opts;
-  std::string error;
-  if (!opts.parse(std::vector<std::string>(argv + 2, argv + argc), &error)) {
-    std::fprintf(stderr, "ringserve-bench: %s\n", error.c_str());
+  const OptionSpec* spec = command == "latency"      ? &kLatencyOptions
+                           : command == "throughput" ? &kThroughputOptions
+                                                     : nullptr;
+  if (spec == nullptr) {
+    std::fprintf(stderr, "ringserve-bench: unknown subcommand '%s' (try --help)\n",
+                 command.c_str());
     return 2;
   }
+  ringserve::bench::Options opts;
+  std::string error;
+  if (!opts.parse(std::vector<std::string>(argv + 2, argv + argc), *spec, &error)) {
+    std::fprintf(stderr, "ringserve-bench %s: %s\n", command.c_str(), error.c_str());
+    return 2;
+  }
+  if (opts.has("help")) return usage(stdout, 0);
+  if (opts.has("wait-mode")) {
+    const std::string mode = opts.get("wait-mode", "");
+    if (mode != "spin" && mode != "futex" && mode != "hybrid") {
+      std::fprintf(stderr, "ringserve-bench %s: --wait-mode must be spin, futex or hybrid\n",
+                   command.c_str());
+      return 2;
+    }
+  }
   if (command == "latency") return ringserve::bench::latency_main(opts);
-  if (command == "throughput") return ringserve::bench::throughput_main(opts);
-  std::fprintf(stderr, "ringserve-bench: unknown subcommand '%s'\n", command.c_str());
-  return usage(2);
+  return ringserve::bench::throughput_main(opts);
 }

@@ -1,50 +1,35 @@
-// Command-line options of ringserve-bench subcommands: --key value pairs (and bare --flags).
+// Command-line options of ringserve-bench subcommands: `--key value` pairs and bare `--flag`s.
+// Each subcommand declares the keys it knows and their kinds; anything else is an error (a
+// typo such as --token must not silently run the default).
 #pragma once
 
 #include <cstdint>
-#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
 
 namespace ringserve::bench {
 
+// kCount: a uint32 >= 1; kUint: a uint32; kNumber: a finite double >= 0; kText: non-empty;
+// kList: non-empty, repeatable (get_all gives every value in order).
+enum class OptionKind { kFlag, kCount, kUint, kNumber, kText, kList };
+using OptionSpec = std::map<std::string, OptionKind>;
+
 class Options {
  public:
-  // Parses args; false with *error on a malformed list.
-  bool parse(const std::vector<std::string>& args, std::string* error) {
-    for (size_t i = 0; i < args.size(); ++i) {
-      if (args[i].rfind("--", 0) != 0) {
-        *error = "unexpected argument '" + args[i] + "'";
-        return false;
-      }
-      const std::string key = args[i].substr(2);
-      if (i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0) {
-        values_[key] = args[++i];
-      } else {
-        values_[key] = "";
-      }
-    }
-    return true;
-  }
+  // Parses args against `spec`; false with *error on an unknown key, a missing value or a
+  // value of the wrong kind.
+  bool parse(const std::vector<std::string>& args, const OptionSpec& spec, std::string* error);
+
   bool has(const std::string& key) const { return values_.count(key) != 0; }
-  std::string get(const std::string& key, const std::string& fallback) const {
-    auto it = values_.find(key);
-    return it == values_.end() ? fallback : it->second;
-  }
-  uint32_t get_u32(const std::string& key, uint32_t fallback) const {
-    auto it = values_.find(key);
-    return it == values_.end()
-               ? fallback
-               : static_cast<uint32_t>(std::strtoul(it->second.c_str(), nullptr, 10));
-  }
-  double get_double(const std::string& key, double fallback) const {
-    auto it = values_.find(key);
-    return it == values_.end() ? fallback : std::strtod(it->second.c_str(), nullptr);
-  }
+  std::string get(const std::string& key, const std::string& fallback) const;
+  uint32_t get_u32(const std::string& key, uint32_t fallback) const;
+  double get_double(const std::string& key, double fallback) const;
+  std::vector<std::string> get_all(const std::string& key) const;
 
  private:
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> lists_;
 };
 
 int latency_main(const Options& opts);

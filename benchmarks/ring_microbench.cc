@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <thread>
 
 #include "benchmarks/bench_options.h"
@@ -15,14 +16,31 @@
 namespace ringserve::bench {
 namespace {
 
-void* shared(size_t bytes) {
-  return ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-}
+// A zeroed shared mapping (the kind of memory the segment is), unmapped at scope exit.
+class SharedMemory {
+ public:
+  explicit SharedMemory(size_t bytes)
+      : bytes_(bytes),
+        base_(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)) {
+    if (base_ == MAP_FAILED) std::abort();
+  }
+  ~SharedMemory() { ::munmap(base_, bytes_); }
+  SharedMemory(const SharedMemory&) = delete;
+  SharedMemory& operator=(const SharedMemory&) = delete;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(base_);
+  }
+
+ private:
+  size_t bytes_;
+  void* base_;
+};
 
 void BM_RequestRingPushPoll(benchmark::State& state) {
   constexpr uint32_t kCap = 128;
-  auto* header = static_cast<shm::RequestRingHeader*>(
-      shared(sizeof(shm::RequestRingHeader) + size_t{kCap} * 8));
+  const SharedMemory mem(sizeof(shm::RequestRingHeader) + size_t{kCap} * 8);
+  auto* header = mem.as<shm::RequestRingHeader>();
   shm::RequestRingConsumer consumer(header, kCap, 50'000'000);
   consumer.initialize();
   shm::RequestRingProducer producer(header, kCap);
@@ -37,8 +55,8 @@ BENCHMARK(BM_RequestRingPushPoll);
 
 void BM_TokenRingWritePublishPop(benchmark::State& state) {
   constexpr uint32_t kCap = 256;
-  auto* header = static_cast<shm::TokenRingHeader*>(
-      shared(sizeof(shm::TokenRingHeader) + kCap * sizeof(shm::TokenEntry)));
+  const SharedMemory mem(sizeof(shm::TokenRingHeader) + kCap * sizeof(shm::TokenEntry));
+  auto* header = mem.as<shm::TokenRingHeader>();
   shm::TokenRingReader reader(header, kCap);
   reader.reset();
   shm::TokenRingWriter writer(header, kCap);
@@ -58,8 +76,9 @@ BENCHMARK(BM_TokenRingWritePublishPop);
 void BM_TokenRingPingPongSpin(benchmark::State& state) {
   constexpr uint32_t kCap = 16;
   const size_t bytes = sizeof(shm::TokenRingHeader) + kCap * sizeof(shm::TokenEntry);
-  auto* ping = static_cast<shm::TokenRingHeader*>(shared(bytes));
-  auto* pong = static_cast<shm::TokenRingHeader*>(shared(bytes));
+  const SharedMemory ping_mem(bytes), pong_mem(bytes);
+  auto* ping = ping_mem.as<shm::TokenRingHeader>();
+  auto* pong = pong_mem.as<shm::TokenRingHeader>();
   shm::TokenRingReader ping_reader(ping, kCap), pong_reader(pong, kCap);
   ping_reader.reset();
   pong_reader.reset();
@@ -94,7 +113,8 @@ void BM_FutexPingPong(benchmark::State& state) {
   struct Words {
     uint32_t ping, ping_sleeping, pong, pong_sleeping;
   };
-  auto* w = static_cast<Words*>(shared(4096));
+  const SharedMemory mem(4096);
+  auto* w = mem.as<Words>();
   std::atomic<bool> stop{false};
   const shm::WaitPolicy futex{shm::WaitMode::kFutex, 0};
   std::thread echo([&] {
@@ -134,6 +154,7 @@ BENCHMARK(BM_MonotonicClock);
 
 int micro_main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "benchmarks/daemon_runner.h"
 #include "shm/clock.h"
 
 namespace ringserve::bench {
@@ -61,7 +62,7 @@ void sleep_us(uint32_t us) {
 }
 
 // Echo server: one connection, requests until EOF; mirrors the echo backend's step loop.
-void serve(int listen_fd, uint32_t step_delay_us) {
+[[noreturn]] void serve(int listen_fd, uint32_t step_delay_us) {
   const int fd = ::accept(listen_fd, nullptr, nullptr);
   if (fd < 0) ::_exit(1);
   Request req{};
@@ -101,10 +102,18 @@ bool run_uds_baseline(uint32_t requests, uint32_t warmup, uint32_t tokens, uint3
     return false;
   }
   const pid_t server = ::fork();
-  if (server == 0) serve(listen_fd, step_delay_us);
+  if (server == 0) {
+    die_with_parent(SIGKILL);
+    serve(listen_fd, step_delay_us);
+  }
   ::close(listen_fd);
+  if (server < 0) {
+    *error = "uds: fork failed";
+    return false;
+  }
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) == 0;
+  bool ok = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) == 0;
+  if (!ok) *error = std::string("uds: connect: ") + std::strerror(errno);
   for (uint32_t r = 0; ok && r < requests + warmup; ++r) {
     Request req{};
     req.max_tokens = tokens;
@@ -121,10 +130,15 @@ bool run_uds_baseline(uint32_t requests, uint32_t warmup, uint32_t tokens, uint3
       out->token_ns.push_back(now - f.published_ns);
     }
   }
-  ::close(fd);
+  if (fd >= 0) ::close(fd);          // the server reads EOF and exits
+  if (!ok) ::kill(server, SIGKILL);  // it may still wait in accept() or write()
   int status = 0;
   ::waitpid(server, &status, 0);
-  if (!ok) *error = "uds: exchange failed";
+  if (ok && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+    ok = false;
+    *error = "uds: the server process failed";
+  }
+  if (!ok && error->empty()) *error = "uds: exchange failed (short read or write)";
   return ok;
 }
 
