@@ -28,6 +28,7 @@ void Stream::cancel() {
 }
 
 RequestInfo Stream::info() const {
+  if (released_) return final_info_;
   const shm::SlotHeader* s = connection_->view.slot(slot_);
   RequestInfo info;
   info.request_id = shm::load(s->request_id);
@@ -45,6 +46,7 @@ RequestInfo Stream::info() const {
 // sides store their flag/state seq_cst and then look at the other's, so at least one of them
 // sees that the slot is done with; the FINISHED -> FREE CAS makes sure only one frees it.
 void Stream::release_slot() {
+  final_info_ = info();
   released_ = true;
   shm::SlotHeader* s = connection_->view.slot(slot_);
   shm::store(s->client_released, 1u, std::memory_order_seq_cst);
@@ -122,6 +124,7 @@ Status Stream::next(Token* token, std::chrono::nanoseconds timeout) {
       if (ready()) continue;  // it published before dying
       done_ = true;
       finish_reason_ = FinishReason::kError;
+      final_info_ = info();
       released_ = true;  // nobody is left to free it; the segment dies with the daemon
       return daemon_gone_status(c);
     }

@@ -171,6 +171,7 @@ class RINGSERVE_API Stream {
   bool done_ = false;
   bool released_ = false;
   FinishReason finish_reason_ = FinishReason::kNone;
+  RequestInfo final_info_;  // taken before the slot is given back, which may reuse it
 };
 
 struct ConnectOptions {
