@@ -1,0 +1,385 @@
+// The only translation unit of the engine that includes torch.
+#include "daemon/model/engine.h"
+
+#include <cmath>
+#include <cstring>
+#include <numbers>
+#include <optional>
+
+#include <torch/torch.h>
+
+#include "daemon/model/model_weights.h"
+
+namespace ringserve::model {
+namespace {
+
+using torch::Tensor;
+namespace F = torch::nn::functional;
+
+struct Layer {
+  Tensor norm1_w, norm1_b, norm2_w, norm2_b;  // *_b only for LayerNorm (GPT-2)
+  Tensor qkv_w, qkv_b;                        // fused [q + 2 kv, hidden] (nn.Linear layout)
+  Tensor out_w, out_b;
+  Tensor up_w, up_b;  // GPT-2: c_fc; Llama: gate and up fused [2 * intermediate, hidden]
+  Tensor down_w, down_b;
+};
+
+bool parse_dtype(const std::string& name, torch::Dtype* dtype) {
+  if (name == "float32") *dtype = torch::kFloat32;
+  else if (name == "float16") *dtype = torch::kFloat16;
+  else if (name == "bfloat16") *dtype = torch::kBFloat16;
+  else return false;
+  return true;
+}
+
+torch::Dtype torch_dtype_of(DType d) {
+  switch (d) {
+    case DType::kF16: return torch::kFloat16;
+    case DType::kBF16: return torch::kBFloat16;
+    default: return torch::kFloat32;
+  }
+}
+
+class TorchEngine final : public Engine {
+ public:
+  TorchEngine(const ModelConfig& config, const EngineOptions& options, torch::Device device,
+              torch::Dtype dtype)
+      : config_(config), options_(options), device_(device), dtype_(dtype) {}
+
+  bool build(const ModelWeights& weights, std::string* error);
+
+  void forward(std::span<const EngineInput> inputs, std::vector<float>* logits) override;
+
+  const ModelConfig& config() const override { return config_; }
+  int64_t vocab_size() const override { return config_.vocab_size; }
+  int64_t max_seq_len() const override { return max_seq_len_; }
+  int64_t max_sequences() const override { return options_.max_sequences; }
+  uint64_t weight_bytes() const override { return weight_bytes_; }
+  uint64_t kv_cache_bytes() const override { return kv_cache_bytes_; }
+  std::string device_name() const override { return device_.str(); }
+  std::string dtype_name() const override { return options_.dtype; }
+  int threads() const override { return static_cast<int>(torch::get_num_threads()); }
+
+ private:
+  Tensor load(const ModelWeights& weights, const std::string& name) {
+    const TensorInfo* info = weights.find(name);
+    if (info == nullptr) return {};
+    // from_blob does not own the mapping; .to() below copies into engine-owned memory.
+    Tensor view = torch::from_blob(const_cast<void*>(info->data), info->shape,
+                                   torch::TensorOptions().dtype(torch_dtype_of(info->dtype)));
+    Tensor t = view.to(device_, dtype_, /*non_blocking=*/false, /*copy=*/true);
+    weight_bytes_ += static_cast<uint64_t>(t.numel()) * t.element_size();
+    return t;
+  }
+  // GPT-2's Conv1D stores [in, out]; the engine keeps every matrix as nn.Linear's [out, in].
+  Tensor load_conv1d(const ModelWeights& weights, const std::string& name) {
+    return load(weights, name).t().contiguous();
+  }
+
+  Tensor norm(const Tensor& x, const Tensor& w, const Tensor& b) const;
+  Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin) const;
+  Tensor attention(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
+                   std::span<const EngineInput> inputs);
+
+  ModelConfig config_;
+  EngineOptions options_;
+  torch::Device device_;
+  torch::Dtype dtype_;
+  int64_t max_seq_len_ = 0;
+  uint64_t weight_bytes_ = 0;
+  uint64_t kv_cache_bytes_ = 0;
+
+  Tensor embed_, positions_embed_, final_norm_w_, final_norm_b_, lm_head_;
+  std::vector<Layer> layers_;
+  Tensor rope_cos_, rope_sin_;                // [max_seq_len, head_dim], float32
+  std::vector<Tensor> k_cache_, v_cache_;     // per layer [slots, kv_heads, max_seq_len, head_dim]
+};
+
+// Rotary inverse frequencies as Hugging Face computes them, including the llama3 rescaling
+// (long wavelengths divided by `factor`, short ones kept, the band between interpolated).
+std::vector<double> rope_inv_freq(const ModelConfig& c) {
+  const int64_t half = c.head_dim / 2;
+  std::vector<double> inv(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i) {
+    // HF computes these in float32; round the same way so long positions agree.
+    const float exponent = static_cast<float>(2 * i) / static_cast<float>(c.head_dim);
+    inv[static_cast<size_t>(i)] =
+        static_cast<float>(1.0 / std::pow(static_cast<float>(c.rope_theta), exponent));
+  }
+  const RopeScaling& rs = c.rope_scaling;
+  if (rs.kind == RopeScaling::Kind::kLinear) {
+    for (double& f : inv) f /= rs.factor;
+  } else if (rs.kind == RopeScaling::Kind::kLlama3) {
+    const double old_ctx = static_cast<double>(rs.original_max_position_embeddings);
+    const double low_wavelen = old_ctx / rs.low_freq_factor;
+    const double high_wavelen = old_ctx / rs.high_freq_factor;
+    for (double& f : inv) {
+      const double wavelen = 2 * std::numbers::pi / f;
+      if (wavelen < high_wavelen) continue;
+      if (wavelen > low_wavelen) {
+        f /= rs.factor;
+        continue;
+      }
+      const double smooth =
+          (old_ctx / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+      f = (1 - smooth) * f / rs.factor + smooth * f;
+    }
+  }
+  return inv;
+}
+
+bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
+  const ModelConfig& c = config_;
+  max_seq_len_ = options_.max_seq_len > 0
+                     ? std::min(options_.max_seq_len, c.max_position_embeddings)
+                     : c.max_position_embeddings;
+  const bool gpt2 = c.arch == Architecture::kGpt2;
+  if (gpt2) {
+    embed_ = load(weights, "wte.weight");
+    positions_embed_ = load(weights, "wpe.weight");
+    final_norm_w_ = load(weights, "ln_f.weight");
+    final_norm_b_ = load(weights, "ln_f.bias");
+  } else {
+    embed_ = load(weights, "model.embed_tokens.weight");
+    final_norm_w_ = load(weights, "model.norm.weight");
+  }
+  lm_head_ = weights.find("lm_head.weight") != nullptr ? load(weights, "lm_head.weight") : embed_;
+
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    Layer l;
+    if (gpt2) {
+      const std::string p = "h." + std::to_string(i) + ".";
+      l.norm1_w = load(weights, p + "ln_1.weight");
+      l.norm1_b = load(weights, p + "ln_1.bias");
+      l.qkv_w = load_conv1d(weights, p + "attn.c_attn.weight");
+      l.qkv_b = load(weights, p + "attn.c_attn.bias");
+      l.out_w = load_conv1d(weights, p + "attn.c_proj.weight");
+      l.out_b = load(weights, p + "attn.c_proj.bias");
+      l.norm2_w = load(weights, p + "ln_2.weight");
+      l.norm2_b = load(weights, p + "ln_2.bias");
+      l.up_w = load_conv1d(weights, p + "mlp.c_fc.weight");
+      l.up_b = load(weights, p + "mlp.c_fc.bias");
+      l.down_w = load_conv1d(weights, p + "mlp.c_proj.weight");
+      l.down_b = load(weights, p + "mlp.c_proj.bias");
+    } else {
+      const std::string p = "model.layers." + std::to_string(i) + ".";
+      l.norm1_w = load(weights, p + "input_layernorm.weight");
+      l.qkv_w = torch::cat({load(weights, p + "self_attn.q_proj.weight"),
+                            load(weights, p + "self_attn.k_proj.weight"),
+                            load(weights, p + "self_attn.v_proj.weight")});
+      if (c.attention_bias) {
+        l.qkv_b = torch::cat({load(weights, p + "self_attn.q_proj.bias"),
+                              load(weights, p + "self_attn.k_proj.bias"),
+                              load(weights, p + "self_attn.v_proj.bias")});
+      }
+      l.out_w = load(weights, p + "self_attn.o_proj.weight");
+      l.norm2_w = load(weights, p + "post_attention_layernorm.weight");
+      l.up_w = torch::cat({load(weights, p + "mlp.gate_proj.weight"),
+                           load(weights, p + "mlp.up_proj.weight")});
+      l.down_w = load(weights, p + "mlp.down_proj.weight");
+    }
+    layers_.push_back(std::move(l));
+  }
+
+  if (!gpt2) {
+    const std::vector<double> inv = rope_inv_freq(c);
+    Tensor inv_t = torch::tensor(inv, torch::kFloat64);
+    Tensor pos = torch::arange(max_seq_len_, torch::kFloat64);
+    Tensor freqs = torch::outer(pos, inv_t);
+    Tensor emb = torch::cat({freqs, freqs}, -1);
+    rope_cos_ = emb.cos().to(device_, torch::kFloat32);
+    rope_sin_ = emb.sin().to(device_, torch::kFloat32);
+  }
+
+  const auto cache_options = torch::TensorOptions().dtype(dtype_).device(device_);
+  try {
+    for (int64_t i = 0; i < c.num_layers; ++i) {
+      k_cache_.push_back(torch::zeros(
+          {options_.max_sequences, c.num_kv_heads, max_seq_len_, c.head_dim}, cache_options));
+      v_cache_.push_back(torch::zeros_like(k_cache_.back()));
+      kv_cache_bytes_ += 2 * static_cast<uint64_t>(k_cache_.back().numel()) *
+                         k_cache_.back().element_size();
+    }
+  } catch (const c10::Error& e) {
+    *error = "KV cache of " + std::to_string(options_.max_sequences) + " sequences x " +
+             std::to_string(max_seq_len_) + " positions does not fit on " + device_.str() +
+             ": " + e.what_without_backtrace();
+    return false;
+  }
+  return true;
+}
+
+Tensor TorchEngine::norm(const Tensor& x, const Tensor& w, const Tensor& b) const {
+  const Tensor xf = x.to(torch::kFloat32);
+  if (config_.arch == Architecture::kGpt2) {
+    return torch::layer_norm(xf, {config_.hidden_size}, w.to(torch::kFloat32),
+                             b.to(torch::kFloat32), config_.norm_eps)
+        .to(dtype_);
+  }
+  // RMSNorm as in Hugging Face Llama: normalize in float32, cast, then scale.
+  const Tensor variance = xf.pow(2).mean(-1, /*keepdim=*/true);
+  return w * (xf * torch::rsqrt(variance + config_.norm_eps)).to(dtype_);
+}
+
+// x: [T, heads, head_dim]; cos/sin: [T, 1, head_dim] (float32). HF's rotate_half convention.
+Tensor TorchEngine::rope(const Tensor& x, const Tensor& cos, const Tensor& sin) const {
+  const int64_t half = config_.head_dim / 2;
+  const Tensor xf = x.to(torch::kFloat32);
+  const Tensor rotated = torch::cat({-xf.narrow(-1, half, half), xf.narrow(-1, 0, half)}, -1);
+  return (xf * cos + rotated * sin).to(dtype_);
+}
+
+// q: [T, heads, head_dim]; k, v: [T, kv_heads, head_dim]. Returns [T, heads * head_dim].
+Tensor TorchEngine::attention(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
+                              std::span<const EngineInput> inputs) {
+  const int64_t kv_heads = config_.num_kv_heads;
+  const int64_t group = config_.num_heads / kv_heads;
+  const int64_t d = config_.head_dim;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  std::vector<Tensor> outputs;
+  outputs.reserve(inputs.size());
+  int64_t offset = 0;
+  for (const EngineInput& in : inputs) {
+    const auto n = static_cast<int64_t>(in.tokens.size());
+    const int64_t context = in.position + n;
+    Tensor k_cache = k_cache_[static_cast<size_t>(layer)][in.cache_slot];  // [kv, L, d]
+    Tensor v_cache = v_cache_[static_cast<size_t>(layer)][in.cache_slot];
+    k_cache.narrow(1, in.position, n).copy_(k.narrow(0, offset, n).transpose(0, 1));
+    v_cache.narrow(1, in.position, n).copy_(v.narrow(0, offset, n).transpose(0, 1));
+    const Tensor keys = k_cache.narrow(1, 0, context);    // [kv, ctx, d]
+    const Tensor values = v_cache.narrow(1, 0, context);  // [kv, ctx, d]
+    // Query head h reads kv head h / group (Hugging Face's repeat_kv order).
+    const Tensor qi = q.narrow(0, offset, n)
+                          .view({n, kv_heads, group, d})
+                          .permute({1, 2, 0, 3})
+                          .reshape({kv_heads, group * n, d});
+    Tensor scores = torch::bmm(qi, keys.transpose(1, 2)).to(torch::kFloat32) * scale;
+    if (n > 1) {
+      // Causal: new token j (at position + j) sees keys up to position + j.
+      const auto opts = torch::TensorOptions().device(device_);
+      const Tensor key_pos = torch::arange(context, opts.dtype(torch::kInt64));
+      const Tensor query_pos = torch::arange(in.position, context, opts.dtype(torch::kInt64));
+      const Tensor blocked = key_pos.unsqueeze(0) > query_pos.unsqueeze(1);  // [n, ctx]
+      scores = scores.view({kv_heads, group, n, context})
+                   .masked_fill(blocked, -std::numeric_limits<float>::infinity())
+                   .view({kv_heads, group * n, context});
+    }
+    const Tensor probs = torch::softmax(scores, -1).to(dtype_);
+    const Tensor out = torch::bmm(probs, values)  // [kv, group * n, d]
+                           .view({kv_heads, group, n, d})
+                           .permute({2, 0, 1, 3})
+                           .reshape({n, kv_heads * group * d});
+    outputs.push_back(out);
+    offset += n;
+  }
+  return outputs.size() == 1 ? outputs.front() : torch::cat(outputs, 0);
+}
+
+void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float>* logits) {
+  c10::InferenceMode inference;
+  const ModelConfig& c = config_;
+  std::vector<int64_t> ids, positions, last_rows;
+  for (const EngineInput& in : inputs) {
+    TORCH_CHECK(in.cache_slot >= 0 && in.cache_slot < options_.max_sequences, "bad cache slot");
+    TORCH_CHECK(!in.tokens.empty() && in.position >= 0 &&
+                    in.position + static_cast<int64_t>(in.tokens.size()) <= max_seq_len_,
+                "input outside the context");
+    for (size_t j = 0; j < in.tokens.size(); ++j) {
+      ids.push_back(in.tokens[j]);
+      positions.push_back(in.position + static_cast<int64_t>(j));
+    }
+    last_rows.push_back(static_cast<int64_t>(ids.size()) - 1);
+  }
+  const auto T = static_cast<int64_t>(ids.size());
+  const auto long_opts = torch::TensorOptions().dtype(torch::kInt64);
+  const Tensor ids_t = torch::from_blob(ids.data(), {T}, long_opts).to(device_);
+  const Tensor pos_t = torch::from_blob(positions.data(), {T}, long_opts).to(device_);
+
+  const bool gpt2 = c.arch == Architecture::kGpt2;
+  Tensor x = embed_.index_select(0, ids_t);
+  if (gpt2) x = x + positions_embed_.index_select(0, pos_t);
+  Tensor cos, sin;
+  if (!gpt2) {
+    cos = rope_cos_.index_select(0, pos_t).unsqueeze(1);  // [T, 1, d]
+    sin = rope_sin_.index_select(0, pos_t).unsqueeze(1);
+  }
+  const int64_t q_width = c.num_heads * c.head_dim;
+  const int64_t kv_width = c.num_kv_heads * c.head_dim;
+  for (size_t li = 0; li < layers_.size(); ++li) {
+    const Layer& l = layers_[li];
+    Tensor h = norm(x, l.norm1_w, l.norm1_b);
+    const Tensor qkv = torch::linear(h, l.qkv_w, l.qkv_b);
+    Tensor q = qkv.narrow(1, 0, q_width).view({T, c.num_heads, c.head_dim});
+    Tensor k = qkv.narrow(1, q_width, kv_width).view({T, c.num_kv_heads, c.head_dim});
+    const Tensor v = qkv.narrow(1, q_width + kv_width, kv_width).view({T, c.num_kv_heads, c.head_dim});
+    if (!gpt2) {
+      q = rope(q, cos, sin);
+      k = rope(k, cos, sin);
+    }
+    const Tensor attn = attention(static_cast<int64_t>(li), q, k, v, inputs);
+    x = x + torch::linear(attn, l.out_w, l.out_b);
+    h = norm(x, l.norm2_w, l.norm2_b);
+    if (gpt2) {
+      h = torch::gelu(torch::linear(h, l.up_w, l.up_b), "tanh");
+    } else {
+      const Tensor gate_up = torch::linear(h, l.up_w);
+      h = torch::silu(gate_up.narrow(1, 0, c.intermediate_size)) *
+          gate_up.narrow(1, c.intermediate_size, c.intermediate_size);
+    }
+    x = x + torch::linear(h, l.down_w, l.down_b);
+  }
+  const Tensor rows = torch::from_blob(last_rows.data(), {static_cast<int64_t>(last_rows.size())},
+                                       long_opts)
+                          .to(device_);
+  const Tensor last = norm(x.index_select(0, rows), final_norm_w_, final_norm_b_);
+  const Tensor out =
+      torch::linear(last, lm_head_).to(torch::kFloat32).to(torch::kCPU).contiguous();
+  logits->resize(static_cast<size_t>(out.numel()));
+  std::memcpy(logits->data(), out.data_ptr<float>(), logits->size() * sizeof(float));
+}
+
+}  // namespace
+
+bool cuda_available() { return torch::cuda::is_available(); }
+
+bool Engine::create(const ModelConfig& config, const ModelWeights& weights,
+                    const EngineOptions& options, std::unique_ptr<Engine>* out,
+                    std::string* error) {
+  torch::Dtype dtype;
+  if (!parse_dtype(options.dtype, &dtype)) {
+    *error = "model.dtype '" + options.dtype + "' is not one of float32, float16, bfloat16";
+    return false;
+  }
+  std::optional<torch::Device> device;
+  try {
+    device.emplace(options.device);
+  } catch (const c10::Error&) {
+    *error = "model.device '" + options.device + "' is not a device (use cpu or cuda[:N])";
+    return false;
+  }
+  if (device->is_cuda() && !torch::cuda::is_available()) {
+    *error = "model.device '" + options.device +
+             "': this libtorch has no CUDA support or no CUDA device is visible";
+    return false;
+  }
+  if (!device->is_cpu() && !device->is_cuda()) {
+    *error = "model.device '" + options.device + "' is not supported (use cpu or cuda[:N])";
+    return false;
+  }
+  if (options.max_sequences < 1) {
+    *error = "the KV cache needs at least one sequence";
+    return false;
+  }
+  if (options.threads > 0) torch::set_num_threads(options.threads);
+  auto engine = std::make_unique<TorchEngine>(config, options, *device, dtype);
+  try {
+    if (!engine->build(weights, error)) return false;
+  } catch (const c10::Error& e) {
+    *error = std::string("building the model failed: ") + e.what_without_backtrace();
+    return false;
+  }
+  *out = std::move(engine);
+  return true;
+}
+
+}  // namespace ringserve::model

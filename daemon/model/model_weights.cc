@@ -1,0 +1,189 @@
+#include "daemon/model/model_weights.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace ringserve::model {
+namespace {
+
+void add(std::vector<WeightSpec>* specs, std::string name, std::vector<int64_t> shape,
+         bool optional = false) {
+  specs->push_back({std::move(name), std::move(shape), optional});
+}
+
+void gpt2_weights(const ModelConfig& c, std::vector<WeightSpec>* w) {
+  const int64_t h = c.hidden_size;
+  add(w, "wte.weight", {c.vocab_size, h});
+  add(w, "wpe.weight", {c.max_position_embeddings, h});
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const std::string p = "h." + std::to_string(i) + ".";
+    add(w, p + "ln_1.weight", {h});
+    add(w, p + "ln_1.bias", {h});
+    add(w, p + "attn.c_attn.weight", {h, 3 * h});  // Conv1D: [in, out]
+    add(w, p + "attn.c_attn.bias", {3 * h});
+    add(w, p + "attn.c_proj.weight", {h, h});
+    add(w, p + "attn.c_proj.bias", {h});
+    add(w, p + "ln_2.weight", {h});
+    add(w, p + "ln_2.bias", {h});
+    add(w, p + "mlp.c_fc.weight", {h, c.intermediate_size});
+    add(w, p + "mlp.c_fc.bias", {c.intermediate_size});
+    add(w, p + "mlp.c_proj.weight", {c.intermediate_size, h});
+    add(w, p + "mlp.c_proj.bias", {h});
+  }
+  add(w, "ln_f.weight", {h});
+  add(w, "ln_f.bias", {h});
+  add(w, "lm_head.weight", {c.vocab_size, h}, c.tie_word_embeddings);
+}
+
+void llama_weights(const ModelConfig& c, std::vector<WeightSpec>* w) {
+  const int64_t h = c.hidden_size;
+  const int64_t q = c.num_heads * c.head_dim;
+  const int64_t kv = c.num_kv_heads * c.head_dim;
+  add(w, "model.embed_tokens.weight", {c.vocab_size, h});
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    add(w, p + "input_layernorm.weight", {h});
+    add(w, p + "self_attn.q_proj.weight", {q, h});
+    add(w, p + "self_attn.k_proj.weight", {kv, h});
+    add(w, p + "self_attn.v_proj.weight", {kv, h});
+    if (c.attention_bias) {
+      add(w, p + "self_attn.q_proj.bias", {q});
+      add(w, p + "self_attn.k_proj.bias", {kv});
+      add(w, p + "self_attn.v_proj.bias", {kv});
+    }
+    add(w, p + "self_attn.o_proj.weight", {h, q});
+    add(w, p + "post_attention_layernorm.weight", {h});
+    add(w, p + "mlp.gate_proj.weight", {c.intermediate_size, h});
+    add(w, p + "mlp.up_proj.weight", {c.intermediate_size, h});
+    add(w, p + "mlp.down_proj.weight", {h, c.intermediate_size});
+  }
+  add(w, "model.norm.weight", {h});
+  add(w, "lm_head.weight", {c.vocab_size, h}, c.tie_word_embeddings);
+}
+
+bool read_file(const std::string& path, std::string* text) {
+  std::ifstream in(path);
+  if (!in) return false;
+  std::stringstream s;
+  s << in.rdbuf();
+  *text = s.str();
+  return true;
+}
+
+}  // namespace
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::vector<WeightSpec> expected_weights(const ModelConfig& config) {
+  std::vector<WeightSpec> specs;
+  if (config.arch == Architecture::kGpt2) {
+    gpt2_weights(config, &specs);
+  } else {
+    llama_weights(config, &specs);
+  }
+  return specs;
+}
+
+const TensorInfo* ModelWeights::lookup(const std::string& name) const {
+  for (const std::string& prefix : prefixes_) {
+    for (const auto& file : files_) {
+      if (const TensorInfo* t = file->find(prefix + name)) return t;
+    }
+  }
+  return nullptr;
+}
+
+const TensorInfo* ModelWeights::find(const std::string& canonical_name) const {
+  return lookup(canonical_name);
+}
+
+bool ModelWeights::open(const std::string& model_dir, const ModelConfig& config,
+                        std::unique_ptr<ModelWeights>* out, std::string* error) {
+  std::unique_ptr<ModelWeights> w(new ModelWeights());
+  w->prefixes_ = {""};
+  if (config.arch == Architecture::kGpt2) w->prefixes_.push_back("transformer.");
+
+  const std::string single = model_dir + "/model.safetensors";
+  const std::string index = model_dir + "/model.safetensors.index.json";
+  std::vector<std::string> shard_paths;
+  std::map<std::string, std::string> weight_map;  // tensor -> shard path (sharded only)
+  if (std::filesystem::exists(single)) {
+    shard_paths.push_back(single);
+  } else if (std::filesystem::exists(index)) {
+    std::string text;
+    if (!read_file(index, &text)) {
+      *error = index + ": cannot be read";
+      return false;
+    }
+    const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("weight_map") ||
+        !j["weight_map"].is_object()) {
+      *error = index + ": not a safetensors index (no \"weight_map\" object)";
+      return false;
+    }
+    std::set<std::string> seen;
+    for (const auto& [tensor, file] : j["weight_map"].items()) {
+      if (!file.is_string() || file.get<std::string>().find('/') != std::string::npos) {
+        *error = index + ": tensor '" + tensor + "': shard must be a file name in the directory";
+        return false;
+      }
+      const std::string path = model_dir + "/" + file.get<std::string>();
+      weight_map[tensor] = path;
+      if (seen.insert(path).second) shard_paths.push_back(path);
+    }
+  } else {
+    *error = model_dir + ": no model.safetensors or model.safetensors.index.json";
+    return false;
+  }
+
+  for (const std::string& path : shard_paths) {
+    std::unique_ptr<SafetensorsFile> file;
+    if (!SafetensorsFile::open(path, &file, error)) return false;
+    w->files_.push_back(std::move(file));
+  }
+  for (const auto& [tensor, path] : weight_map) {
+    bool found = false;
+    for (const auto& file : w->files_) {
+      if (file->path() == path) found = file->find(tensor) != nullptr;
+    }
+    if (!found) {
+      *error = path + ": tensor '" + tensor + "' is listed in " + index + " but not in the shard";
+      return false;
+    }
+  }
+
+  for (const WeightSpec& spec : expected_weights(config)) {
+    const TensorInfo* t = w->lookup(spec.name);
+    if (t == nullptr) {
+      if (spec.optional) continue;
+      *error = model_dir + ": tensor '" + spec.name + "' is missing (" +
+               architecture_name(config.arch) + " with " + std::to_string(config.num_layers) +
+               " layers needs it)";
+      return false;
+    }
+    if (t->dtype != DType::kF32 && t->dtype != DType::kF16 && t->dtype != DType::kBF16) {
+      *error = model_dir + ": tensor '" + spec.name + "' has dtype " + dtype_name(t->dtype) +
+               " (supported: F32, F16, BF16)";
+      return false;
+    }
+    if (t->shape != spec.shape) {
+      *error = model_dir + ": tensor '" + spec.name + "' has shape " + shape_string(t->shape) +
+               " but config.json implies " + shape_string(spec.shape);
+      return false;
+    }
+    w->total_bytes_ += t->bytes;
+  }
+  *out = std::move(w);
+  return true;
+}
+
+}  // namespace ringserve::model
