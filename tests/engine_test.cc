@@ -1,0 +1,185 @@
+// Engine: a sequence's logits are the same whether it runs alone or packed into a batch with
+// other sequences of different lengths, prefilled whole or in chunks, decoding while others
+// prefill, and in a cache slot another sequence used before.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "daemon/model/engine.h"
+#include "daemon/model/model_weights.h"
+#include "daemon/model/random_model.h"
+
+namespace ringserve::model {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Loaded {
+  ModelConfig config;
+  std::unique_ptr<ModelWeights> weights;
+  std::unique_ptr<Engine> engine;
+};
+
+Loaded load(const std::string& dir, int64_t slots) {
+  Loaded m;
+  std::string error;
+  EXPECT_TRUE(ModelConfig::load(dir, &m.config, &error)) << error;
+  EXPECT_TRUE(ModelWeights::open(dir, m.config, &m.weights, &error)) << error;
+  EngineOptions options;
+  options.max_sequences = slots;
+  options.max_seq_len = 64;
+  EXPECT_TRUE(Engine::create(m.config, *m.weights, options, &m.engine, &error)) << error;
+  return m;
+}
+
+int32_t argmax(std::span<const float> row) {
+  return static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
+}
+
+// Max |a - b| relative to max(1, max |b|).
+double relative_error(std::span<const float> a, std::span<const float> b) {
+  double diff = 0, scale = 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, static_cast<double>(std::fabs(a[i] - b[i])));
+    scale = std::max(scale, static_cast<double>(std::fabs(b[i])));
+  }
+  return diff / scale;
+}
+
+// Prefill then `steps` greedy decode steps, alone in slot 0. Returns one logits row per step.
+std::vector<std::vector<float>> run_alone(Engine& engine, std::vector<int32_t> tokens, int steps) {
+  std::vector<std::vector<float>> rows;
+  std::vector<float> logits;
+  EngineInput in{0, 0, tokens};
+  engine.forward({&in, 1}, &logits);
+  rows.push_back(logits);
+  for (int s = 0; s < steps; ++s) {
+    tokens.push_back(argmax(logits));
+    EngineInput next{0, static_cast<int32_t>(tokens.size() - 1), {&tokens.back(), 1}};
+    engine.forward({&next, 1}, &logits);
+    rows.push_back(logits);
+  }
+  return rows;
+}
+
+class EngineBatchTest : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    dir_ = (fs::temp_directory_path() /
+            ("ringserve-engine-test-" + std::to_string(::getpid()) + "-" + GetParam()))
+               .string();
+    RandomModelSpec spec;
+    ASSERT_TRUE(random_model_preset(GetParam(), &spec));
+    spec.llama3_rope_scaling = spec.model_type != "gpt2";
+    std::string error;
+    ASSERT_TRUE(write_random_model(dir_, spec, &error)) << error;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string dir_;
+};
+
+TEST_P(EngineBatchTest, BatchedLogitsEqualAlone) {
+  const std::vector<std::vector<int32_t>> prompts = {
+      {5, 17, 200, 3, 9, 44, 61},
+      {250, 251, 252},
+      {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
+  };
+  const int steps = 4;
+  Loaded alone = load(dir_, 1);
+  std::vector<std::vector<std::vector<float>>> expected;
+  for (const auto& p : prompts) expected.push_back(run_alone(*alone.engine, p, steps));
+
+  // Same sequences in one engine, slots 2, 0, 1; sequence 2 is prefilled in chunks of 5 while
+  // the others already decode, so one forward mixes prefill chunks and decode tokens.
+  Loaded batched = load(dir_, 3);
+  const int32_t slot_of[] = {2, 0, 1};
+  std::vector<std::vector<int32_t>> tokens = prompts;
+  std::vector<size_t> cached(prompts.size(), 0);
+  std::vector<std::vector<std::vector<float>>> got(prompts.size());
+  std::vector<float> logits;
+  while (std::any_of(got.begin(), got.end(), [&](const auto& g) { return g.size() < steps + 1u; })) {
+    std::vector<EngineInput> inputs;
+    std::vector<size_t> owner;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      if (got[i].size() == steps + 1u) continue;
+      const size_t chunk = i == 2 ? 5 : tokens[i].size();
+      const size_t n = std::min(chunk, tokens[i].size() - cached[i]);
+      inputs.push_back({slot_of[i], static_cast<int32_t>(cached[i]), {tokens[i].data() + cached[i], n}});
+      owner.push_back(i);
+    }
+    batched.engine->forward(inputs, &logits);
+    const auto vocab = static_cast<size_t>(batched.engine->vocab_size());
+    for (size_t r = 0; r < owner.size(); ++r) {
+      const size_t i = owner[r];
+      cached[i] += inputs[r].tokens.size();
+      if (cached[i] < tokens[i].size()) continue;  // prefill chunk: no logits wanted yet
+      std::span<const float> row(logits.data() + r * vocab, vocab);
+      got[i].emplace_back(row.begin(), row.end());
+      tokens[i].push_back(argmax(row));
+    }
+  }
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    for (int s = 0; s <= steps; ++s) {
+      EXPECT_LT(relative_error(got[i][s], expected[i][s]), 1e-5) << "sequence " << i << " step " << s;
+    }
+  }
+}
+
+TEST_P(EngineBatchTest, ReusedSlotForgetsThePreviousSequence) {
+  Loaded m = load(dir_, 2);
+  const std::vector<int32_t> prompt = {9, 8, 7, 6};
+  const auto fresh = run_alone(*m.engine, prompt, 2);
+  // Fill slot 0 with a longer, different sequence, then run the prompt there again.
+  std::vector<int32_t> other(40, 123);
+  std::vector<float> logits;
+  EngineInput in{0, 0, other};
+  m.engine->forward({&in, 1}, &logits);
+  const auto again = run_alone(*m.engine, prompt, 2);
+  for (size_t s = 0; s < fresh.size(); ++s) EXPECT_LT(relative_error(again[s], fresh[s]), 1e-6);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, EngineBatchTest, ::testing::Values("tiny-gpt2", "tiny-llama"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+TEST(EngineOptionsTest, BadDeviceAndDtypeAreClearErrors) {
+  const std::string dir = (fs::temp_directory_path() /
+                           ("ringserve-engine-opts-" + std::to_string(::getpid()))).string();
+  RandomModelSpec spec;
+  ASSERT_TRUE(random_model_preset("tiny-llama", &spec));
+  std::string error;
+  ASSERT_TRUE(write_random_model(dir, spec, &error)) << error;
+  ModelConfig config;
+  std::unique_ptr<ModelWeights> weights;
+  ASSERT_TRUE(ModelConfig::load(dir, &config, &error));
+  ASSERT_TRUE(ModelWeights::open(dir, config, &weights, &error));
+  std::unique_ptr<Engine> engine;
+  EngineOptions options;
+  options.dtype = "float8";
+  EXPECT_FALSE(Engine::create(config, *weights, options, &engine, &error));
+  EXPECT_EQ(error, "model.dtype 'float8' is not one of float32, float16, bfloat16");
+  options.dtype = "float32";
+  options.device = "tpu";
+  EXPECT_FALSE(Engine::create(config, *weights, options, &engine, &error));
+  EXPECT_EQ(error, "model.device 'tpu' is not a device (use cpu or cuda[:N])");
+  if (!cuda_available()) {
+    options.device = "cuda";
+    EXPECT_FALSE(Engine::create(config, *weights, options, &engine, &error));
+    EXPECT_NE(error.find("no CUDA support"), std::string::npos) << error;
+  }
+  options.device = "cpu";
+  options.dtype = "bfloat16";
+  ASSERT_TRUE(Engine::create(config, *weights, options, &engine, &error)) << error;
+  EXPECT_EQ(engine->weight_bytes(), weights->total_bytes() / 2);  // f32 file, bf16 in memory
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace ringserve::model
