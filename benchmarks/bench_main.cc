@@ -21,6 +21,12 @@ constexpr const char* kUsage =
     "      aggregate tokens/s from an echo ringserved (no step delay) to C client processes\n"
     "      streaming N-token requests back to back for S seconds. Defaults: C=8, N=4096, S=5,\n"
     "      M=hybrid (spin | futex | hybrid).\n"
+    "  model [--model DIR | --preset NAME] [--threads T] [--dtype D] [--device DEV]\n"
+    "        [--prompt-tokens P] [--steps S] [--batches 1,4,8,16] [--json FILE]\n"
+    "      the engine alone: prefill tokens/s, decode tokens/s per batch size, and batch-1\n"
+    "      decode against its memory-bandwidth floor (weight bytes / measured bandwidth).\n"
+    "      Without --model a random model of --preset (default gpt2-small; also llama-small)\n"
+    "      is written to a temporary directory. Defaults: T=online CPUs, D=float32, P=128, S=32.\n"
     "  micro [Google Benchmark flags, e.g. --benchmark_filter=Ring --benchmark_min_time=0.1]\n"
     "      in-process micro-benchmarks of the request ring, token ring and futex wake-up.\n"
     "\n"
@@ -49,6 +55,13 @@ const OptionSpec kThroughputOptions = {
     {"json", OptionKind::kText},      {"daemon", OptionKind::kText},
     {"set", OptionKind::kList},       {"help", OptionKind::kFlag}};
 
+const OptionSpec kModelOptions = {
+    {"model", OptionKind::kText},         {"preset", OptionKind::kText},
+    {"threads", OptionKind::kCount},      {"dtype", OptionKind::kText},
+    {"device", OptionKind::kText},        {"prompt-tokens", OptionKind::kCount},
+    {"steps", OptionKind::kCount},        {"batches", OptionKind::kText},
+    {"json", OptionKind::kText},          {"help", OptionKind::kFlag}};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -58,6 +71,7 @@ int main(int argc, char** argv) {
   if (command == "micro") return ringserve::bench::micro_main(argc - 1, argv + 1);
   const OptionSpec* spec = command == "latency"      ? &kLatencyOptions
                            : command == "throughput" ? &kThroughputOptions
+                           : command == "model"      ? &kModelOptions
                                                      : nullptr;
   if (spec == nullptr) {
     std::fprintf(stderr, "ringserve-bench: unknown subcommand '%s' (try --help)\n",
@@ -80,5 +94,6 @@ int main(int argc, char** argv) {
     }
   }
   if (command == "latency") return ringserve::bench::latency_main(opts);
+  if (command == "model") return ringserve::bench::model_main(opts);
   return ringserve::bench::throughput_main(opts);
 }

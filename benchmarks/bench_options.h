@@ -35,5 +35,6 @@ class Options {
 int latency_main(const Options& opts);
 int throughput_main(const Options& opts);
 int micro_main(int argc, char** argv);
+int model_main(const Options& opts);
 
 }  // namespace ringserve::bench

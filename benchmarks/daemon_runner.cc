@@ -80,7 +80,8 @@ DaemonRunner::DaemonRunner(const std::string& daemon_path, const std::string& na
   name_ = name_prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   log_path_ = "/tmp/ringserve-bench-" + name_ + ".log";
   // Everything the child needs is built before fork().
-  std::vector<std::string> argv = {daemon_path, "--name", name_};
+  // Echo unless the caller sets model.backend: the transport benchmarks measure no model.
+  std::vector<std::string> argv = {daemon_path, "--name", name_, "--set", "model.backend=echo"};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;
   for (std::string& a : argv) cargv.push_back(a.data());

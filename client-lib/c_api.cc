@@ -74,30 +74,79 @@ rs_error rs_connect_ex(const char* name, int64_t ready_timeout_ms, const char* w
 
 void rs_disconnect(rs_client* client) { delete client; }
 
+namespace {
+
+// rs_params -> GenerateParams; false (with the message set) on a malformed struct.
+bool to_params(const rs_params* params, ringserve::GenerateParams* p) {
+  if (params == nullptr) return true;
+  if (params->stop_token_count > 8) {
+    last_error_message = "params.stop_token_count > 8";
+    return false;
+  }
+  if (params->stop_count > 0 && params->stop == nullptr) {
+    last_error_message = "params.stop is NULL but params.stop_count > 0";
+    return false;
+  }
+  p->max_tokens = params->max_tokens;
+  p->temperature = params->temperature;
+  p->top_p = params->top_p;
+  p->min_p = params->min_p;
+  p->repetition_penalty = params->repetition_penalty;
+  p->top_k = params->top_k;
+  p->seed = params->seed;
+  p->priority = params->priority;
+  p->queue_timeout_ms = params->queue_timeout_ms;
+  p->total_timeout_ms = params->total_timeout_ms;
+  p->stop_token_ids.assign(params->stop_token_ids,
+                           params->stop_token_ids + params->stop_token_count);
+  for (size_t i = 0; i < params->stop_count; ++i) {
+    if (params->stop[i] == nullptr) {
+      last_error_message = "params.stop[" + std::to_string(i) + "] is NULL";
+      return false;
+    }
+    p->stop.emplace_back(params->stop[i]);
+  }
+  return true;
+}
+
+}  // namespace
+
 rs_error rs_generate(rs_client* client, const char* prompt, size_t prompt_length,
                      const rs_params* params, rs_stream** out) {
   if (client == nullptr || out == nullptr) return invalid("client and out must not be NULL");
   if (prompt == nullptr && prompt_length != 0) return invalid("prompt is NULL");
   try {
     ringserve::GenerateParams p;
-    if (params != nullptr) {
-      if (params->stop_token_count > 8) return invalid("params.stop_token_count > 8");
-      p.max_tokens = params->max_tokens;
-      p.temperature = params->temperature;
-      p.top_p = params->top_p;
-      p.min_p = params->min_p;
-      p.repetition_penalty = params->repetition_penalty;
-      p.top_k = params->top_k;
-      p.seed = params->seed;
-      p.priority = params->priority;
-      p.queue_timeout_ms = params->queue_timeout_ms;
-      p.total_timeout_ms = params->total_timeout_ms;
-      p.stop_token_ids.assign(params->stop_token_ids,
-                              params->stop_token_ids + params->stop_token_count);
-    }
+    if (!to_params(params, &p)) return RS_INVALID_ARGUMENT;
     auto handle = std::make_unique<rs_stream>();
     const rs_error e = report(client->client->generate(
         std::string_view(prompt == nullptr ? "" : prompt, prompt_length), p, &handle->stream));
+    if (e == RS_OK) *out = handle.release();
+    return e;
+  } catch (const std::exception& ex) {
+    last_error_message = ex.what();
+    return RS_INTERNAL;
+  }
+}
+
+rs_error rs_chat(rs_client* client, const rs_message* messages, size_t message_count,
+                 const rs_params* params, rs_stream** out) {
+  if (client == nullptr || out == nullptr) return invalid("client and out must not be NULL");
+  if (messages == nullptr && message_count != 0) return invalid("messages is NULL");
+  try {
+    ringserve::GenerateParams p;
+    if (!to_params(params, &p)) return RS_INVALID_ARGUMENT;
+    std::vector<ringserve::ChatMessage> turns;
+    for (size_t i = 0; i < message_count; ++i) {
+      const rs_message& m = messages[i];
+      if (m.role == nullptr || (m.content == nullptr && m.content_length != 0)) {
+        return invalid(("messages[" + std::to_string(i) + "] has a NULL role or content").c_str());
+      }
+      turns.push_back({m.role, std::string(m.content == nullptr ? "" : m.content,
+                                           m.content_length)});
+    }
+    auto handle = std::make_unique<rs_stream>();
+    const rs_error e = report(client->client->chat(turns, p, &handle->stream));
     if (e == RS_OK) *out = handle.release();
     return e;
   } catch (const std::exception& ex) {

@@ -155,16 +155,74 @@ Status Client::connect(const std::string& name, std::unique_ptr<Client>* out,
 uint32_t Client::max_prompt_bytes() const { return connection_->view.shape().prompt_capacity; }
 uint32_t Client::max_tokens_limit() const { return connection_->view.header()->max_tokens_limit; }
 
+namespace {
+
+// Appends the stop strings to a prompt area; checks them as the daemon will.
+shm::RequestCheck append_stops(const GenerateParams& params, std::string* area) {
+  if (params.stop.size() > shm::kMaxStopStrings) {
+    return {shm::RequestError::kInvalidParams,
+            "stop_strings may hold at most " + std::to_string(shm::kMaxStopStrings) + " strings"};
+  }
+  for (size_t i = 0; i < params.stop.size(); ++i) {
+    shm::RequestCheck c = shm::check_stop_string(params.stop[i], i);
+    if (!c.ok()) return c;
+    shm::append_stop_string(area, params.stop[i]);
+  }
+  return {};
+}
+
+}  // namespace
+
 Status Client::generate(std::string_view prompt, const GenerateParams& params,
                         std::unique_ptr<Stream>* out) {
+  std::string area(prompt);
+  shm::RequestCheck check = append_stops(params, &area);
+  if (!check.ok()) return {from_request_error(check.error), check.message};
+  return submit(area, static_cast<uint32_t>(prompt.size()), 0, params, out);
+}
+
+Status Client::chat(const std::vector<ChatMessage>& messages, const GenerateParams& params,
+                    std::unique_ptr<Stream>* out) {
+  std::string area;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const std::string& role = messages[i].role;
+    shm::ChatRole r;
+    if (role == "system") r = shm::ChatRole::kSystem;
+    else if (role == "user") r = shm::ChatRole::kUser;
+    else if (role == "assistant") r = shm::ChatRole::kAssistant;
+    else {
+      return {ErrorCode::kInvalidParams, "messages[" + std::to_string(i) + "].role '" + role +
+                                             "' is not system, user or assistant"};
+    }
+    shm::append_chat_message(&area, r, messages[i].content);
+  }
+  const auto body = static_cast<uint32_t>(area.size());
+  shm::RequestCheck check = append_stops(params, &area);
+  if (!check.ok()) return {from_request_error(check.error), check.message};
+  return submit(area, body, shm::kRequestChat, params, out);
+}
+
+Status Client::submit(std::string_view area, uint32_t prompt_length, uint32_t flags,
+                      const GenerateParams& params, std::unique_ptr<Stream>* out) {
   Connection& c = *connection_;
   const shm::SegmentHeader* h = c.view.header();
   if (params.stop_token_ids.size() > shm::kMaxStopTokens) {
     return {ErrorCode::kInvalidParams,
             "stop_token_ids may hold at most " + std::to_string(shm::kMaxStopTokens) + " ids"};
   }
-  const shm::GenerationParams wire = to_wire(params);
-  shm::RequestCheck check = shm::check_prompt(prompt, c.view.shape().prompt_capacity);
+  shm::GenerationParams wire = to_wire(params);
+  wire.flags = flags;
+  const uint32_t capacity = c.view.shape().prompt_capacity;
+  shm::RequestPayload parsed;
+  shm::RequestCheck check =
+      area.size() > capacity
+          ? shm::RequestCheck{shm::RequestError::kPromptTooLong,
+                              "prompt is " + std::to_string(area.size()) +
+                                  " bytes with its stop strings, the limit is " +
+                                  std::to_string(capacity)}
+          : shm::parse_request_payload(area, prompt_length,
+                                       static_cast<uint32_t>(area.size()) - prompt_length, flags,
+                                       &parsed);
   if (check.ok()) check = shm::check_params(wire, h->max_tokens_limit);
   if (!check.ok()) return {from_request_error(check.error), check.message};
   if (shm::load(h->state) != static_cast<uint32_t>(shm::SegmentState::kReady)) {
@@ -206,8 +264,9 @@ Status Client::generate(std::string_view prompt, const GenerateParams& params,
   s->tokens_generated = 0;
   s->received_ns = s->admitted_ns = s->first_token_ns = s->finished_ns = 0;
   s->params = wire;
-  s->prompt_length = static_cast<uint32_t>(prompt.size());
-  std::memcpy(c.view.prompt(slot), prompt.data(), prompt.size());
+  s->prompt_length = prompt_length;
+  s->stop_strings_length = static_cast<uint32_t>(area.size()) - prompt_length;
+  std::memcpy(c.view.prompt(slot), area.data(), area.size());
   shm::TokenRingReader(c.view.token_ring(slot), c.view.shape().token_ring_capacity).reset();
   s->submit_ns = shm::monotonic_ns();
 

@@ -22,6 +22,8 @@ constexpr std::pair<std::string_view, WaitMode> kWaitModes[] = {
     {"spin", WaitMode::kSpin}, {"futex", WaitMode::kFutex}, {"hybrid", WaitMode::kHybrid}};
 constexpr std::pair<std::string_view, Backend> kBackends[] = {{"echo", Backend::kEcho},
                                                               {"torch", Backend::kTorch}};
+constexpr std::string_view kDtypes[] = {"float32", "float16", "bfloat16"};
+constexpr std::string_view kChatTemplates[] = {"auto", "chatml", "llama2", "llama3", "plain"};
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
 
 // Checks one value and, when it is good, stores it. Returns "" or what is wrong with the value;
@@ -138,6 +140,30 @@ Store one_of(S Config::*section, std::string S::*field, const std::string_view (
   };
 }
 
+// A free-form string field of section S; `check` returns "" or what is wrong.
+template <class S>
+Store text(S Config::*section, std::string S::*field,
+           std::function<std::string(std::string_view)> check) {
+  return [=](const toml::node& node, Config* c) -> std::string {
+    const std::optional<std::string_view> v = node.value_exact<std::string_view>();
+    if (!v) return expected("a string", node);
+    std::string problem = check(*v);
+    if (!problem.empty()) return problem;
+    (c->*section).*field = std::string(*v);
+    return "";
+  };
+}
+
+// "cpu", "cuda" or "cuda:N"; the engine checks that the device exists at start.
+std::string check_device(std::string_view v) {
+  if (v == "cpu" || v == "cuda") return "";
+  if (v.starts_with("cuda:") && v.size() > 5 && v.size() <= 8 &&
+      std::all_of(v.begin() + 5, v.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    return "";
+  }
+  return "unknown value '" + std::string(v) + "' (expected cpu, cuda or cuda:N)";
+}
+
 // The same rule as shm::daemon_name_is_valid (config/ does not depend on shm/); the daemon
 // checks again after --name.
 bool is_daemon_name(std::string_view name) {
@@ -183,7 +209,14 @@ const std::vector<Key>& keys() {
       {"scheduler.max_concurrent", integer(&C::scheduler, &S::max_concurrent, 1, 4096)},
       {"scheduler.max_queue", integer(&C::scheduler, &S::max_queue, 0, 65536)},
       {"scheduler.max_tokens_limit", integer(&C::scheduler, &S::max_tokens_limit, 1, 1000000)},
+      {"scheduler.max_batch_tokens", integer(&C::scheduler, &S::max_batch_tokens, 1, 65536)},
       {"model.backend", choice(&C::model, &M::backend, kBackends)},
+      {"model.path", text(&C::model, &M::path, [](std::string_view) { return std::string(); })},
+      {"model.device", text(&C::model, &M::device, check_device)},
+      {"model.dtype", one_of(&C::model, &M::dtype, kDtypes)},
+      {"model.threads", integer(&C::model, &M::threads, 0, 1024)},
+      {"model.template", one_of(&C::model, &M::chat_template, kChatTemplates)},
+      {"model.max_seq_len", integer(&C::model, &M::max_seq_len, 0, 1048576)},
       {"model.echo_step_delay_us", integer(&C::model, &M::echo_step_delay_us, 0, 10000000)},
   };
   return table;

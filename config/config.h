@@ -63,16 +63,33 @@ struct SchedulerSection {
   uint32_t max_queue = 64;
   // Default 4096. Largest max_tokens a request may ask for, 1..1000000.
   uint32_t max_tokens_limit = 4096;
+  // Default 512. Tokens one model step may process: one per decoding sequence plus prompt
+  // tokens being prefilled; longer prompts are prefilled in chunks. 1..65536.
+  uint32_t max_batch_tokens = 512;
 
   bool operator==(const SchedulerSection&) const = default;
 };
 
 struct ModelSection {
-  // Default kEcho. "echo" (no model: streams the prompt back) | "torch".
-  Backend backend = Backend::kEcho;
+  // Default kTorch. "torch": the libtorch engine | "echo": no model, streams the prompt back.
+  Backend backend = Backend::kTorch;
+  // Default "" = the built-in model. A Hugging Face model directory (config.json,
+  // model.safetensors or its sharded index, tokenizer.json).
+  std::string path;
+  // Default "cpu". "cpu", "cuda" or "cuda:N" (CUDA needs a libtorch built with it).
+  std::string device = "cpu";
+  // Default "float32". float32 | float16 | bfloat16: the dtype weights and KV cache are held in.
+  std::string dtype = "float32";
+  // Default 0 = one per online CPU. Intra-op threads of the engine, 0..1024.
+  uint32_t threads = 0;
+  // Default "auto": chosen from the model's tokenizer_config.json chat_template, else plain.
+  // How chat messages become a prompt: auto | chatml | llama2 | llama3 | plain.
+  std::string chat_template = "auto";
+  // Default 0 = the model's max_position_embeddings. Context per sequence (prompt + output);
+  // the KV cache holds max_concurrent x max_seq_len positions. 0..1048576.
+  uint32_t max_seq_len = 0;
   // Default 0. Echo backend: microseconds to sleep per step, 0..10000000.
   uint32_t echo_step_delay_us = 0;
-
   bool operator==(const ModelSection&) const = default;
 };
 

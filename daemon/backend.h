@@ -1,5 +1,5 @@
 // Backend: what produces tokens for the daemon. The server hands it a batch of running
-// sequences per step and gets one token back for each. The echo backend (no model) serves
+// sequences per step and gets at most one token back for each. The echo backend (no model) serves
 // transport tests and benchmarks; the libtorch engine implements the same interface.
 #pragma once
 
@@ -12,9 +12,20 @@
 
 namespace ringserve::daemon {
 
+// What one step produced for one sequence.
 struct StepOutput {
-  int32_t token_id = 0;
-  std::string text;  // UTF-8 piece (whole characters)
+  // False: nothing to send this step (the sequence's prompt is still being prefilled).
+  bool has_token = false;
+  int32_t token_id = -1;
+  // UTF-8 text to send with the token: whole characters only, and with any text that might be
+  // the start of a stop string held back until it is known not to be.
+  std::string text;
+  // False when the token is the one that stopped the sequence (EOS, a stop token id): it is
+  // not sent, but `text` (held-back text released by the end) still is, in an entry without a
+  // token (token_id -1).
+  bool send_token = true;
+  // kStop or kLength when the sequence ends with this output; kNone while it goes on.
+  shm::FinishReason finish = shm::FinishReason::kNone;
 };
 
 class Backend {
@@ -22,11 +33,13 @@ class Backend {
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
 
-  // Prepares a sequence that was just admitted (e.g. tokenizes the prompt into
-  // seq.prompt_tokens). False with *error set rejects the request.
-  virtual bool start(Sequence& seq, std::string* error) = 0;
+  // Prepares a sequence that was just admitted: turns its prompt into tokens, takes what it
+  // needs. Returns kNone, or the error that rejects the request with *message saying why
+  // (kPromptTooLong when the prompt does not fit the context, ...).
+  virtual shm::RequestError start(Sequence& seq, std::string* message) = 0;
 
-  // One step: one new token for every sequence in `batch`; outputs[i] belongs to batch[i].
+  // One step for every sequence in `batch`; outputs[i] belongs to batch[i]. The backend
+  // decides when a sequence ends (stop tokens, stop strings, max_tokens, the context size).
   virtual void step(std::span<Sequence* const> batch, std::vector<StepOutput>* outputs) = 0;
 
   // The sequence has ended; release whatever the backend holds for it.

@@ -2,6 +2,8 @@
 
 #include <time.h>
 
+#include <algorithm>
+
 namespace ringserve::daemon {
 
 std::vector<int32_t> EchoBackend::code_points(std::string_view utf8) {
@@ -41,14 +43,14 @@ std::string EchoBackend::encode_utf8(int32_t cp) {
   return s;
 }
 
-bool EchoBackend::start(Sequence& seq, std::string* error) {
+shm::RequestError EchoBackend::start(Sequence& seq, std::string* message) {
   // The prompt was validated as non-empty UTF-8 at intake.
   seq.prompt_tokens = code_points(seq.prompt);
   if (seq.prompt_tokens.empty()) {
-    *error = "prompt has no characters";
-    return false;
+    *message = "prompt has no characters";
+    return shm::RequestError::kEmptyPrompt;
   }
-  return true;
+  return shm::RequestError::kNone;
 }
 
 void EchoBackend::step(std::span<Sequence* const> batch, std::vector<StepOutput>* outputs) {
@@ -60,9 +62,23 @@ void EchoBackend::step(std::span<Sequence* const> batch, std::vector<StepOutput>
   outputs->resize(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
     const Sequence& seq = *batch[i];
+    const shm::GenerationParams& p = seq.params;
+    StepOutput& out = (*outputs)[i];
     const int32_t cp = seq.prompt_tokens[seq.generated % seq.prompt_tokens.size()];
-    (*outputs)[i].token_id = cp;
-    (*outputs)[i].text = encode_utf8(cp);
+    out.has_token = true;
+    out.token_id = cp;
+    const bool is_stop = std::find(p.stop_token_ids, p.stop_token_ids + p.stop_token_count, cp) !=
+                         p.stop_token_ids + p.stop_token_count;
+    if (is_stop) {
+      out.text.clear();
+      out.send_token = false;
+      out.finish = shm::FinishReason::kStop;
+      continue;
+    }
+    out.text = encode_utf8(cp);
+    out.send_token = true;
+    out.finish = seq.generated + 1 >= p.max_tokens ? shm::FinishReason::kLength
+                                                   : shm::FinishReason::kNone;
   }
 }
 

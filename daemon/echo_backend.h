@@ -1,6 +1,7 @@
 // EchoBackend: a deterministic stand-in for a model. A prompt's tokens are its Unicode code
 // points; generated token k is prompt token (k mod prompt length), so the output is the prompt
-// repeated. Each step sleeps step_delay_us once (for the whole batch), like a model step would.
+// repeated. A generated token that is one of the request's stop token ids ends it (kStop);
+// max_tokens ends it otherwise (kLength). Each step sleeps step_delay_us once (for the whole batch), like a model step would.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +14,7 @@ class EchoBackend final : public Backend {
  public:
   explicit EchoBackend(uint32_t step_delay_us) : step_delay_us_(step_delay_us) {}
   const char* name() const override { return "echo"; }
-  bool start(Sequence& seq, std::string* error) override;
+  shm::RequestError start(Sequence& seq, std::string* message) override;
   void step(std::span<Sequence* const> batch, std::vector<StepOutput>* outputs) override;
   void release(Sequence& seq) override { seq.prompt_tokens.clear(); }
 

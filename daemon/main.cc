@@ -14,6 +14,8 @@
 
 #include "config/config.h"
 #include "daemon/echo_backend.h"
+#include "daemon/model/builtin_model.h"
+#include "daemon/model_backend.h"
 #include "daemon/instance_lock.h"
 #include "daemon/server.h"
 #include "shm/segment.h"
@@ -98,11 +100,26 @@ int main(int argc, char** argv) {
     case ringserve::config::Backend::kEcho:
       backend = std::make_unique<ringserve::daemon::EchoBackend>(config.model.echo_step_delay_us);
       break;
-    case ringserve::config::Backend::kTorch:
-      std::fprintf(stderr,
-                   "ringserved: model.backend = \"torch\" is not available in this build "
-                   "yet; use \"echo\"\n");
-      return 2;
+    case ringserve::config::Backend::kTorch: {
+      ringserve::daemon::ModelBackendOptions options;
+      options.model_dir = config.model.path.empty() ? ringserve::model::builtin_model_dir()
+                                                    : config.model.path;
+      options.device = config.model.device;
+      options.dtype = config.model.dtype;
+      options.threads = static_cast<int>(config.model.threads);
+      options.chat_template = config.model.chat_template;
+      options.max_sequences = config.scheduler.max_concurrent;
+      options.max_seq_len = config.model.max_seq_len;
+      options.max_batch_tokens = config.scheduler.max_batch_tokens;
+      std::unique_ptr<ringserve::daemon::ModelBackend> model;
+      if (!ringserve::daemon::ModelBackend::create(options, &model, &error)) {
+        std::fprintf(stderr, "ringserved: model: %s\n", error.c_str());
+        return 1;
+      }
+      spdlog::info("model {}", model->describe());
+      backend = std::move(model);
+      break;
+    }
   }
 
   ringserve::daemon::Server server(config, std::move(backend));

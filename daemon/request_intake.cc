@@ -1,5 +1,6 @@
 #include "daemon/request_intake.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "shm/atomics.h"
@@ -31,14 +32,27 @@ IntakeOutcome take_request(const shm::SegmentView& view, uint32_t slot_index,
   seq->writer.begin();
 
   *check = {};
-  if (snapshot.prompt_length > shape.prompt_capacity) {
+  // One copy of the used part of the prompt area too: the client may scribble on it while
+  // we parse.
+  const uint64_t used = uint64_t{snapshot.prompt_length} + snapshot.stop_strings_length;
+  const std::string area(view.prompt(slot_index),
+                         std::min<uint64_t>(used, shape.prompt_capacity));
+  shm::RequestPayload payload;
+  if (used > shape.prompt_capacity) {
     *check = {shm::RequestError::kPromptTooLong,
-              "prompt_length " + std::to_string(snapshot.prompt_length) + " exceeds the slot's " +
-                  std::to_string(shape.prompt_capacity) + " bytes"};
+              "prompt_length " + std::to_string(snapshot.prompt_length) +
+                  " + stop_strings_length " + std::to_string(snapshot.stop_strings_length) +
+                  " exceeds the slot's " + std::to_string(shape.prompt_capacity) + " bytes"};
   } else {
-    seq->prompt.assign(view.prompt(slot_index), snapshot.prompt_length);
-    *check = shm::check_prompt(seq->prompt, shape.prompt_capacity);
-    if (check->ok()) *check = shm::check_params(seq->params, max_tokens_limit);
+    *check = shm::parse_request_payload(area, snapshot.prompt_length,
+                                        snapshot.stop_strings_length, snapshot.params.flags,
+                                        &payload);
+  }
+  if (check->ok()) *check = shm::check_params(seq->params, max_tokens_limit);
+  if (check->ok()) {
+    seq->prompt = std::move(payload.prompt);
+    seq->chat = std::move(payload.chat);
+    seq->stop_strings = std::move(payload.stop_strings);
   }
   if (check->ok() && seq->writer.free_entries() < 0) {
     *check = {shm::RequestError::kProtocolViolation, "token ring counters are corrupt"};

@@ -5,13 +5,20 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "shm/layout.h"
 #include "shm/token_ring.h"
 
 namespace ringserve::daemon {
+
+// Whatever a backend keeps per sequence (its tokens, KV cache row, sampler, ...).
+struct SequenceState {
+  virtual ~SequenceState() = default;
+};
 
 struct Sequence {
   Sequence(uint32_t slot_index, shm::TokenRingWriter ring_writer)
@@ -23,9 +30,13 @@ struct Sequence {
   int32_t owner_pid = 0;
   uint64_t owner_start_time = 0;
 
-  std::string prompt;  // validated UTF-8
+  std::string prompt;  // validated UTF-8 (raw prompt; empty when `chat` is used)
+  // Chat messages, rendered by the backend's template (role: "system", "user", "assistant").
+  std::vector<std::pair<std::string, std::string>> chat;
+  std::vector<std::string> stop_strings;  // validated UTF-8, non-empty
   shm::GenerationParams params{};
   std::vector<int32_t> prompt_tokens;  // filled by the backend at start
+  std::unique_ptr<SequenceState> backend_state;
   size_t prompt_token_count = 0;       // kept for the log after the backend released them
   uint32_t generated = 0;              // tokens generated so far
 

@@ -122,7 +122,7 @@ void Server::run() {
     }
     check_cancels_and_deadlines(now);
     admit(now);
-    const bool stepped = step(now);
+    const bool stepped = step();
     flush_all(shm::monotonic_ns());
     update_queue_positions();
     publish_stats();
@@ -246,42 +246,43 @@ void Server::admit(uint64_t now) {
     shm::store(view_.slot(seq->slot)->admitted_ns, now);
     shm::store(view_.slot(seq->slot)->queue_position, 0u);
     ++stats_.admitted;
-    std::string error;
-    const bool started = backend_->start(*seq, &error);
+    std::string message;
+    const shm::RequestError error = backend_->start(*seq, &message);
     seq->prompt_token_count = seq->prompt_tokens.size();
-    if (!started) {
-      spdlog::info("request {} rejected by the backend: {}", seq->request_id, error);
-      finish(*seq, shm::FinishReason::kError, shm::RequestError::kInvalidParams);
+    if (error != shm::RequestError::kNone) {
+      spdlog::info("request {} rejected by the {} backend: {}", seq->request_id,
+                   backend_->name(), message);
+      finish(*seq, shm::FinishReason::kError, error);
     }
   }
 }
 
-bool Server::step(uint64_t now) {
+bool Server::step() {
   batch_.clear();
   for (Sequence* seq : scheduler_.running()) {
     if (seq->pending.empty()) batch_.push_back(seq);  // a client behind on reading sits out
   }
   if (batch_.empty()) return false;
   backend_->step(batch_, &outputs_);
+  // A model step takes milliseconds: first-token times are taken after it, not at its start.
+  const uint64_t stepped_ns = shm::monotonic_ns();
   for (size_t i = 0; i < batch_.size(); ++i) {
     Sequence& seq = *batch_[i];
     const StepOutput& out = outputs_[i];
-    const shm::GenerationParams& p = seq.params;
-    const bool is_stop = std::find(p.stop_token_ids, p.stop_token_ids + p.stop_token_count,
-                                   out.token_id) != p.stop_token_ids + p.stop_token_count;
-    if (is_stop) {
-      finish(seq, shm::FinishReason::kStop, shm::RequestError::kNone);
-      continue;
+    if (!out.has_token) continue;  // still prefilling its prompt
+    if (out.send_token) {
+      if (seq.generated == 0) {
+        seq.first_token_ns = stepped_ns;
+        shm::store(view_.slot(seq.slot)->first_token_ns, stepped_ns);
+      }
+      ++seq.generated;
+      ++stats_.tokens_generated;
+      queue_token(seq, out.token_id, out.text);
+    } else if (!out.text.empty()) {
+      queue_token(seq, -1, out.text);  // text held back for a stop string, released at the end
     }
-    if (seq.generated == 0) {
-      seq.first_token_ns = now;
-      shm::store(view_.slot(seq.slot)->first_token_ns, now);
-    }
-    ++seq.generated;
-    ++stats_.tokens_generated;
-    queue_token(seq, out.token_id, out.text);
-    if (seq.generated >= p.max_tokens) {
-      finish(seq, shm::FinishReason::kLength, shm::RequestError::kNone);
+    if (out.finish != shm::FinishReason::kNone) {
+      finish(seq, out.finish, shm::RequestError::kNone);
     }
   }
   return true;

@@ -40,7 +40,7 @@ class Server {
   void accept(uint32_t slot_index, uint64_t now);
   void check_cancels_and_deadlines(uint64_t now);
   void admit(uint64_t now);
-  bool step(uint64_t now);
+  bool step();
   void flush_all(uint64_t now);
   void reap_dead_clients();
   void begin_shutdown(uint64_t now);

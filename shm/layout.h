@@ -19,7 +19,7 @@
 namespace ringserve::shm {
 
 inline constexpr uint64_t kMagic = 0x3156524553474E52ULL;  // "RNGSERV1" little-endian
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr uint32_t kCacheLine = 64;
 
 // Segment life cycle, SegmentHeader::state. The daemon fills the whole segment while the state
@@ -119,10 +119,14 @@ struct GenerationParams {
   uint32_t total_timeout_ms;  // 0 = none
   uint32_t stop_token_count;  // <= kMaxStopTokens
   int32_t stop_token_ids[8];
-  uint32_t flags;  // reserved, must be 0
+  uint32_t flags;  // kRequest* bits; others must be 0
   uint32_t reserved;
 };
 inline constexpr uint32_t kMaxStopTokens = 8;
+// GenerationParams.flags: the prompt area holds chat messages (see request_check.h for the
+// encoding) instead of a raw prompt.
+inline constexpr uint32_t kRequestChat = 1u << 0;
+inline constexpr uint32_t kKnownRequestFlags = kRequestChat;
 static_assert(std::is_standard_layout_v<GenerationParams>);
 static_assert(std::is_trivially_copyable_v<GenerationParams>);
 static_assert(sizeof(GenerationParams) == 88);
@@ -163,8 +167,8 @@ struct alignas(kCacheLine) SlotHeader {
   uint64_t owner_start_time;  // owner's start time, clock ticks since boot (/proc/PID/stat 22)
   uint32_t cancel_requested;  // client: cancel_token(state word) = stop this request
   uint32_t client_released;   // client sets 1 when it stops reading; daemon frees at finish
-  uint32_t prompt_length;     // bytes of prompt that follow this header
-  uint32_t reserved0;
+  uint32_t prompt_length;     // bytes of prompt (or chat messages) that follow this header
+  uint32_t stop_strings_length;  // bytes of stop strings that follow the prompt
   uint64_t submit_ns;  // client: CLOCK_MONOTONIC when it pushed the request
   uint64_t reserved1[3];
   // Line 1: daemon-written status.

@@ -1,4 +1,5 @@
-// The protocol's rules for a request's contents: parameter ranges and prompt encoding.
+// The protocol's rules for a request's contents: parameter ranges, the prompt area's encoding
+// (raw prompt or chat messages, then stop strings) and UTF-8.
 // Both sides apply them: the client to fail early with a precise message, the daemon because
 // it trusts nothing in the segment. Pure functions, no allocation unless a rule is broken.
 #pragma once
@@ -7,6 +8,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "shm/layout.h"
 
@@ -93,7 +96,7 @@ inline RequestCheck check_params(const GenerationParams& p, uint32_t max_tokens_
   for (uint32_t i = 0; i < p.stop_token_count; ++i) {
     if (p.stop_token_ids[i] < 0) return bad("stop_token_ids", "must be >= 0");
   }
-  if (p.flags != 0) return bad("flags", "must be 0 (reserved)");
+  if ((p.flags & ~kKnownRequestFlags) != 0) return bad("flags", "has unknown bits set");
   return {};
 }
 
@@ -108,6 +111,129 @@ inline RequestCheck check_prompt(std::string_view prompt, uint32_t prompt_capaci
   if (!is_valid_utf8(prompt, &bad_offset)) {
     return {RequestError::kInvalidUtf8,
             "prompt is not valid UTF-8 (at byte " + std::to_string(bad_offset) + ")"};
+  }
+  return {};
+}
+
+// The prompt area of a slot holds, back to back:
+//   [prompt_length bytes]        the raw prompt (UTF-8), or with kRequestChat the messages:
+//                                per message one role byte (ChatRole), a 4-byte little-endian
+//                                content length, then the content (UTF-8)
+//   [stop_strings_length bytes]  stop strings, each followed by one NUL byte
+inline constexpr uint32_t kMaxStopStrings = 8;
+inline constexpr uint32_t kMaxStopStringBytes = 64;
+inline constexpr uint32_t kMaxChatMessages = 1024;
+enum class ChatRole : uint8_t { kSystem = 0, kUser = 1, kAssistant = 2 };
+
+inline const char* chat_role_name(ChatRole role) {
+  switch (role) {
+    case ChatRole::kSystem: return "system";
+    case ChatRole::kUser: return "user";
+    case ChatRole::kAssistant: return "assistant";
+  }
+  return "?";
+}
+
+// What a request's prompt area says, after every rule was checked.
+struct RequestPayload {
+  std::string prompt;                                       // raw prompt (no kRequestChat)
+  std::vector<std::pair<std::string, std::string>> chat;    // (role name, content)
+  std::vector<std::string> stop_strings;
+};
+
+inline void append_chat_message(std::string* area, ChatRole role, std::string_view content) {
+  area->push_back(static_cast<char>(role));
+  const auto n = static_cast<uint32_t>(content.size());
+  for (int i = 0; i < 4; ++i) area->push_back(static_cast<char>((n >> (8 * i)) & 0xFF));
+  area->append(content);
+}
+
+inline void append_stop_string(std::string* area, std::string_view stop) {
+  area->append(stop);
+  area->push_back('\0');
+}
+
+inline RequestCheck check_stop_string(std::string_view stop, size_t index) {
+  const std::string field = "stop_strings[" + std::to_string(index) + "]";
+  if (stop.empty()) return {RequestError::kInvalidParams, field + " is empty"};
+  if (stop.size() > kMaxStopStringBytes) {
+    return {RequestError::kInvalidParams,
+            field + " is longer than " + std::to_string(kMaxStopStringBytes) + " bytes"};
+  }
+  if (stop.find('\0') != std::string_view::npos) {
+    return {RequestError::kInvalidParams, field + " contains a NUL byte"};
+  }
+  if (!is_valid_utf8(stop)) return {RequestError::kInvalidUtf8, field + " is not valid UTF-8"};
+  return {};
+}
+
+// Parses and checks a prompt area (`area` is the whole prompt_capacity bytes of the slot).
+inline RequestCheck parse_request_payload(std::string_view area, uint32_t prompt_length,
+                                          uint32_t stop_strings_length, uint32_t flags,
+                                          RequestPayload* out) {
+  if (static_cast<uint64_t>(prompt_length) + stop_strings_length > area.size()) {
+    return {RequestError::kPromptTooLong,
+            "prompt_length " + std::to_string(prompt_length) + " + stop_strings_length " +
+                std::to_string(stop_strings_length) + " exceeds the slot's " +
+                std::to_string(area.size()) + " bytes"};
+  }
+  const std::string_view body = area.substr(0, prompt_length);
+  std::string_view stops = area.substr(prompt_length, stop_strings_length);
+  *out = {};
+  if ((flags & kRequestChat) == 0) {
+    RequestCheck c = check_prompt(body, static_cast<uint32_t>(area.size()));
+    if (!c.ok()) return c;
+    out->prompt.assign(body);
+  } else {
+    size_t at = 0;
+    while (at < body.size()) {
+      const size_t index = out->chat.size();
+      const std::string field = "messages[" + std::to_string(index) + "]";
+      if (index >= kMaxChatMessages) {
+        return {RequestError::kInvalidParams,
+                "more than " + std::to_string(kMaxChatMessages) + " messages"};
+      }
+      if (body.size() - at < 5) {
+        return {RequestError::kProtocolViolation, field + " is truncated"};
+      }
+      const auto role = static_cast<uint8_t>(body[at]);
+      if (role > static_cast<uint8_t>(ChatRole::kAssistant)) {
+        return {RequestError::kInvalidParams,
+                field + ".role " + std::to_string(role) + " is not system, user or assistant"};
+      }
+      uint32_t n = 0;
+      for (int i = 0; i < 4; ++i) {
+        n |= static_cast<uint32_t>(static_cast<uint8_t>(body[at + 1 + static_cast<size_t>(i)]))
+             << (8 * i);
+      }
+      at += 5;
+      if (n > body.size() - at) {
+        return {RequestError::kProtocolViolation, field + ".content runs past prompt_length"};
+      }
+      const std::string_view content = body.substr(at, n);
+      size_t bad_offset = 0;
+      if (!is_valid_utf8(content, &bad_offset)) {
+        return {RequestError::kInvalidUtf8, field + ".content is not valid UTF-8 (at byte " +
+                                                std::to_string(bad_offset) + ")"};
+      }
+      out->chat.emplace_back(chat_role_name(static_cast<ChatRole>(role)), std::string(content));
+      at += n;
+    }
+    if (out->chat.empty()) return {RequestError::kEmptyPrompt, "messages is empty"};
+  }
+  while (!stops.empty()) {
+    const size_t end = stops.find('\0');
+    if (end == std::string_view::npos) {
+      return {RequestError::kProtocolViolation, "stop strings are not NUL-terminated"};
+    }
+    if (out->stop_strings.size() >= kMaxStopStrings) {
+      return {RequestError::kInvalidParams,
+              "stop_strings may hold at most " + std::to_string(kMaxStopStrings) + " strings"};
+    }
+    RequestCheck c = check_stop_string(stops.substr(0, end), out->stop_strings.size());
+    if (!c.ok()) return c;
+    out->stop_strings.emplace_back(stops.substr(0, end));
+    stops.remove_prefix(end + 1);
   }
   return {};
 }

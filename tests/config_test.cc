@@ -38,13 +38,20 @@ TEST(Config, DefaultsWithoutAFile) {
   EXPECT_EQ(c.scheduler.max_concurrent, 16u);
   EXPECT_EQ(c.scheduler.max_queue, 64u);
   EXPECT_EQ(c.scheduler.max_tokens_limit, 4096u);
-  EXPECT_EQ(c.model.backend, Backend::kEcho);
+  EXPECT_EQ(c.scheduler.max_batch_tokens, 512u);
+  EXPECT_EQ(c.model.backend, Backend::kTorch);
+  EXPECT_EQ(c.model.path, "");
+  EXPECT_EQ(c.model.device, "cpu");
+  EXPECT_EQ(c.model.dtype, "float32");
+  EXPECT_EQ(c.model.threads, 0u);
+  EXPECT_EQ(c.model.chat_template, "auto");
+  EXPECT_EQ(c.model.max_seq_len, 0u);
   EXPECT_EQ(c.model.echo_step_delay_us, 0u);
 }
 
 TEST(Config, EmptyDocumentGivesTheDefaults) {
   Config c;
-  c.model.backend = Backend::kTorch;
+  c.model.backend = Backend::kEcho;
   ASSERT_TRUE(parse_config("# nothing\n", "empty.toml", {}, &c).ok);
   EXPECT_EQ(c, Config{});
 }
@@ -75,8 +82,15 @@ unpublished_timeout_ms = 60000
 max_concurrent = 3
 max_queue = 0
 max_tokens_limit = 1000000
+max_batch_tokens = 65536
 [model]
-backend = "torch"
+backend = "echo"
+path = "/models/llama"
+device = "cuda:1"
+dtype = "bfloat16"
+threads = 1024
+template = "llama3"
+max_seq_len = 1048576
 echo_step_delay_us = 10000000
 )",
                                     "x.toml", {}, &c);
@@ -93,7 +107,14 @@ echo_step_delay_us = 10000000
   EXPECT_EQ(c.scheduler.max_concurrent, 3u);
   EXPECT_EQ(c.scheduler.max_queue, 0u);
   EXPECT_EQ(c.scheduler.max_tokens_limit, 1000000u);
-  EXPECT_EQ(c.model.backend, Backend::kTorch);
+  EXPECT_EQ(c.scheduler.max_batch_tokens, 65536u);
+  EXPECT_EQ(c.model.backend, Backend::kEcho);
+  EXPECT_EQ(c.model.path, "/models/llama");
+  EXPECT_EQ(c.model.device, "cuda:1");
+  EXPECT_EQ(c.model.dtype, "bfloat16");
+  EXPECT_EQ(c.model.threads, 1024u);
+  EXPECT_EQ(c.model.chat_template, "llama3");
+  EXPECT_EQ(c.model.max_seq_len, 1048576u);
   EXPECT_EQ(c.model.echo_step_delay_us, 10000000u);
 }
 
@@ -250,6 +271,19 @@ TEST(Config, OverrideValuesAreTomlOrBareStrings) {
   EXPECT_EQ(c.daemon.log_level, "warn");
   EXPECT_EQ(c.transport.spin_us, 7u);
   EXPECT_EQ(c.model.backend, Backend::kTorch);
+}
+
+TEST(Config, ModelKeysAreChecked) {
+  EXPECT_EQ(error_of("[model]\ndevice = \"gpu\"\n"),
+            "test.toml:2: key 'model.device': unknown value 'gpu' (expected cpu, cuda or cuda:N)");
+  EXPECT_EQ(error_of("[model]\ndtype = \"fp8\"\n"),
+            "test.toml:2: key 'model.dtype': unknown value 'fp8' (expected float32, float16 or "
+            "bfloat16)");
+  EXPECT_EQ(error_of("[model]\ntemplate = \"jinja\"\n"),
+            "test.toml:2: key 'model.template': unknown value 'jinja' (expected auto, chatml, "
+            "llama2, llama3 or plain)");
+  EXPECT_EQ(error_of("\n[scheduler]\nmax_batch_tokens = 0\n"),
+            "test.toml:3: key 'scheduler.max_batch_tokens': 0 is out of range 1..65536");
 }
 
 TEST(Config, OverrideErrorsNameTheKey) {

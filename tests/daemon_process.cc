@@ -73,7 +73,8 @@ std::string unique_name(const std::string& prefix) {
 }
 
 Daemon::Daemon(const std::vector<std::string>& extra_args) : name_(unique_name("it")) {
-  std::vector<std::string> argv = {RINGSERVED_PATH, "--name", name_};
+  // The echo backend unless the test asks for another: transport tests need no model.
+  std::vector<std::string> argv = {RINGSERVED_PATH, "--name", name_, "--set", "model.backend=echo"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   // The daemon's log goes to a file, not a pipe: a pipe nobody drains would block its logging.
   log_path_ = "/tmp/ringserve-" + name_ + ".log";

@@ -357,7 +357,8 @@ TEST(Integration, RestartAfterSigkillNeedsNoCleanup) {
   const ProcessResult r = [&] {
     // Same name again: the stale segment and the dropped lock must not get in the way.
     int out = -1, err = -1;
-    const pid_t pid = spawn({RINGSERVED_PATH, "--name", name}, &out, &err);
+    const pid_t pid =
+        spawn({RINGSERVED_PATH, "--name", name, "--set", "model.backend=echo"}, &out, &err);
     std::unique_ptr<Client> client;
     bool connected = eventually([&] { return Client::connect(name, &client).ok(); });
     EXPECT_TRUE(connected);

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "daemon/model/builtin_model.h"
+#include "daemon/model/tokenizer.h"
 #include "ringserve/client.h"
 
 namespace {
@@ -19,8 +21,14 @@ namespace {
 int usage(int rc) {
   std::fputs(
       "usage: ringctl [--name NAME] generate PROMPT [--max-tokens N] [--temperature T]\n"
-      "               [--seed S] [--top-p P] [--top-k K] [--stop-token ID]... [--json]\n"
-      "       ringctl [--name NAME] status [--json]\n",
+      "               [--seed S] [--top-p P] [--top-k K] [--min-p P] [--repetition-penalty R]\n"
+      "               [--stop-token ID]... [--stop TEXT]... [--timeout-ms MS]\n"
+      "               [--chat [--system TEXT]] [--json]\n"
+      "       ringctl [--name NAME] status [--json]\n"
+      "       ringctl tokenize [--model DIR] TEXT\n"
+      "generate --chat sends PROMPT as a user message (after --system's), rendered with the\n"
+      "daemon's chat template; --temperature 0 is greedy. tokenize prints the token ids of TEXT\n"
+      "as the daemon tokenizes a raw prompt (DIR defaults to the built-in model).\n",
       rc == 0 ? stdout : stderr);
   return rc;
 }
@@ -45,6 +53,8 @@ int generate(ringserve::Client& client, const std::vector<std::string>& args) {
   std::string prompt;
   bool have_prompt = false;
   bool json = false;
+  bool chat = false;
+  std::string system_prompt;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     double v = 0;
@@ -72,6 +82,25 @@ int generate(ringserve::Client& client, const std::vector<std::string>& args) {
     } else if (a == "--top-k") {
       if (!number(&v)) return 2;
       params.top_k = static_cast<int32_t>(v);
+    } else if (a == "--min-p") {
+      if (!number(&v)) return 2;
+      params.min_p = static_cast<float>(v);
+    } else if (a == "--repetition-penalty") {
+      if (!number(&v)) return 2;
+      params.repetition_penalty = static_cast<float>(v);
+    } else if (a == "--stop" || a == "--system") {
+      if (i + 1 >= args.size()) {
+        std::fprintf(stderr, "ringctl: %s needs a value\n", a.c_str());
+        return 2;
+      }
+      if (a == "--stop") {
+        params.stop.push_back(args[++i]);
+      } else {
+        system_prompt = args[++i];
+        chat = true;
+      }
+    } else if (a == "--chat") {
+      chat = true;
     } else if (a == "--stop-token") {
       if (!number(&v)) return 2;
       params.stop_token_ids.push_back(static_cast<int32_t>(v));
@@ -88,7 +117,15 @@ int generate(ringserve::Client& client, const std::vector<std::string>& args) {
   }
   if (!have_prompt) return usage(2);
   std::unique_ptr<ringserve::Stream> stream;
-  ringserve::Status s = client.generate(prompt, params, &stream);
+  ringserve::Status s;
+  if (chat) {
+    std::vector<ringserve::ChatMessage> messages;
+    if (!system_prompt.empty()) messages.push_back({"system", system_prompt});
+    messages.push_back({"user", prompt});
+    s = client.chat(messages, params, &stream);
+  } else {
+    s = client.generate(prompt, params, &stream);
+  }
   if (!s.ok()) return fail(s);
   ringserve::Token token;
   while ((s = stream->next(&token)).ok()) {
@@ -161,6 +198,35 @@ int status(ringserve::Client& client, const std::vector<std::string>& args) {
 
 namespace {
 
+// Prints the ids of TEXT as the daemon tokenizes a raw prompt.
+int tokenize(const std::vector<std::string>& args) {
+  std::string dir = ringserve::model::builtin_model_dir();
+  std::string text;
+  bool have_text = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--model" && i + 1 < args.size()) {
+      dir = args[++i];
+    } else if (!have_text) {
+      text = args[i];
+      have_text = true;
+    } else {
+      std::fprintf(stderr, "ringctl: unknown tokenize argument '%s'\n", args[i].c_str());
+      return usage(2);
+    }
+  }
+  if (!have_text) return usage(2);
+  std::unique_ptr<ringserve::model::Tokenizer> tokenizer;
+  std::string error;
+  if (!ringserve::model::Tokenizer::load(dir + "/tokenizer.json", &tokenizer, &error)) {
+    std::fprintf(stderr, "ringctl: %s\n", error.c_str());
+    return 1;
+  }
+  const std::vector<int32_t> ids = tokenizer->encode(text);
+  for (size_t k = 0; k < ids.size(); ++k) std::printf(k ? " %d" : "%d", ids[k]);
+  std::printf("\n");
+  return 0;
+}
+
 int run(int argc, char** argv) {
   std::string name = "default";
   int i = 1;
@@ -185,6 +251,7 @@ int run(int argc, char** argv) {
       break;
     }
   }
+  if (command == "tokenize") return tokenize(args);
   if (command != "generate" && command != "status") {
     std::fprintf(stderr, "ringctl: unknown command '%s'\n", command.c_str());
     return usage(2);

@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include "daemon/model/cpu_kernels.h"
 #include "daemon/model/model_weights.h"
 
 namespace ringserve::model {
@@ -209,6 +210,29 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
   return true;
 }
 
+// x [T, in] times W [out, in]^T (+ b). Decode-sized batches of float32 on the CPU use the
+// small-batch kernel (each weight read once); BLAS GEMM would first pack, i.e. copy, the
+// whole weight matrix, which costs more than the product itself at these sizes.
+Tensor project(const Tensor& x, const Tensor& w, const Tensor& b = {}) {
+  const int64_t rows = x.size(0);
+  static const bool kernel = small_batch_kernel_available();
+  if (kernel && rows <= kSmallBatchMax && x.device().is_cpu() &&
+      x.scalar_type() == torch::kFloat32 && w.is_contiguous()) {
+    const Tensor xc = x.contiguous();
+    const int64_t n = w.size(0);
+    const int64_t k = w.size(1);
+    Tensor y = torch::empty({rows, n}, x.options());
+    const float* xp = xc.data_ptr<float>();
+    const float* wp = w.data_ptr<float>();
+    const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
+    float* yp = y.data_ptr<float>();
+    small_batch_matmul_parallel(xp, static_cast<int>(rows), wp, k, bp, yp, n,
+                                at::get_num_threads());
+    return y;
+  }
+  return torch::linear(x, w, b);
+}
+
 Tensor TorchEngine::norm(const Tensor& x, const Tensor& w, const Tensor& b) const {
   const Tensor xf = x.to(torch::kFloat32);
   if (config_.arch == Architecture::kGpt2) {
@@ -308,7 +332,7 @@ void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float
   for (size_t li = 0; li < layers_.size(); ++li) {
     const Layer& l = layers_[li];
     Tensor h = norm(x, l.norm1_w, l.norm1_b);
-    const Tensor qkv = torch::linear(h, l.qkv_w, l.qkv_b);
+    const Tensor qkv = project(h, l.qkv_w, l.qkv_b);
     Tensor q = qkv.narrow(1, 0, q_width).view({T, c.num_heads, c.head_dim});
     Tensor k = qkv.narrow(1, q_width, kv_width).view({T, c.num_kv_heads, c.head_dim});
     const Tensor v = qkv.narrow(1, q_width + kv_width, kv_width).view({T, c.num_kv_heads, c.head_dim});
@@ -317,23 +341,23 @@ void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float
       k = rope(k, cos, sin);
     }
     const Tensor attn = attention(static_cast<int64_t>(li), q, k, v, inputs);
-    x = x + torch::linear(attn, l.out_w, l.out_b);
+    x = x + project(attn, l.out_w, l.out_b);
     h = norm(x, l.norm2_w, l.norm2_b);
     if (gpt2) {
-      h = torch::gelu(torch::linear(h, l.up_w, l.up_b), "tanh");
+      h = torch::gelu(project(h, l.up_w, l.up_b), "tanh");
     } else {
-      const Tensor gate_up = torch::linear(h, l.up_w);
+      const Tensor gate_up = project(h, l.up_w);
       h = torch::silu(gate_up.narrow(1, 0, c.intermediate_size)) *
           gate_up.narrow(1, c.intermediate_size, c.intermediate_size);
     }
-    x = x + torch::linear(h, l.down_w, l.down_b);
+    x = x + project(h, l.down_w, l.down_b);
   }
   const Tensor rows = torch::from_blob(last_rows.data(), {static_cast<int64_t>(last_rows.size())},
                                        long_opts)
                           .to(device_);
   const Tensor last = norm(x.index_select(0, rows), final_norm_w_, final_norm_b_);
   const Tensor out =
-      torch::linear(last, lm_head_).to(torch::kFloat32).to(torch::kCPU).contiguous();
+      project(last, lm_head_).to(torch::kFloat32).to(torch::kCPU).contiguous();
   logits->resize(static_cast<size_t>(out.numel()));
   std::memcpy(logits->data(), out.data_ptr<float>(), logits->size() * sizeof(float));
 }

@@ -96,9 +96,21 @@ struct GenerateParams {
   uint32_t queue_timeout_ms = 0;        // max wait for admission; 0 = none
   uint32_t total_timeout_ms = 0;        // max time from submission to the end; 0 = none
   std::vector<int32_t> stop_token_ids;  // at most 8
+  // Stop strings: at most 8, each 1..64 bytes of UTF-8. Generation ends when the output
+  // contains one; the text before it is delivered, the stop string and anything after are not,
+  // even when it spans several tokens.
+  std::vector<std::string> stop;
+};
+
+// One chat turn; the daemon renders the messages with its configured chat template.
+struct ChatMessage {
+  std::string role;  // "system", "user" or "assistant"
+  std::string content;
 };
 
 struct Token {
+  // The token's id; -1 for text without a token: text held back (it might have begun a stop
+  // string) and released when generation ended on a stop token.
   int32_t id = 0;
   std::string text;           // UTF-8 piece (whole characters)
   uint64_t published_ns = 0;  // CLOCK_MONOTONIC when the daemon published it
@@ -196,6 +208,10 @@ class RINGSERVE_API Client {
   Status generate(std::string_view prompt, const GenerateParams& params,
                   std::unique_ptr<Stream>* out);
 
+  // As generate(), with chat messages instead of a raw prompt.
+  Status chat(const std::vector<ChatMessage>& messages, const GenerateParams& params,
+              std::unique_ptr<Stream>* out);
+
   Status status(DaemonStatus* out) const;
 
   uint32_t max_prompt_bytes() const;
@@ -203,6 +219,9 @@ class RINGSERVE_API Client {
 
  private:
   explicit Client(std::shared_ptr<Connection> connection);
+  // Claims a slot, writes `area` (prompt or messages, then stop strings) and submits it.
+  Status submit(std::string_view area, uint32_t prompt_length, uint32_t flags,
+                const GenerateParams& params, std::unique_ptr<Stream>* out);
   std::shared_ptr<Connection> connection_;
 };
 

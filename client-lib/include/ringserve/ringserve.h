@@ -84,10 +84,21 @@ typedef struct rs_params {
   uint32_t total_timeout_ms;
   uint32_t stop_token_count; /* <= 8 */
   int32_t stop_token_ids[8];
+  /* Stop strings: stop_count (<= 8) NUL-terminated UTF-8 strings of 1..64 bytes; may be NULL
+     when stop_count is 0. The text before a stop string is delivered, the rest is not. */
+  const char* const* stop;
+  size_t stop_count;
 } rs_params;
 
+/* One chat turn for rs_chat; the daemon renders the turns with its chat template. */
+typedef struct rs_message {
+  const char* role; /* "system", "user" or "assistant" */
+  const char* content;
+  size_t content_length;
+} rs_message;
+
 typedef struct rs_token {
-  int32_t id;
+  int32_t id; /* -1: text without a token (held back for a stop string, released at the end) */
   const char* text; /* UTF-8, not NUL-terminated; valid until the next call on the stream */
   size_t text_length;
   uint64_t published_ns; /* CLOCK_MONOTONIC when the daemon published it */
@@ -103,6 +114,8 @@ RS_EXPORT void rs_disconnect(rs_client* client);
 
 RS_EXPORT rs_error rs_generate(rs_client* client, const char* prompt, size_t prompt_length,
                                const rs_params* params, rs_stream** out);
+RS_EXPORT rs_error rs_chat(rs_client* client, const rs_message* messages, size_t message_count,
+                           const rs_params* params, rs_stream** out);
 
 /* timeout_ms < 0 waits forever. RS_OK: *out holds a token. RS_END_OF_STREAM: finished. */
 RS_EXPORT rs_error rs_stream_next(rs_stream* stream, int64_t timeout_ms, rs_token* out);

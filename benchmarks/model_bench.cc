@@ -1,0 +1,234 @@
+// ringserve-bench model: the engine alone, no daemon. Measures prefill tokens/s, decode
+// tokens/s at several batch sizes, and compares batch-1 decode with its memory-bandwidth
+// floor: every decode step reads all weights once, so a step cannot beat
+// weight bytes / memory bandwidth. The bandwidth is measured here, with as many threads as
+// the engine uses, by streaming a buffer larger than the caches.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "benchmarks/bench_options.h"
+#include "daemon/model/engine.h"
+#include "daemon/model/model_weights.h"
+#include "daemon/model/random_model.h"
+
+namespace ringserve::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Sums 32-byte vectors so the loop is load-bound, not add-bound.
+typedef uint64_t Vec4 __attribute__((vector_size(32)));
+
+uint64_t sum_range(const Vec4* begin, const Vec4* end) {
+  Vec4 a = {0, 0, 0, 0}, b = a, c = a, d = a;
+  for (const Vec4* p = begin; p + 4 <= end; p += 4) {
+    a += p[0];
+    b += p[1];
+    c += p[2];
+    d += p[3];
+  }
+  const Vec4 s = a + b + c + d;
+  return s[0] + s[1] + s[2] + s[3];
+}
+
+// Best of several passes of `threads` threads each reading its part of a 1 GiB buffer.
+double measure_bandwidth_gbps(int threads) {
+  const size_t bytes = size_t{1} << 30;
+  const size_t count = bytes / sizeof(Vec4);
+  std::unique_ptr<Vec4[]> buffer(new Vec4[count]);
+  std::memset(static_cast<void*>(buffer.get()), 1, bytes);  // fault every page in first
+  double best = 0;
+  volatile uint64_t sink = 0;
+  for (int pass = 0; pass < 5; ++pass) {
+    std::vector<std::thread> pool;
+    std::vector<uint64_t> sums(static_cast<size_t>(threads));
+    const auto t0 = Clock::now();
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        const size_t per = count / static_cast<size_t>(threads);
+        const Vec4* begin = buffer.get() + per * static_cast<size_t>(t);
+        sums[static_cast<size_t>(t)] = sum_range(begin, begin + per);
+      });
+    }
+    for (auto& th : pool) th.join();
+    const double s = seconds_since(t0);
+    for (uint64_t v : sums) sink = sink + v;
+    best = std::max(best, static_cast<double>(bytes) / s / 1e9);
+  }
+  return best;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+std::vector<uint32_t> parse_batches(const std::string& text) {
+  std::vector<uint32_t> out;
+  std::stringstream s(text);
+  std::string item;
+  while (std::getline(s, item, ',')) {
+    const long v = std::strtol(item.c_str(), nullptr, 10);
+    if (v > 0) out.push_back(static_cast<uint32_t>(v));
+  }
+  return out;
+}
+
+}  // namespace
+
+int model_main(const Options& opts) {
+  using namespace ringserve::model;
+  std::string dir = opts.get("model", "");
+  std::string temp_dir;
+  if (dir.empty()) {
+    const std::string preset = opts.get("preset", "gpt2-small");
+    RandomModelSpec spec;
+    if (!random_model_preset(preset, &spec)) {
+      std::fprintf(stderr, "ringserve-bench model: unknown --preset '%s'\n", preset.c_str());
+      return 2;
+    }
+    temp_dir = (std::filesystem::temp_directory_path() /
+                ("ringserve-bench-model-" + std::to_string(::getpid())))
+                   .string();
+    std::string error;
+    std::fprintf(stderr, "writing a random %s model to %s ...\n", preset.c_str(),
+                 temp_dir.c_str());
+    if (!write_random_model(temp_dir, spec, &error)) {
+      std::fprintf(stderr, "ringserve-bench model: %s\n", error.c_str());
+      return 1;
+    }
+    dir = temp_dir;
+  }
+  struct Cleanup {
+    std::string path;
+    ~Cleanup() {
+      if (!path.empty()) std::filesystem::remove_all(path);
+    }
+  } cleanup{temp_dir};
+
+  const uint32_t prompt_tokens = opts.get_u32("prompt-tokens", 128);
+  const uint32_t steps = opts.get_u32("steps", 32);
+  std::vector<uint32_t> batches = parse_batches(opts.get("batches", "1,4,8,16"));
+  if (batches.empty()) {
+    std::fprintf(stderr, "ringserve-bench model: --batches must list sizes, e.g. 1,4,8,16\n");
+    return 2;
+  }
+  EngineOptions eo;
+  eo.threads = static_cast<int>(
+      opts.get_u32("threads", static_cast<uint32_t>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)))));
+  eo.dtype = opts.get("dtype", "float32");
+  eo.device = opts.get("device", "cpu");
+  eo.max_sequences = *std::max_element(batches.begin(), batches.end());
+  eo.max_seq_len = prompt_tokens + steps + 1;
+
+  ModelConfig config;
+  std::unique_ptr<ModelWeights> weights;
+  std::unique_ptr<Engine> engine;
+  std::string error;
+  if (!ModelConfig::load(dir, &config, &error) ||
+      !ModelWeights::open(dir, config, &weights, &error) ||
+      !Engine::create(config, *weights, eo, &engine, &error)) {
+    std::fprintf(stderr, "ringserve-bench model: %s\n", error.c_str());
+    return 1;
+  }
+  weights.reset();  // the engine holds its own copy; drop the mapping
+  if (eo.max_seq_len > engine->max_seq_len()) {
+    std::fprintf(stderr, "ringserve-bench model: --prompt-tokens + --steps exceed the context\n");
+    return 2;
+  }
+
+  const double bandwidth = eo.device == "cpu" ? measure_bandwidth_gbps(engine->threads()) : 0;
+  const double weight_mb = static_cast<double>(engine->weight_bytes()) / 1e6;
+  std::printf("model %s: %s, %lld layers, hidden %lld, vocab %lld; %s %s, %d threads\n",
+              dir.c_str(), config.model_type.c_str(), static_cast<long long>(config.num_layers),
+              static_cast<long long>(config.hidden_size),
+              static_cast<long long>(config.vocab_size), engine->device_name().c_str(),
+              engine->dtype_name().c_str(), engine->threads());
+  std::printf("weights %.1f MB; measured read bandwidth %.1f GB/s -> batch-1 decode floor %.2f ms\n",
+              weight_mb, bandwidth, bandwidth > 0 ? weight_mb / 1e3 / bandwidth * 1e3 : 0.0);
+
+  std::vector<int32_t> prompt(prompt_tokens);
+  for (uint32_t i = 0; i < prompt_tokens; ++i) {
+    prompt[i] = static_cast<int32_t>((i * 7919u + 13u) % static_cast<uint32_t>(config.vocab_size));
+  }
+  std::vector<float> logits;
+
+  // Prefill: one prompt of prompt_tokens, alone.
+  std::vector<double> prefill_times;
+  for (int r = 0; r < 3; ++r) {
+    EngineInput in{0, 0, prompt};
+    const auto t0 = Clock::now();
+    engine->forward({&in, 1}, &logits);
+    prefill_times.push_back(seconds_since(t0));
+  }
+  const double prefill_tps = prompt_tokens / median(prefill_times);
+  std::printf("prefill: %u tokens in %.1f ms = %.0f tokens/s\n", prompt_tokens,
+              median(prefill_times) * 1e3, prefill_tps);
+
+  nlohmann::json results = nlohmann::json::array();
+  std::printf("%8s %14s %14s %12s\n", "batch", "ms/step", "tokens/s", "floor/step");
+  double batch1_ratio = 0;
+  for (uint32_t batch : batches) {
+    std::vector<std::vector<int32_t>> seqs(batch, prompt);
+    std::vector<EngineInput> inputs(batch);
+    for (uint32_t b = 0; b < batch; ++b) {
+      inputs[b] = {static_cast<int32_t>(b), 0, seqs[b]};
+    }
+    engine->forward(inputs, &logits);  // prefill all
+    std::vector<int32_t> next(batch, 1);
+    std::vector<double> step_times;
+    for (uint32_t s = 0; s < steps; ++s) {
+      for (uint32_t b = 0; b < batch; ++b) {
+        next[b] = static_cast<int32_t>((s * 31u + b) % static_cast<uint32_t>(config.vocab_size));
+        inputs[b] = {static_cast<int32_t>(b), static_cast<int32_t>(prompt_tokens + s),
+                     {&next[b], 1}};
+      }
+      const auto t0 = Clock::now();
+      engine->forward(inputs, &logits);
+      step_times.push_back(seconds_since(t0));
+    }
+    const double step = median(step_times);
+    const double floor_s = bandwidth > 0 ? weight_mb / 1e3 / bandwidth : 0;
+    const double ratio = step > 0 ? floor_s / step : 0;
+    if (batch == 1) batch1_ratio = ratio;
+    std::printf("%8u %14.2f %14.1f %11.0f%%\n", batch, step * 1e3, batch / step, ratio * 100);
+    results.push_back({{"batch", batch}, {"step_ms", step * 1e3}, {"tokens_per_s", batch / step},
+                       {"floor_ratio", ratio}});
+  }
+  if (batch1_ratio > 0) {
+    std::printf("batch-1 decode reaches %.0f%% of the bandwidth floor\n", batch1_ratio * 100);
+  }
+  if (opts.has("json")) {
+    nlohmann::json j = {{"model", dir},
+                        {"model_type", config.model_type},
+                        {"threads", engine->threads()},
+                        {"dtype", engine->dtype_name()},
+                        {"weight_bytes", engine->weight_bytes()},
+                        {"bandwidth_gbps", bandwidth},
+                        {"prefill_tokens", prompt_tokens},
+                        {"prefill_tokens_per_s", prefill_tps},
+                        {"batch1_floor_ratio", batch1_ratio},
+                        {"decode", results}};
+    std::ofstream(opts.get("json", "")) << j.dump(2) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace ringserve::bench

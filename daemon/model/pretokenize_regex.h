@@ -1,0 +1,49 @@
+// PretokenizeRegex: a PCRE2 pattern (UTF + UCP, JIT-compiled where available) standing in for
+// the Oniguruma regexes that HF tokenizers uses to split text (GPT-2's pattern, Llama 3's and
+// Qwen2's Split patterns: (?i:...), \p{L}, \p{N}, lookahead, possessive quantifiers).
+//
+// The two engines agree on these patterns except for one class: Oniguruma's \s is Unicode
+// White_Space, which includes U+0085 (NEL), while PCRE2's is not. compile() therefore rewrites
+// \s to also take U+0085, and \S outside a character class to exclude it.
+//
+// Subjects may hold invalid UTF-8 (PCRE2_MATCH_INVALID_UTF): invalid bytes match nothing.
+//
+// Thread-safety: immutable after compile(); any number of threads may match concurrently.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ringserve::model {
+
+class PretokenizeRegex {
+ public:
+  ~PretokenizeRegex();
+  PretokenizeRegex(const PretokenizeRegex&) = delete;
+  PretokenizeRegex& operator=(const PretokenizeRegex&) = delete;
+
+  // Compiles `pattern` (or matches it literally when `literal`). Null with *error on failure.
+  static std::shared_ptr<const PretokenizeRegex> compile(std::string_view pattern, bool literal,
+                                                         std::string* error);
+
+  // Appends the non-overlapping matches, left to right, as [begin, end) byte offsets. Empty
+  // matches are skipped (HF drops empty pieces anyway). A match that exceeds PCRE2's limits
+  // ends the search: the rest of the text is left unmatched rather than failing the encode.
+  void find_all(std::string_view text, std::vector<std::pair<size_t, size_t>>* matches) const;
+
+  // True when the whole of `text` matches.
+  bool matches_whole(std::string_view text) const;
+
+ private:
+  PretokenizeRegex() = default;
+  void* code_ = nullptr;  // pcre2_code_8*, kept opaque so users need not include pcre2.h
+};
+
+// The Oniguruma-to-PCRE2 \s rewrite described above (exposed for tests).
+std::string rewrite_whitespace_classes(std::string_view pattern);
+
+}  // namespace ringserve::model

@@ -1,0 +1,276 @@
+#include "daemon/model_backend.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "daemon/model/chat_template.h"
+#include "daemon/model/engine.h"
+#include "daemon/model/model_config.h"
+#include "daemon/model/model_weights.h"
+#include "daemon/model/sampler.h"
+#include "daemon/model/stop_strings.h"
+#include "daemon/model/tokenizer.h"
+#include "daemon/model/utf8_stream.h"
+
+namespace ringserve::daemon {
+namespace {
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return nullptr;
+  std::stringstream text;
+  text << in.rdbuf();
+  nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, false);
+  return j.is_discarded() ? nlohmann::json(nullptr) : j;
+}
+
+// "auto": recognizes the chat template family by the markers its Jinja template emits.
+std::string detect_chat_template(const std::string& model_dir) {
+  const nlohmann::json config = read_json(model_dir + "/tokenizer_config.json");
+  if (!config.is_object() || !config.contains("chat_template")) return "plain";
+  std::string tpl;
+  const nlohmann::json& t = config["chat_template"];
+  if (t.is_string()) tpl = t.get<std::string>();
+  if (t.is_array()) {  // named templates: use "default"
+    for (const auto& entry : t) {
+      if (entry.is_object() && entry.value("name", "") == "default") {
+        tpl = entry.value("template", "");
+      }
+    }
+  }
+  if (tpl.find("<|im_start|>") != std::string::npos) return "chatml";
+  if (tpl.find("<|start_header_id|>") != std::string::npos) return "llama3";
+  if (tpl.find("[INST]") != std::string::npos) return "llama2";
+  return "plain";
+}
+
+// EOS ids: config.json's, generation_config.json's, and the end-of-turn token of the template.
+std::vector<int32_t> stop_ids(const model::ModelConfig& config, const std::string& model_dir,
+                              const model::Tokenizer& tokenizer, const std::string& tpl) {
+  std::vector<int32_t> ids = config.eos_token_ids;
+  const nlohmann::json gen = read_json(model_dir + "/generation_config.json");
+  if (gen.is_object() && gen.contains("eos_token_id")) {
+    const nlohmann::json& e = gen["eos_token_id"];
+    if (e.is_number_integer()) ids.push_back(e.get<int32_t>());
+    if (e.is_array()) {
+      for (const auto& v : e) {
+        if (v.is_number_integer()) ids.push_back(v.get<int32_t>());
+      }
+    }
+  }
+  const char* turn_end = tpl == "chatml" ? "<|im_end|>" : tpl == "llama3" ? "<|eot_id|>" : nullptr;
+  if (turn_end != nullptr) {
+    if (auto id = tokenizer.find(turn_end)) ids.push_back(*id);
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+std::string mib(uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return text;
+}
+
+}  // namespace
+
+struct ModelBackend::State final : SequenceState {
+  State(const model::SamplingParams& p, model::StopStringMatcher stops)
+      : sampler(p), stop_strings(std::move(stops)) {}
+  int32_t cache_slot = -1;
+  std::vector<int32_t> tokens;  // prompt, then generated
+  size_t prompt_length = 0;
+  size_t cached = 0;  // tokens whose keys/values are in the cache
+  model::Sampler sampler;
+  model::Utf8Stream utf8;
+  model::StopStringMatcher stop_strings;
+};
+
+ModelBackend::~ModelBackend() = default;
+
+bool ModelBackend::create(const ModelBackendOptions& options, std::unique_ptr<ModelBackend>* out,
+                          std::string* error) {
+  std::unique_ptr<ModelBackend> b(new ModelBackend());
+  b->options_ = options;
+  const std::string& dir = options.model_dir;
+  model::ModelConfig config;
+  std::unique_ptr<model::ModelWeights> weights;
+  if (!model::ModelConfig::load(dir, &config, error) ||
+      !model::ModelWeights::open(dir, config, &weights, error) ||
+      !model::Tokenizer::load(dir + "/tokenizer.json", &b->tokenizer_, error)) {
+    return false;
+  }
+  if (b->tokenizer_->vocab_size() > config.vocab_size) {
+    *error = dir + "/tokenizer.json: " + std::to_string(b->tokenizer_->vocab_size()) +
+             " tokens, more than the model's vocab_size " + std::to_string(config.vocab_size);
+    return false;
+  }
+  model::EngineOptions eo;
+  eo.device = options.device;
+  eo.dtype = options.dtype;
+  eo.threads = options.threads > 0 ? options.threads
+                                   : static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
+  eo.max_sequences = options.max_sequences;
+  eo.max_seq_len = options.max_seq_len;
+  if (!model::Engine::create(config, *weights, eo, &b->engine_, error)) return false;
+  b->weight_file_bytes_ = weights->total_bytes();
+  b->chat_template_ =
+      options.chat_template == "auto" ? detect_chat_template(dir) : options.chat_template;
+  b->eos_ids_ = stop_ids(config, dir, *b->tokenizer_, b->chat_template_);
+  for (int32_t i = static_cast<int32_t>(options.max_sequences) - 1; i >= 0; --i) {
+    b->free_cache_slots_.push_back(i);
+  }
+  *out = std::move(b);
+  return true;
+}
+
+std::string ModelBackend::describe() const {
+  const model::ModelConfig& c = engine_->config();
+  std::ostringstream s;
+  s << options_.model_dir << ": " << c.model_type << ", " << c.num_layers << " layers, hidden "
+    << c.hidden_size << ", " << c.num_heads << " heads (" << c.num_kv_heads << " kv), vocab "
+    << c.vocab_size << "; " << engine_->device_name() << " " << engine_->dtype_name() << ", "
+    << engine_->threads() << " threads; weights " << mib(engine_->weight_bytes())
+    << ", KV cache " << mib(engine_->kv_cache_bytes()) << " (" << engine_->max_sequences()
+    << " sequences x " << engine_->max_seq_len() << " positions); chat template "
+    << chat_template_;
+  return s.str();
+}
+
+shm::RequestError ModelBackend::start(Sequence& seq, std::string* message) {
+  std::string text = seq.prompt;
+  if (!seq.chat.empty()) {
+    std::vector<model::ChatMessage> messages;
+    for (const auto& [role, content] : seq.chat) messages.push_back({role, content});
+    if (!model::render_chat(chat_template_, messages, &text, message)) {
+      return shm::RequestError::kInvalidParams;
+    }
+  }
+  std::vector<int32_t> tokens = tokenizer_->encode(text);
+  if (tokens.empty()) {
+    *message = "prompt has no tokens";
+    return shm::RequestError::kEmptyPrompt;
+  }
+  if (static_cast<int64_t>(tokens.size()) >= engine_->max_seq_len()) {
+    *message = "prompt is " + std::to_string(tokens.size()) + " tokens; the context holds " +
+               std::to_string(engine_->max_seq_len()) + " (prompt and output)";
+    return shm::RequestError::kPromptTooLong;
+  }
+  if (free_cache_slots_.empty()) {  // the scheduler admits at most max_sequences
+    *message = "no KV cache row free";
+    return shm::RequestError::kInternal;
+  }
+  const shm::GenerationParams& p = seq.params;
+  model::SamplingParams sp;
+  sp.temperature = p.temperature;
+  sp.top_k = p.top_k;
+  sp.top_p = p.top_p;
+  sp.min_p = p.min_p;
+  sp.repetition_penalty = p.repetition_penalty;
+  sp.seed = p.seed;
+  std::optional<model::StopStringMatcher> stops =
+      model::StopStringMatcher::create(seq.stop_strings, message);
+  if (!stops) return shm::RequestError::kInvalidParams;  // intake checked them already
+  auto state = std::make_unique<State>(sp, std::move(*stops));
+  state->cache_slot = free_cache_slots_.back();
+  free_cache_slots_.pop_back();
+  state->prompt_length = tokens.size();
+  state->tokens = std::move(tokens);
+  seq.prompt_tokens.assign(state->tokens.begin(), state->tokens.end());
+  seq.backend_state = std::move(state);
+  return shm::RequestError::kNone;
+}
+
+void ModelBackend::release(Sequence& seq) {
+  if (auto* state = dynamic_cast<State*>(seq.backend_state.get())) {
+    free_cache_slots_.push_back(state->cache_slot);
+  }
+  seq.backend_state.reset();
+  seq.prompt_tokens.clear();
+}
+
+void ModelBackend::step(std::span<Sequence* const> batch, std::vector<StepOutput>* outputs) {
+  outputs->assign(batch.size(), StepOutput{});
+  std::vector<model::EngineInput> inputs;
+  std::vector<size_t> owners;  // batch index of each input
+  inputs.reserve(batch.size());
+  // Decode tokens first (one each, never starved), then prompt chunks within the budget.
+  int64_t budget = options_.max_batch_tokens;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto* state = static_cast<State*>(batch[i]->backend_state.get());
+      const bool decoding = state->cached >= state->prompt_length;
+      if (decoding != (pass == 0)) continue;
+      size_t n = state->tokens.size() - state->cached;
+      if (!decoding) {
+        if (budget <= 0) continue;
+        n = std::min<size_t>(n, static_cast<size_t>(budget));
+      }
+      budget -= static_cast<int64_t>(n);
+      inputs.push_back({state->cache_slot, static_cast<int32_t>(state->cached),
+                        {state->tokens.data() + state->cached, n}});
+      owners.push_back(i);
+    }
+  }
+  if (inputs.empty()) return;
+  engine_->forward(inputs, &logits_);
+
+  const auto vocab = static_cast<size_t>(engine_->vocab_size());
+  const auto usable = static_cast<size_t>(tokenizer_->vocab_size());
+  for (size_t r = 0; r < inputs.size(); ++r) {
+    Sequence& seq = *batch[owners[r]];
+    auto* state = static_cast<State*>(seq.backend_state.get());
+    state->cached += inputs[r].tokens.size();
+    if (state->cached < state->tokens.size()) continue;  // more prompt to prefill
+    std::span<float> row(logits_.data() + r * vocab, vocab);
+    // Ids the tokenizer has no text for (padded embedding rows) are never sampled.
+    std::fill(row.begin() + static_cast<std::ptrdiff_t>(usable), row.end(), -INFINITY);
+    const int32_t token = state->sampler.sample(row, state->tokens);
+    take_token(seq, *state, token, &(*outputs)[owners[r]]);
+  }
+}
+
+void ModelBackend::take_token(Sequence& seq, State& state, int32_t token, StepOutput* out) {
+  const shm::GenerationParams& p = seq.params;
+  out->has_token = true;
+  out->token_id = token;
+  const bool is_stop =
+      std::binary_search(eos_ids_.begin(), eos_ids_.end(), token) ||
+      std::find(p.stop_token_ids, p.stop_token_ids + p.stop_token_count, token) !=
+          p.stop_token_ids + p.stop_token_count;
+  if (is_stop) {
+    // The stop token is not sent; text held back (a partial character, a possible stop
+    // string that never completed) is released now.
+    out->send_token = false;
+    out->text = state.stop_strings.push(state.utf8.finish()).text + state.stop_strings.finish();
+    out->finish = shm::FinishReason::kStop;
+    return;
+  }
+  state.tokens.push_back(token);
+  const std::string& bytes =
+      tokenizer_->is_special(token) ? std::string() : tokenizer_->token_bytes(token);
+  model::StopStringMatcher::Result r = state.stop_strings.push(state.utf8.push(bytes));
+  out->text = std::move(r.text);
+  if (r.stopped) {
+    out->finish = shm::FinishReason::kStop;
+    return;
+  }
+  const bool at_limit = seq.generated + 1 >= p.max_tokens ||
+                        static_cast<int64_t>(state.tokens.size()) >= engine_->max_seq_len();
+  if (at_limit) {
+    model::StopStringMatcher::Result tail = state.stop_strings.push(state.utf8.finish());
+    out->text += tail.text;
+    if (!tail.stopped) out->text += state.stop_strings.finish();
+    out->finish = tail.stopped ? shm::FinishReason::kStop : shm::FinishReason::kLength;
+  }
+}
+
+}  // namespace ringserve::daemon
