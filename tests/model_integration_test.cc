@@ -1,0 +1,265 @@
+// End-to-end tests of the model backend: a real ringserved running a real (small) model and
+// real client connections. A scripted model (tests/scripted_model.h) makes the output exact,
+// so streaming of split UTF-8 characters, stop strings across tokens and EOS are checked
+// byte for byte; a random model checks that batching does not change anyone's output.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "daemon/model/random_model.h"
+#include "ringserve/client.h"
+#include "tests/daemon_process.h"
+#include "tests/scripted_model.h"
+
+namespace ringserve::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+std::string temp_dir(const std::string& what) {
+  return (fs::temp_directory_path() /
+          ("ringserve-" + what + "-" + std::to_string(::getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+      .string();
+}
+
+struct Output {
+  std::vector<Token> tokens;
+  std::string text;
+  FinishReason finish = FinishReason::kNone;
+  Status status;
+};
+
+Output collect(Client& client, const std::string& prompt, const GenerateParams& params) {
+  Output out;
+  std::unique_ptr<Stream> stream;
+  out.status = client.generate(prompt, params, &stream);
+  if (!out.status.ok()) return out;
+  Token t;
+  while ((out.status = stream->next(&t, 10s)).ok()) {
+    out.text += t.text;
+    out.tokens.push_back(t);
+  }
+  out.finish = stream->finish_reason();
+  return out;
+}
+
+GenerateParams greedy(uint32_t max_tokens) {
+  GenerateParams p;
+  p.max_tokens = max_tokens;
+  p.temperature = 0;
+  return p;
+}
+
+class ScriptedModel : public ::testing::Test {
+ protected:
+  void start(const std::vector<int32_t>& script) {
+    dir_ = temp_dir("scripted");
+    std::string error;
+    ASSERT_TRUE(write_scripted_model(dir_, script, &error)) << error;
+    daemon_ = std::make_unique<Daemon>(std::vector<std::string>{
+        "--set", "model.backend=torch", "--set", "model.path=" + dir_, "--set", "model.threads=1"});
+    ASSERT_TRUE(daemon_->ready());
+    ASSERT_TRUE(Client::connect(daemon_->name(), &client_).ok());
+  }
+  void TearDown() override {
+    client_.reset();
+    daemon_.reset();
+    fs::remove_all(dir_);
+  }
+  std::string dir_;
+  std::unique_ptr<Daemon> daemon_;
+  std::unique_ptr<Client> client_;
+};
+
+bool is_whole_utf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+TEST_F(ScriptedModel, JapaneseArrivesAsWholeCharacters) {
+  const std::string japanese = "日本語のテキスト。";  // 9 characters, 27 bytes
+  std::vector<int32_t> script = byte_tokens(japanese);
+  script.push_back(kScriptEos);
+  start(script);
+  const Output out = collect(*client_, "a", greedy(60));
+  ASSERT_TRUE(out.status.end_of_stream()) << out.status.to_string();
+  EXPECT_EQ(out.text, japanese);
+  EXPECT_EQ(out.finish, FinishReason::kStop);  // EOS
+  ASSERT_EQ(out.tokens.size(), 27u);           // one token per byte, EOS not sent
+  size_t with_text = 0;
+  for (const Token& t : out.tokens) {
+    EXPECT_TRUE(is_whole_utf8(t.text)) << "a piece split a character";
+    if (!t.text.empty()) {
+      ++with_text;
+      EXPECT_EQ(t.text.size(), 3u);  // each character arrives whole, on its last byte
+    }
+  }
+  EXPECT_EQ(with_text, 9u);
+}
+
+TEST_F(ScriptedModel, StopStringAcrossTokensIsCaughtAndNotSent) {
+  start(byte_tokens("Hello, world! STOP and more"));
+  GenerateParams p = greedy(60);
+  p.stop = {"STOP", "zzz"};
+  const Output out = collect(*client_, "a", p);
+  ASSERT_TRUE(out.status.end_of_stream()) << out.status.to_string();
+  EXPECT_EQ(out.text, "Hello, world! ");
+  EXPECT_EQ(out.finish, FinishReason::kStop);
+  // Without the stop string the whole script comes out (max_tokens ends it).
+  const Output all = collect(*client_, "a", greedy(27));
+  EXPECT_EQ(all.text, "Hello, world! STOP and more");
+  EXPECT_EQ(all.finish, FinishReason::kLength);
+}
+
+TEST_F(ScriptedModel, HeldBackTextIsReleasedWhenTheStreamEnds) {
+  std::vector<int32_t> script = byte_tokens("abc ST");
+  script.push_back(kScriptEos);
+  start(script);
+  GenerateParams p = greedy(60);
+  p.stop = {"STOP"};
+  Output out = collect(*client_, "a", p);
+  ASSERT_TRUE(out.status.end_of_stream()) << out.status.to_string();
+  EXPECT_EQ(out.text, "abc ST");  // "ST" was held back, then released at EOS
+  EXPECT_EQ(out.finish, FinishReason::kStop);
+  ASSERT_FALSE(out.tokens.empty());
+  EXPECT_EQ(out.tokens.back().id, -1);  // a text-only entry: EOS itself is not sent
+  EXPECT_EQ(out.tokens.back().text, "ST");
+  // Ending on max_tokens releases it with the last token.
+  out = collect(*client_, "a", [&] {
+    GenerateParams q = p;
+    q.max_tokens = 5;
+    return q;
+  }());
+  EXPECT_EQ(out.text, "abc S");
+  EXPECT_EQ(out.finish, FinishReason::kLength);
+}
+
+TEST_F(ScriptedModel, StopTokenIdEndsWithoutSendingIt) {
+  start(byte_tokens("one two"));
+  GenerateParams p = greedy(60);
+  p.stop_token_ids = {byte_tokens(" ")[0]};
+  const Output out = collect(*client_, "a", p);
+  EXPECT_EQ(out.text, "one");
+  EXPECT_EQ(out.finish, FinishReason::kStop);
+}
+
+TEST_F(ScriptedModel, PromptLongerThanTheContextIsRejectedByName) {
+  start(byte_tokens("x"));
+  const Output out = collect(*client_, std::string(80, 'a'), greedy(4));
+  EXPECT_EQ(out.status.code(), ErrorCode::kPromptTooLong) << out.status.to_string();
+}
+
+TEST_F(ScriptedModel, ChatRequestsAreRenderedAndRun) {
+  start(byte_tokens("fine"));
+  std::unique_ptr<Stream> stream;
+  ASSERT_TRUE(client_->chat({{"system", "s"}, {"user", "hi"}}, greedy(2), &stream).ok());
+  // The rendered prompt is longer than the script, so what comes out is unscripted: only
+  // the count is known.
+  Token t;
+  size_t tokens = 0;
+  Status s;
+  while ((s = stream->next(&t, 10s)).ok()) ++tokens;
+  EXPECT_TRUE(s.end_of_stream()) << s.to_string();
+  EXPECT_EQ(tokens, 2u);
+  EXPECT_EQ(stream->finish_reason(), FinishReason::kLength);
+  const Status bad = client_->chat({{"robot", "hi"}}, greedy(2), &stream);
+  EXPECT_EQ(bad.code(), ErrorCode::kInvalidParams);
+  EXPECT_NE(bad.message().find("messages[0].role 'robot'"), std::string::npos) << bad.message();
+}
+
+TEST(RandomModel, OutputIsTheSameAloneAndInABatch) {
+  const std::string dir = temp_dir("random");
+  model::RandomModelSpec spec;
+  ASSERT_TRUE(model::random_model_preset("tiny-llama", &spec));
+  spec.max_positions = 256;
+  std::string error;
+  ASSERT_TRUE(model::write_random_model(dir, spec, &error)) << error;
+  Daemon daemon({"--set", "model.backend=torch", "--set", "model.path=" + dir, "--set",
+                 "model.threads=1", "--set", "scheduler.max_batch_tokens=16"});
+  ASSERT_TRUE(daemon.ready());
+  std::unique_ptr<Client> client;
+  ASSERT_TRUE(Client::connect(daemon.name(), &client).ok());
+
+  const std::vector<std::string> prompts = {"The quick brown fox", "Shared memory!",
+                                            "日本語", "A much longer prompt that needs several "
+                                            "prefill chunks at sixteen tokens per step."};
+  GenerateParams sampled;
+  sampled.max_tokens = 24;
+  sampled.temperature = 0.9f;
+  sampled.top_k = 50;
+  sampled.seed = 1234;
+  std::vector<Output> alone;
+  for (const std::string& p : prompts) {
+    alone.push_back(collect(*client, p, greedy(24)));
+    alone.push_back(collect(*client, p, sampled));
+  }
+  // The same requests, all at once from several threads: batched decode, chunked prefill
+  // interleaved with decoding.
+  std::vector<Output> together(alone.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    threads.emplace_back([&, i] { together[2 * i] = collect(*client, prompts[i], greedy(24)); });
+    threads.emplace_back([&, i] { together[2 * i + 1] = collect(*client, prompts[i], sampled); });
+  }
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < alone.size(); ++i) {
+    ASSERT_TRUE(alone[i].status.end_of_stream()) << alone[i].status.to_string();
+    ASSERT_EQ(alone[i].tokens.size(), 24u);
+    ASSERT_EQ(together[i].tokens.size(), alone[i].tokens.size()) << i;
+    for (size_t k = 0; k < alone[i].tokens.size(); ++k) {
+      EXPECT_EQ(together[i].tokens[k].id, alone[i].tokens[k].id) << "request " << i << " token " << k;
+    }
+  }
+  // A different seed gives a different sample.
+  sampled.seed = 99;
+  const Output other = collect(*client, prompts[0], sampled);
+  bool differs = false;
+  for (size_t k = 0; k < other.tokens.size(); ++k) {
+    differs |= other.tokens[k].id != alone[1].tokens[k].id;
+  }
+  EXPECT_TRUE(differs);
+  fs::remove_all(dir);
+}
+
+TEST(BadModelDirectory, FailsAtStartWithOneClearLine) {
+  const std::string dir = temp_dir("bad");
+  model::RandomModelSpec spec;
+  ASSERT_TRUE(model::random_model_preset("tiny-gpt2", &spec));
+  std::string error;
+  ASSERT_TRUE(model::write_random_model(dir, spec, &error)) << error;
+  fs::resize_file(dir + "/model.safetensors", fs::file_size(dir + "/model.safetensors") / 2);
+  struct Case {
+    std::string path;
+    std::string expected;
+  };
+  const Case cases[] = {
+      {dir + "/nowhere", "ringserved: model: " + dir + "/nowhere/config.json: cannot be read"},
+      {dir, "ringserved: model: " + dir + "/model.safetensors: tensor '"},
+  };
+  for (const Case& c : cases) {
+    const ProcessResult r = run({RINGSERVED_PATH, "--name", unique_name("bad"), "--set",
+                                 "model.path=" + c.path});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.errors.rfind(c.expected, 0), 0u) << r.errors;
+    EXPECT_EQ(std::count(r.errors.begin(), r.errors.end(), '\n'), 1) << r.errors;
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace ringserve::testing
