@@ -108,8 +108,7 @@ int model_main(const Options& opts) {
                 ("ringserve-bench-model-" + std::to_string(::getpid())))
                    .string();
     std::string error;
-    std::fprintf(stderr, "writing a random %s model to %s ...\n", preset.c_str(),
-                 temp_dir.c_str());
+    std::fprintf(stderr, "writing a random %s model to %s ...\n", preset.c_str(), temp_dir.c_str());
     if (!write_random_model(temp_dir, spec, &error)) {
       std::fprintf(stderr, "ringserve-bench model: %s\n", error.c_str());
       return 1;
@@ -131,8 +130,8 @@ int model_main(const Options& opts) {
     return 2;
   }
   EngineOptions eo;
-  eo.threads = static_cast<int>(
-      opts.get_u32("threads", static_cast<uint32_t>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)))));
+  eo.threads = static_cast<int>(opts.get_u32(
+      "threads", static_cast<uint32_t>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)))));
   eo.dtype = opts.get("dtype", "float32");
   eo.device = opts.get("device", "cpu");
   eo.max_sequences = *std::max_element(batches.begin(), batches.end());
@@ -158,11 +157,11 @@ int model_main(const Options& opts) {
   const double weight_mb = static_cast<double>(engine->weight_bytes()) / 1e6;
   std::printf("model %s: %s, %lld layers, hidden %lld, vocab %lld; %s %s, %d threads\n",
               dir.c_str(), config.model_type.c_str(), static_cast<long long>(config.num_layers),
-              static_cast<long long>(config.hidden_size),
-              static_cast<long long>(config.vocab_size), engine->device_name().c_str(),
-              engine->dtype_name().c_str(), engine->threads());
-  std::printf("weights %.1f MB; measured read bandwidth %.1f GB/s -> batch-1 decode floor %.2f ms\n",
-              weight_mb, bandwidth, bandwidth > 0 ? weight_mb / 1e3 / bandwidth * 1e3 : 0.0);
+              static_cast<long long>(config.hidden_size), static_cast<long long>(config.vocab_size),
+              engine->device_name().c_str(), engine->dtype_name().c_str(), engine->threads());
+  std::printf(
+      "weights %.1f MB; measured read bandwidth %.1f GB/s -> batch-1 decode floor %.2f ms\n",
+      weight_mb, bandwidth, bandwidth > 0 ? weight_mb / 1e3 / bandwidth * 1e3 : 0.0);
 
   std::vector<int32_t> prompt(prompt_tokens);
   for (uint32_t i = 0; i < prompt_tokens; ++i) {
@@ -197,8 +196,8 @@ int model_main(const Options& opts) {
     for (uint32_t s = 0; s < steps; ++s) {
       for (uint32_t b = 0; b < batch; ++b) {
         next[b] = static_cast<int32_t>((s * 31u + b) % static_cast<uint32_t>(config.vocab_size));
-        inputs[b] = {static_cast<int32_t>(b), static_cast<int32_t>(prompt_tokens + s),
-                     {&next[b], 1}};
+        inputs[b] = {
+            static_cast<int32_t>(b), static_cast<int32_t>(prompt_tokens + s), {&next[b], 1}};
       }
       const auto t0 = Clock::now();
       engine->forward(inputs, &logits);
@@ -209,7 +208,9 @@ int model_main(const Options& opts) {
     const double ratio = step > 0 ? floor_s / step : 0;
     if (batch == 1) batch1_ratio = ratio;
     std::printf("%8u %14.2f %14.1f %11.0f%%\n", batch, step * 1e3, batch / step, ratio * 100);
-    results.push_back({{"batch", batch}, {"step_ms", step * 1e3}, {"tokens_per_s", batch / step},
+    results.push_back({{"batch", batch},
+                       {"step_ms", step * 1e3},
+                       {"tokens_per_s", batch / step},
                        {"floor_ratio", ratio}});
   }
   if (batch1_ratio > 0) {

@@ -142,8 +142,8 @@ rs_error rs_chat(rs_client* client, const rs_message* messages, size_t message_c
       if (m.role == nullptr || (m.content == nullptr && m.content_length != 0)) {
         return invalid(("messages[" + std::to_string(i) + "] has a NULL role or content").c_str());
       }
-      turns.push_back({m.role, std::string(m.content == nullptr ? "" : m.content,
-                                           m.content_length)});
+      turns.push_back(
+          {m.role, std::string(m.content == nullptr ? "" : m.content, m.content_length)});
     }
     auto handle = std::make_unique<rs_stream>();
     const rs_error e = report(client->client->chat(turns, p, &handle->stream));

@@ -187,9 +187,12 @@ Status Client::chat(const std::vector<ChatMessage>& messages, const GeneratePara
   for (size_t i = 0; i < messages.size(); ++i) {
     const std::string& role = messages[i].role;
     shm::ChatRole r;
-    if (role == "system") r = shm::ChatRole::kSystem;
-    else if (role == "user") r = shm::ChatRole::kUser;
-    else if (role == "assistant") r = shm::ChatRole::kAssistant;
+    if (role == "system")
+      r = shm::ChatRole::kSystem;
+    else if (role == "user")
+      r = shm::ChatRole::kUser;
+    else if (role == "assistant")
+      r = shm::ChatRole::kAssistant;
     else {
       return {ErrorCode::kInvalidParams, "messages[" + std::to_string(i) + "].role '" + role +
                                              "' is not system, user or assistant"};

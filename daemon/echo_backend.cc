@@ -77,8 +77,8 @@ void EchoBackend::step(std::span<Sequence* const> batch, std::vector<StepOutput>
     }
     out.text = encode_utf8(cp);
     out.send_token = true;
-    out.finish = seq.generated + 1 >= p.max_tokens ? shm::FinishReason::kLength
-                                                   : shm::FinishReason::kNone;
+    out.finish =
+        seq.generated + 1 >= p.max_tokens ? shm::FinishReason::kLength : shm::FinishReason::kNone;
   }
 }
 

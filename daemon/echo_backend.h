@@ -1,7 +1,8 @@
 // EchoBackend: a deterministic stand-in for a model. A prompt's tokens are its Unicode code
 // points; generated token k is prompt token (k mod prompt length), so the output is the prompt
 // repeated. A generated token that is one of the request's stop token ids ends it (kStop);
-// max_tokens ends it otherwise (kLength). Each step sleeps step_delay_us once (for the whole batch), like a model step would.
+// max_tokens ends it otherwise (kLength). Each step sleeps step_delay_us once (for the whole
+// batch), like a model step would.
 #pragma once
 
 #include <cstdint>

@@ -14,9 +14,9 @@
 
 #include "config/config.h"
 #include "daemon/echo_backend.h"
+#include "daemon/instance_lock.h"
 #include "daemon/model/builtin_model.h"
 #include "daemon/model_backend.h"
-#include "daemon/instance_lock.h"
 #include "daemon/server.h"
 #include "shm/segment.h"
 
@@ -102,8 +102,8 @@ int main(int argc, char** argv) {
       break;
     case ringserve::config::Backend::kTorch: {
       ringserve::daemon::ModelBackendOptions options;
-      options.model_dir = config.model.path.empty() ? ringserve::model::builtin_model_dir()
-                                                    : config.model.path;
+      options.model_dir =
+          config.model.path.empty() ? ringserve::model::builtin_model_dir() : config.model.path;
       options.device = config.model.device;
       options.dtype = config.model.dtype;
       options.threads = static_cast<int>(config.model.threads);

@@ -116,8 +116,9 @@ bool ModelBackend::create(const ModelBackendOptions& options, std::unique_ptr<Mo
   model::EngineOptions eo;
   eo.device = options.device;
   eo.dtype = options.dtype;
-  eo.threads = options.threads > 0 ? options.threads
-                                   : static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
+  eo.threads = options.threads > 0
+                   ? options.threads
+                   : static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
   eo.max_sequences = options.max_sequences;
   eo.max_seq_len = options.max_seq_len;
   if (!model::Engine::create(config, *weights, eo, &b->engine_, error)) return false;
@@ -138,10 +139,9 @@ std::string ModelBackend::describe() const {
   s << options_.model_dir << ": " << c.model_type << ", " << c.num_layers << " layers, hidden "
     << c.hidden_size << ", " << c.num_heads << " heads (" << c.num_kv_heads << " kv), vocab "
     << c.vocab_size << "; " << engine_->device_name() << " " << engine_->dtype_name() << ", "
-    << engine_->threads() << " threads; weights " << mib(engine_->weight_bytes())
-    << ", KV cache " << mib(engine_->kv_cache_bytes()) << " (" << engine_->max_sequences()
-    << " sequences x " << engine_->max_seq_len() << " positions); chat template "
-    << chat_template_;
+    << engine_->threads() << " threads; weights " << mib(engine_->weight_bytes()) << ", KV cache "
+    << mib(engine_->kv_cache_bytes()) << " (" << engine_->max_sequences() << " sequences x "
+    << engine_->max_seq_len() << " positions); chat template " << chat_template_;
   return s.str();
 }
 
@@ -215,7 +215,8 @@ void ModelBackend::step(std::span<Sequence* const> batch, std::vector<StepOutput
         n = std::min<size_t>(n, static_cast<size_t>(budget));
       }
       budget -= static_cast<int64_t>(n);
-      inputs.push_back({state->cache_slot, static_cast<int32_t>(state->cached),
+      inputs.push_back({state->cache_slot,
+                        static_cast<int32_t>(state->cached),
                         {state->tokens.data() + state->cached, n}});
       owners.push_back(i);
     }
@@ -242,10 +243,9 @@ void ModelBackend::take_token(Sequence& seq, State& state, int32_t token, StepOu
   const shm::GenerationParams& p = seq.params;
   out->has_token = true;
   out->token_id = token;
-  const bool is_stop =
-      std::binary_search(eos_ids_.begin(), eos_ids_.end(), token) ||
-      std::find(p.stop_token_ids, p.stop_token_ids + p.stop_token_count, token) !=
-          p.stop_token_ids + p.stop_token_count;
+  const bool is_stop = std::binary_search(eos_ids_.begin(), eos_ids_.end(), token) ||
+                       std::find(p.stop_token_ids, p.stop_token_ids + p.stop_token_count, token) !=
+                           p.stop_token_ids + p.stop_token_count;
   if (is_stop) {
     // The stop token is not sent; text held back (a partial character, a possible stop
     // string that never completed) is released now.

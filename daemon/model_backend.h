@@ -26,10 +26,10 @@ struct ModelBackendOptions {
   std::string model_dir;  // a Hugging Face model directory
   std::string device = "cpu";
   std::string dtype = "float32";
-  int threads = 0;                       // 0 = one per online CPU
-  std::string chat_template = "auto";    // auto | chatml | llama2 | llama3 | plain
-  uint32_t max_sequences = 1;            // KV cache rows = scheduler.max_concurrent
-  uint32_t max_seq_len = 0;              // 0 = the model's
+  int threads = 0;                     // 0 = one per online CPU
+  std::string chat_template = "auto";  // auto | chatml | llama2 | llama3 | plain
+  uint32_t max_sequences = 1;          // KV cache rows = scheduler.max_concurrent
+  uint32_t max_seq_len = 0;            // 0 = the model's
   uint32_t max_batch_tokens = 512;
 };
 

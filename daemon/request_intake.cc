@@ -35,8 +35,7 @@ IntakeOutcome take_request(const shm::SegmentView& view, uint32_t slot_index,
   // One copy of the used part of the prompt area too: the client may scribble on it while
   // we parse.
   const uint64_t used = uint64_t{snapshot.prompt_length} + snapshot.stop_strings_length;
-  const std::string area(view.prompt(slot_index),
-                         std::min<uint64_t>(used, shape.prompt_capacity));
+  const std::string area(view.prompt(slot_index), std::min<uint64_t>(used, shape.prompt_capacity));
   shm::RequestPayload payload;
   if (used > shape.prompt_capacity) {
     *check = {shm::RequestError::kPromptTooLong,
@@ -44,9 +43,8 @@ IntakeOutcome take_request(const shm::SegmentView& view, uint32_t slot_index,
                   " + stop_strings_length " + std::to_string(snapshot.stop_strings_length) +
                   " exceeds the slot's " + std::to_string(shape.prompt_capacity) + " bytes"};
   } else {
-    *check = shm::parse_request_payload(area, snapshot.prompt_length,
-                                        snapshot.stop_strings_length, snapshot.params.flags,
-                                        &payload);
+    *check = shm::parse_request_payload(area, snapshot.prompt_length, snapshot.stop_strings_length,
+                                        snapshot.params.flags, &payload);
   }
   if (check->ok()) *check = shm::check_params(seq->params, max_tokens_limit);
   if (check->ok()) {

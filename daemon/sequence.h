@@ -37,8 +37,8 @@ struct Sequence {
   shm::GenerationParams params{};
   std::vector<int32_t> prompt_tokens;  // filled by the backend at start
   std::unique_ptr<SequenceState> backend_state;
-  size_t prompt_token_count = 0;       // kept for the log after the backend released them
-  uint32_t generated = 0;              // tokens generated so far
+  size_t prompt_token_count = 0;  // kept for the log after the backend released them
+  uint32_t generated = 0;         // tokens generated so far
 
   uint64_t submit_ns = 0;  // client's claim (untrusted; only for logging, clamped)
   uint64_t received_ns = 0;

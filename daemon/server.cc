@@ -250,8 +250,8 @@ void Server::admit(uint64_t now) {
     const shm::RequestError error = backend_->start(*seq, &message);
     seq->prompt_token_count = seq->prompt_tokens.size();
     if (error != shm::RequestError::kNone) {
-      spdlog::info("request {} rejected by the {} backend: {}", seq->request_id,
-                   backend_->name(), message);
+      spdlog::info("request {} rejected by the {} backend: {}", seq->request_id, backend_->name(),
+                   message);
       finish(*seq, shm::FinishReason::kError, error);
     }
   }

@@ -163,13 +163,13 @@ inline constexpr uint64_t with_state(uint64_t word, SlotState state) {
 // One request slot; the prompt bytes follow it (prompt_capacity bytes, slot_stride apart).
 struct alignas(kCacheLine) SlotHeader {
   // Line 0: ownership.
-  uint64_t state_word;        // see make_state_word; CAS only
-  uint64_t owner_start_time;  // owner's start time, clock ticks since boot (/proc/PID/stat 22)
-  uint32_t cancel_requested;  // client: cancel_token(state word) = stop this request
-  uint32_t client_released;   // client sets 1 when it stops reading; daemon frees at finish
-  uint32_t prompt_length;     // bytes of prompt (or chat messages) that follow this header
+  uint64_t state_word;           // see make_state_word; CAS only
+  uint64_t owner_start_time;     // owner's start time, clock ticks since boot (/proc/PID/stat 22)
+  uint32_t cancel_requested;     // client: cancel_token(state word) = stop this request
+  uint32_t client_released;      // client sets 1 when it stops reading; daemon frees at finish
+  uint32_t prompt_length;        // bytes of prompt (or chat messages) that follow this header
   uint32_t stop_strings_length;  // bytes of stop strings that follow the prompt
-  uint64_t submit_ns;  // client: CLOCK_MONOTONIC when it pushed the request
+  uint64_t submit_ns;            // client: CLOCK_MONOTONIC when it pushed the request
   uint64_t reserved1[3];
   // Line 1: daemon-written status.
   uint64_t request_id;      // daemon: unique per daemon run, assigned at QUEUED

@@ -127,17 +127,20 @@ enum class ChatRole : uint8_t { kSystem = 0, kUser = 1, kAssistant = 2 };
 
 inline const char* chat_role_name(ChatRole role) {
   switch (role) {
-    case ChatRole::kSystem: return "system";
-    case ChatRole::kUser: return "user";
-    case ChatRole::kAssistant: return "assistant";
+    case ChatRole::kSystem:
+      return "system";
+    case ChatRole::kUser:
+      return "user";
+    case ChatRole::kAssistant:
+      return "assistant";
   }
   return "?";
 }
 
 // What a request's prompt area says, after every rule was checked.
 struct RequestPayload {
-  std::string prompt;                                       // raw prompt (no kRequestChat)
-  std::vector<std::pair<std::string, std::string>> chat;    // (role name, content)
+  std::string prompt;                                     // raw prompt (no kRequestChat)
+  std::vector<std::pair<std::string, std::string>> chat;  // (role name, content)
   std::vector<std::string> stop_strings;
 };
 
@@ -213,8 +216,8 @@ inline RequestCheck parse_request_payload(std::string_view area, uint32_t prompt
       const std::string_view content = body.substr(at, n);
       size_t bad_offset = 0;
       if (!is_valid_utf8(content, &bad_offset)) {
-        return {RequestError::kInvalidUtf8, field + ".content is not valid UTF-8 (at byte " +
-                                                std::to_string(bad_offset) + ")"};
+        return {RequestError::kInvalidUtf8,
+                field + ".content is not valid UTF-8 (at byte " + std::to_string(bad_offset) + ")"};
       }
       out->chat.emplace_back(chat_role_name(static_cast<ChatRole>(role)), std::string(content));
       at += n;

@@ -101,14 +101,16 @@ TEST_P(EngineBatchTest, BatchedLogitsEqualAlone) {
   std::vector<size_t> cached(prompts.size(), 0);
   std::vector<std::vector<std::vector<float>>> got(prompts.size());
   std::vector<float> logits;
-  while (std::any_of(got.begin(), got.end(), [&](const auto& g) { return g.size() < steps + 1u; })) {
+  while (
+      std::any_of(got.begin(), got.end(), [&](const auto& g) { return g.size() < steps + 1u; })) {
     std::vector<EngineInput> inputs;
     std::vector<size_t> owner;
     for (size_t i = 0; i < prompts.size(); ++i) {
       if (got[i].size() == steps + 1u) continue;
       const size_t chunk = i == 2 ? 5 : tokens[i].size();
       const size_t n = std::min(chunk, tokens[i].size() - cached[i]);
-      inputs.push_back({slot_of[i], static_cast<int32_t>(cached[i]), {tokens[i].data() + cached[i], n}});
+      inputs.push_back(
+          {slot_of[i], static_cast<int32_t>(cached[i]), {tokens[i].data() + cached[i], n}});
       owner.push_back(i);
     }
     batched.engine->forward(inputs, &logits);
@@ -124,7 +126,8 @@ TEST_P(EngineBatchTest, BatchedLogitsEqualAlone) {
   }
   for (size_t i = 0; i < prompts.size(); ++i) {
     for (int s = 0; s <= steps; ++s) {
-      EXPECT_LT(relative_error(got[i][s], expected[i][s]), 1e-5) << "sequence " << i << " step " << s;
+      EXPECT_LT(relative_error(got[i][s], expected[i][s]), 1e-5)
+          << "sequence " << i << " step " << s;
     }
   }
 }
@@ -150,8 +153,9 @@ INSTANTIATE_TEST_SUITE_P(Families, EngineBatchTest, ::testing::Values("tiny-gpt2
                          });
 
 TEST(EngineOptionsTest, BadDeviceAndDtypeAreClearErrors) {
-  const std::string dir = (fs::temp_directory_path() /
-                           ("ringserve-engine-opts-" + std::to_string(::getpid()))).string();
+  const std::string dir =
+      (fs::temp_directory_path() / ("ringserve-engine-opts-" + std::to_string(::getpid())))
+          .string();
   RandomModelSpec spec;
   ASSERT_TRUE(random_model_preset("tiny-llama", &spec));
   std::string error;

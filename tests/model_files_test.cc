@@ -100,14 +100,15 @@ TEST(ModelConfigTest, Qwen2HasAttentionBiasAndMistralWindowCapsContext) {
 TEST(ModelConfigTest, ErrorsNameFileAndKey) {
   ModelConfig c;
   std::string error;
-  EXPECT_FALSE(ModelConfig::parse(R"({"model_type":"bert","vocab_size":5})", "d/config.json", &c,
-                                  &error));
+  EXPECT_FALSE(
+      ModelConfig::parse(R"({"model_type":"bert","vocab_size":5})", "d/config.json", &c, &error));
   EXPECT_EQ(error,
             "d/config.json: key 'model_type': 'bert' is not supported (supported: gpt2, llama, "
             "mistral, qwen2)");
-  EXPECT_FALSE(ModelConfig::parse(R"({"model_type":"llama","hidden_size":64})", "d/config.json",
-                                  &c, &error));
-  EXPECT_EQ(error, "d/config.json: key 'intermediate_size': missing (required for this architecture)");
+  EXPECT_FALSE(ModelConfig::parse(R"({"model_type":"llama","hidden_size":64})", "d/config.json", &c,
+                                  &error));
+  EXPECT_EQ(error,
+            "d/config.json: key 'intermediate_size': missing (required for this architecture)");
   EXPECT_FALSE(ModelConfig::parse(
       R"({"model_type":"llama","hidden_size":64,"intermediate_size":8,"num_hidden_layers":1,
           "num_attention_heads":4,"num_key_value_heads":3,"vocab_size":9})",
@@ -151,9 +152,9 @@ TEST_F(ModelDir, ShardedIndexLoadsAndNamesMissingShardTensor) {
   ASSERT_NE(at, std::string::npos);
   const size_t file_at = at + entry.size();
   const std::string file = index.substr(file_at, index.find('"', file_at) - file_at);
-  index.replace(file_at, file.size(), file == "model-00001-of-00003.safetensors"
-                                          ? "model-00002-of-00003.safetensors"
-                                          : "model-00001-of-00003.safetensors");
+  index.replace(file_at, file.size(),
+                file == "model-00001-of-00003.safetensors" ? "model-00002-of-00003.safetensors"
+                                                           : "model-00001-of-00003.safetensors");
   write("model.safetensors.index.json", index);
   EXPECT_NE(open_error().find("tensor 'model.norm.weight' is listed in"), std::string::npos)
       << open_error();
@@ -161,8 +162,8 @@ TEST_F(ModelDir, ShardedIndexLoadsAndNamesMissingShardTensor) {
 
 TEST_F(ModelDir, MissingFilesAreNamed) {
   fs::create_directories(dir_);
-  EXPECT_EQ(open_error(), dir_ + "/config.json: cannot be read (is '" + dir_ +
-                              "' a model directory?)");
+  EXPECT_EQ(open_error(),
+            dir_ + "/config.json: cannot be read (is '" + dir_ + "' a model directory?)");
   RandomModelSpec spec;
   spec.vocab = 300;
   std::string error;
@@ -192,8 +193,9 @@ TEST_F(ModelDir, ShapeMismatchNamesTensorAndBothShapes) {
   ASSERT_NE(at, std::string::npos) << config;
   config.replace(at, 24, "\"intermediate_size\": 96");
   write("config.json", config);
-  EXPECT_EQ(open_error(), dir_ + ": tensor 'model.layers.0.mlp.gate_proj.weight' has shape "
-                                 "[192, 64] but config.json implies [96, 64]");
+  EXPECT_EQ(open_error(), dir_ +
+                              ": tensor 'model.layers.0.mlp.gate_proj.weight' has shape "
+                              "[192, 64] but config.json implies [96, 64]");
 }
 
 TEST_F(ModelDir, UnsupportedDtypeAndMissingTensorAreNamed) {
@@ -203,14 +205,16 @@ TEST_F(ModelDir, UnsupportedDtypeAndMissingTensorAreNamed) {
   std::string error;
   ASSERT_TRUE(write_random_model(dir_, spec, &error)) << error;
   std::string config = read("config.json");
-  config.replace(config.find("\"tie_word_embeddings\": false"), 28, "\"tie_word_embeddings\": true");
+  config.replace(config.find("\"tie_word_embeddings\": false"), 28,
+                 "\"tie_word_embeddings\": true");
   write("config.json", config);
   EXPECT_EQ(open_error(), "");  // lm_head present but tied: allowed, it is used
   config = read("config.json");
   config.replace(config.find("\"num_hidden_layers\": 2"), 22, "\"num_hidden_layers\": 3");
   write("config.json", config);
-  EXPECT_EQ(open_error(), dir_ + ": tensor 'model.layers.2.input_layernorm.weight' is missing "
-                                 "(llama with 3 layers needs it)");
+  EXPECT_EQ(open_error(), dir_ +
+                              ": tensor 'model.layers.2.input_layernorm.weight' is missing "
+                              "(llama with 3 layers needs it)");
 }
 
 TEST_F(ModelDir, IntegerWeightsAreRefusedByDtype) {
@@ -224,13 +228,14 @@ TEST_F(ModelDir, IntegerWeightsAreRefusedByDtype) {
     ASSERT_TRUE(SafetensorsFile::open(dir_ + "/model.safetensors", &file, &error)) << error;
     for (const auto& [name, info] : file->tensors()) {
       const DType dtype = name == "model.norm.weight" ? DType::kI32 : info.dtype;
-      tensors.push_back({name, dtype, info.shape,
-                         std::string(static_cast<const char*>(info.data), info.bytes)});
+      tensors.push_back(
+          {name, dtype, info.shape, std::string(static_cast<const char*>(info.data), info.bytes)});
     }
   }
   ASSERT_TRUE(write_safetensors(dir_ + "/model.safetensors", tensors, &error)) << error;
-  EXPECT_EQ(open_error(), dir_ + ": tensor 'model.norm.weight' has dtype I32 (supported: F32, "
-                                 "F16, BF16)");
+  EXPECT_EQ(open_error(), dir_ +
+                              ": tensor 'model.norm.weight' has dtype I32 (supported: F32, "
+                              "F16, BF16)");
 }
 
 TEST(HalfPrecision, ConversionsRoundToNearest) {

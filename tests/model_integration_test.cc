@@ -195,8 +195,8 @@ TEST(RandomModel, OutputIsTheSameAloneAndInABatch) {
   std::unique_ptr<Client> client;
   ASSERT_TRUE(Client::connect(daemon.name(), &client).ok());
 
-  const std::vector<std::string> prompts = {"The quick brown fox", "Shared memory!",
-                                            "日本語", "A much longer prompt that needs several "
+  const std::vector<std::string> prompts = {"The quick brown fox", "Shared memory!", "日本語",
+                                            "A much longer prompt that needs several "
                                             "prefill chunks at sixteen tokens per step."};
   GenerateParams sampled;
   sampled.max_tokens = 24;
@@ -222,7 +222,8 @@ TEST(RandomModel, OutputIsTheSameAloneAndInABatch) {
     ASSERT_EQ(alone[i].tokens.size(), 24u);
     ASSERT_EQ(together[i].tokens.size(), alone[i].tokens.size()) << i;
     for (size_t k = 0; k < alone[i].tokens.size(); ++k) {
-      EXPECT_EQ(together[i].tokens[k].id, alone[i].tokens[k].id) << "request " << i << " token " << k;
+      EXPECT_EQ(together[i].tokens[k].id, alone[i].tokens[k].id)
+          << "request " << i << " token " << k;
     }
   }
   // A different seed gives a different sample.
@@ -252,8 +253,8 @@ TEST(BadModelDirectory, FailsAtStartWithOneClearLine) {
       {dir, "ringserved: model: " + dir + "/model.safetensors: tensor '"},
   };
   for (const Case& c : cases) {
-    const ProcessResult r = run({RINGSERVED_PATH, "--name", unique_name("bad"), "--set",
-                                 "model.path=" + c.path});
+    const ProcessResult r =
+        run({RINGSERVED_PATH, "--name", unique_name("bad"), "--set", "model.path=" + c.path});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_EQ(r.errors.rfind(c.expected, 0), 0u) << r.errors;
     EXPECT_EQ(std::count(r.errors.begin(), r.errors.end(), '\n'), 1) << r.errors;

@@ -23,9 +23,7 @@ std::set<int32_t> draws(const SamplingParams& p, const std::vector<float>& logit
 
 const std::vector<float> kLogits = {1.0f, 3.0f, 2.9f, -1.0f, 0.5f, 2.0f};
 
-TEST(SamplerTest, GreedyIsArgmax) {
-  EXPECT_EQ(draws({}, kLogits, 20), std::set<int32_t>{1});
-}
+TEST(SamplerTest, GreedyIsArgmax) { EXPECT_EQ(draws({}, kLogits, 20), std::set<int32_t>{1}); }
 
 TEST(SamplerTest, TemperatureSamplesEveryTokenEventually) {
   SamplingParams p;

@@ -63,25 +63,42 @@ int main(int argc, char** argv) {
       return true;
     };
     bool ok = true;
-    if (arg == "--out") out = value;
-    else if (arg == "--preset") continue;
-    else if (arg == "--type") spec.model_type = value;
-    else if (arg == "--layers") ok = number(&spec.layers);
-    else if (arg == "--hidden") ok = number(&spec.hidden);
-    else if (arg == "--heads") ok = number(&spec.heads);
-    else if (arg == "--kv-heads") ok = number(&spec.kv_heads);
-    else if (arg == "--intermediate") ok = number(&spec.intermediate);
-    else if (arg == "--vocab") ok = number(&spec.vocab);
-    else if (arg == "--max-positions") ok = number(&spec.max_positions);
-    else if (arg == "--rope-theta") spec.rope_theta = std::strtod(value, nullptr);
-    else if (arg == "--seed") ok = parse_int(value, &n) && (spec.seed = static_cast<uint64_t>(n), true);
-    else if (arg == "--shards") ok = parse_int(value, &n) && n >= 1 && (spec.shards = static_cast<int>(n), true);
+    if (arg == "--out")
+      out = value;
+    else if (arg == "--preset")
+      continue;
+    else if (arg == "--type")
+      spec.model_type = value;
+    else if (arg == "--layers")
+      ok = number(&spec.layers);
+    else if (arg == "--hidden")
+      ok = number(&spec.hidden);
+    else if (arg == "--heads")
+      ok = number(&spec.heads);
+    else if (arg == "--kv-heads")
+      ok = number(&spec.kv_heads);
+    else if (arg == "--intermediate")
+      ok = number(&spec.intermediate);
+    else if (arg == "--vocab")
+      ok = number(&spec.vocab);
+    else if (arg == "--max-positions")
+      ok = number(&spec.max_positions);
+    else if (arg == "--rope-theta")
+      spec.rope_theta = std::strtod(value, nullptr);
+    else if (arg == "--seed")
+      ok = parse_int(value, &n) && (spec.seed = static_cast<uint64_t>(n), true);
+    else if (arg == "--shards")
+      ok = parse_int(value, &n) && n >= 1 && (spec.shards = static_cast<int>(n), true);
     else if (arg == "--dtype") {
       const std::string d = value;
-      if (d == "float32") spec.dtype = ringserve::model::DType::kF32;
-      else if (d == "bfloat16") spec.dtype = ringserve::model::DType::kBF16;
-      else if (d == "float16") spec.dtype = ringserve::model::DType::kF16;
-      else ok = false;
+      if (d == "float32")
+        spec.dtype = ringserve::model::DType::kF32;
+      else if (d == "bfloat16")
+        spec.dtype = ringserve::model::DType::kBF16;
+      else if (d == "float16")
+        spec.dtype = ringserve::model::DType::kF16;
+      else
+        ok = false;
     } else {
       return usage(("unknown option " + arg).c_str());
     }

@@ -35,15 +35,24 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string arg = argv[i];
     const std::string value = argv[i + 1];
-    if (arg == "--model") dir = value;
-    else if (arg == "--tokens") tokens_text = value;
-    else if (arg == "--decode") decode = std::stoi(value);
-    else if (arg == "--out") out_path = value;
-    else if (arg == "--dtype") options.dtype = value;
-    else if (arg == "--device") options.device = value;
-    else if (arg == "--threads") options.threads = std::stoi(value);
-    else if (arg == "--chunk") chunk = std::stoll(value);
-    else return fail("unknown option " + arg);
+    if (arg == "--model")
+      dir = value;
+    else if (arg == "--tokens")
+      tokens_text = value;
+    else if (arg == "--decode")
+      decode = std::stoi(value);
+    else if (arg == "--out")
+      out_path = value;
+    else if (arg == "--dtype")
+      options.dtype = value;
+    else if (arg == "--device")
+      options.device = value;
+    else if (arg == "--threads")
+      options.threads = std::stoi(value);
+    else if (arg == "--chunk")
+      chunk = std::stoll(value);
+    else
+      return fail("unknown option " + arg);
   }
   if (dir.empty() || tokens_text.empty()) return fail("usage: --model DIR --tokens \"1 2 3\"");
   std::vector<int32_t> tokens;
@@ -79,8 +88,8 @@ int main(int argc, char** argv) {
   for (int j = 0;; ++j) {
     rows.push_back(logits);
     if (j == decode) break;
-    const auto next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) -
-                                           logits.begin());
+    const auto next =
+        static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     tokens.push_back(next);
     EngineInput input{0, static_cast<int32_t>(tokens.size() - 1), {&tokens.back(), 1}};
     engine->forward({&input, 1}, &logits);

@@ -20,7 +20,7 @@ __attribute__((target("avx2,fma"))) inline float horizontal_sum(__m256 v) {
 // multiplied into 8 accumulators.
 template <int B>
 __attribute__((target("avx2,fma"))) void row_times_inputs(const float* x, int64_t k,
-                                                         const float* w_row, float* out) {
+                                                          const float* w_row, float* out) {
   __m256 acc[B];
 #pragma GCC unroll 8
   for (int b = 0; b < B; ++b) acc[b] = _mm256_setzero_ps();

@@ -26,18 +26,25 @@ struct Layer {
 };
 
 bool parse_dtype(const std::string& name, torch::Dtype* dtype) {
-  if (name == "float32") *dtype = torch::kFloat32;
-  else if (name == "float16") *dtype = torch::kFloat16;
-  else if (name == "bfloat16") *dtype = torch::kBFloat16;
-  else return false;
+  if (name == "float32")
+    *dtype = torch::kFloat32;
+  else if (name == "float16")
+    *dtype = torch::kFloat16;
+  else if (name == "bfloat16")
+    *dtype = torch::kBFloat16;
+  else
+    return false;
   return true;
 }
 
 torch::Dtype torch_dtype_of(DType d) {
   switch (d) {
-    case DType::kF16: return torch::kFloat16;
-    case DType::kBF16: return torch::kBFloat16;
-    default: return torch::kFloat32;
+    case DType::kF16:
+      return torch::kFloat16;
+    case DType::kBF16:
+      return torch::kBFloat16;
+    default:
+      return torch::kFloat32;
   }
 }
 
@@ -92,8 +99,8 @@ class TorchEngine final : public Engine {
 
   Tensor embed_, positions_embed_, final_norm_w_, final_norm_b_, lm_head_;
   std::vector<Layer> layers_;
-  Tensor rope_cos_, rope_sin_;                // [max_seq_len, head_dim], float32
-  std::vector<Tensor> k_cache_, v_cache_;     // per layer [slots, kv_heads, max_seq_len, head_dim]
+  Tensor rope_cos_, rope_sin_;             // [max_seq_len, head_dim], float32
+  std::vector<Tensor> k_cache_, v_cache_;  // per layer [slots, kv_heads, max_seq_len, head_dim]
 };
 
 // Rotary inverse frequencies as Hugging Face computes them, including the llama3 rescaling
@@ -175,8 +182,8 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
       }
       l.out_w = load(weights, p + "self_attn.o_proj.weight");
       l.norm2_w = load(weights, p + "post_attention_layernorm.weight");
-      l.up_w = torch::cat({load(weights, p + "mlp.gate_proj.weight"),
-                           load(weights, p + "mlp.up_proj.weight")});
+      l.up_w = torch::cat(
+          {load(weights, p + "mlp.gate_proj.weight"), load(weights, p + "mlp.up_proj.weight")});
       l.down_w = load(weights, p + "mlp.down_proj.weight");
     }
     layers_.push_back(std::move(l));
@@ -198,13 +205,13 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
       k_cache_.push_back(torch::zeros(
           {options_.max_sequences, c.num_kv_heads, max_seq_len_, c.head_dim}, cache_options));
       v_cache_.push_back(torch::zeros_like(k_cache_.back()));
-      kv_cache_bytes_ += 2 * static_cast<uint64_t>(k_cache_.back().numel()) *
-                         k_cache_.back().element_size();
+      kv_cache_bytes_ +=
+          2 * static_cast<uint64_t>(k_cache_.back().numel()) * k_cache_.back().element_size();
     }
   } catch (const c10::Error& e) {
     *error = "KV cache of " + std::to_string(options_.max_sequences) + " sequences x " +
-             std::to_string(max_seq_len_) + " positions does not fit on " + device_.str() +
-             ": " + e.what_without_backtrace();
+             std::to_string(max_seq_len_) + " positions does not fit on " + device_.str() + ": " +
+             e.what_without_backtrace();
     return false;
   }
   return true;
@@ -335,7 +342,8 @@ void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float
     const Tensor qkv = project(h, l.qkv_w, l.qkv_b);
     Tensor q = qkv.narrow(1, 0, q_width).view({T, c.num_heads, c.head_dim});
     Tensor k = qkv.narrow(1, q_width, kv_width).view({T, c.num_kv_heads, c.head_dim});
-    const Tensor v = qkv.narrow(1, q_width + kv_width, kv_width).view({T, c.num_kv_heads, c.head_dim});
+    const Tensor v =
+        qkv.narrow(1, q_width + kv_width, kv_width).view({T, c.num_kv_heads, c.head_dim});
     if (!gpt2) {
       q = rope(q, cos, sin);
       k = rope(k, cos, sin);
@@ -352,12 +360,11 @@ void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float
     }
     x = x + project(h, l.down_w, l.down_b);
   }
-  const Tensor rows = torch::from_blob(last_rows.data(), {static_cast<int64_t>(last_rows.size())},
-                                       long_opts)
-                          .to(device_);
+  const Tensor rows =
+      torch::from_blob(last_rows.data(), {static_cast<int64_t>(last_rows.size())}, long_opts)
+          .to(device_);
   const Tensor last = norm(x.index_select(0, rows), final_norm_w_, final_norm_b_);
-  const Tensor out =
-      project(last, lm_head_).to(torch::kFloat32).to(torch::kCPU).contiguous();
+  const Tensor out = project(last, lm_head_).to(torch::kFloat32).to(torch::kCPU).contiguous();
   logits->resize(static_cast<size_t>(out.numel()));
   std::memcpy(logits->data(), out.data_ptr<float>(), logits->size() * sizeof(float));
 }

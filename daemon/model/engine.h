@@ -23,7 +23,7 @@ namespace ringserve::model {
 class ModelWeights;
 
 struct EngineOptions {
-  std::string device = "cpu";    // "cpu" or "cuda" / "cuda:N"
+  std::string device = "cpu";     // "cpu" or "cuda" / "cuda:N"
   std::string dtype = "float32";  // "float32", "float16", "bfloat16"
   int threads = 0;                // intra-op threads; 0 = leave libtorch's default
   int64_t max_sequences = 1;      // KV cache rows

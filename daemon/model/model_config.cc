@@ -21,9 +21,7 @@ class Reader {
   void fail(const std::string& key, const std::string& message) {
     if (error_.empty()) error_ = name_ + ": key '" + key + "': " + message;
   }
-  bool has(const std::string& key) const {
-    return root_.contains(key) && !root_.at(key).is_null();
-  }
+  bool has(const std::string& key) const { return root_.contains(key) && !root_.at(key).is_null(); }
 
   // A positive integer; `fallback` when absent (nullopt: required).
   int64_t positive(const std::string& key, std::optional<int64_t> fallback = std::nullopt) {
@@ -75,8 +73,7 @@ class Reader {
     if (!has(key)) return ids;
     const json& v = root_.at(key);
     auto take = [&](const json& item) {
-      if (!item.is_number_integer() || item.get<int64_t>() < 0 ||
-          item.get<int64_t>() > INT32_MAX) {
+      if (!item.is_number_integer() || item.get<int64_t>() < 0 || item.get<int64_t>() > INT32_MAX) {
         fail(key, "must be a token id or a list of token ids, got " + v.dump());
         return;
       }
@@ -132,8 +129,8 @@ bool parse_rope_scaling(Reader& r, ModelConfig* c) {
       r.fail("rope_scaling.high_freq_factor", "must be larger than low_freq_factor");
     }
   } else {
-    r.fail("rope_scaling", "rope type '" + type +
-                               "' is not supported (supported: default, linear, llama3)");
+    r.fail("rope_scaling",
+           "rope type '" + type + "' is not supported (supported: default, linear, llama3)");
   }
   return r.ok();
 }
@@ -149,8 +146,8 @@ void parse_gpt2(Reader& r, ModelConfig* c) {
   c->norm_eps = r.positive_real("layer_norm_epsilon", 1e-5);
   c->tie_word_embeddings = r.boolean("tie_word_embeddings", true);
   c->attention_bias = true;
-  const std::string act = r.has("activation_function") ? r.string("activation_function")
-                                                       : std::string("gelu_new");
+  const std::string act =
+      r.has("activation_function") ? r.string("activation_function") : std::string("gelu_new");
   if (act != "gelu_new" && act != "gelu_pytorch_tanh") {
     r.fail("activation_function",
            "'" + act + "' is not supported (supported: gelu_new, gelu_pytorch_tanh)");
@@ -227,8 +224,7 @@ bool ModelConfig::parse(const std::string& json_text, const std::string& name_fo
     // caps the context at the window instead of implementing it.
     if (r.has("sliding_window") && r.at("sliding_window").is_number_integer() &&
         (c.model_type == "mistral" || r.boolean("use_sliding_window", false))) {
-      c.max_position_embeddings =
-          std::min(c.max_position_embeddings, r.positive("sliding_window"));
+      c.max_position_embeddings = std::min(c.max_position_embeddings, r.positive("sliding_window"));
     }
   } else {
     r.fail("model_type", c.model_type.empty()
@@ -243,8 +239,8 @@ bool ModelConfig::parse(const std::string& json_text, const std::string& name_fo
     c.bos_token_id = bos.empty() ? -1 : bos.front();
     c.torch_dtype = r.string("torch_dtype");
     for (int32_t id : c.eos_token_ids) {
-      if (id >= c.vocab_size) r.fail("eos_token_id", "id " + std::to_string(id) +
-                                                         " is not below vocab_size");
+      if (id >= c.vocab_size)
+        r.fail("eos_token_id", "id " + std::to_string(id) + " is not below vocab_size");
     }
   }
   if (!r.ok()) {

@@ -31,7 +31,7 @@ bool write_text(const std::string& path, const std::string& text, std::string* e
 
 ordered_json config_json(const RandomModelSpec& s, int64_t intermediate) {
   ordered_json j;
-  const char* dtype = s.dtype == DType::kF32 ? "float32"
+  const char* dtype = s.dtype == DType::kF32    ? "float32"
                       : s.dtype == DType::kBF16 ? "bfloat16"
                                                 : "float16";
   if (s.model_type == "gpt2") {
@@ -219,7 +219,8 @@ bool write_random_model(const std::string& dir, const RandomModelSpec& spec, std
   }
   int64_t intermediate = spec.intermediate;
   if (intermediate == 0) {
-    intermediate = spec.model_type == "gpt2" ? 4 * spec.hidden : (8 * spec.hidden / 3 + 63) / 64 * 64;
+    intermediate =
+        spec.model_type == "gpt2" ? 4 * spec.hidden : (8 * spec.hidden / 3 + 63) / 64 * 64;
   }
   const ordered_json config = config_json(spec, intermediate);
   ModelConfig parsed;

@@ -18,7 +18,7 @@ struct RandomModelSpec {
   int64_t layers = 2;
   int64_t hidden = 64;
   int64_t heads = 4;
-  int64_t kv_heads = 0;  // 0 = heads
+  int64_t kv_heads = 0;      // 0 = heads
   int64_t intermediate = 0;  // 0 = 4 x hidden (gpt2) or about 8/3 x hidden (llama)
   int64_t vocab = 512;
   int64_t max_positions = 256;
