@@ -182,37 +182,45 @@ int model_main(const Options& opts) {
               median(prefill_times) * 1e3, prefill_tps);
 
   nlohmann::json results = nlohmann::json::array();
-  std::printf("%8s %14s %14s %12s\n", "batch", "ms/step", "tokens/s", "floor/step");
   double batch1_ratio = 0;
-  for (uint32_t batch : batches) {
-    std::vector<std::vector<int32_t>> seqs(batch, prompt);
-    std::vector<EngineInput> inputs(batch);
-    for (uint32_t b = 0; b < batch; ++b) {
-      inputs[b] = {static_cast<int32_t>(b), 0, seqs[b]};
-    }
-    engine->forward(inputs, &logits);  // prefill all
-    std::vector<int32_t> next(batch, 1);
-    std::vector<double> step_times;
-    for (uint32_t s = 0; s < steps; ++s) {
+  // --compare-blas: the same decode loop again with BLAS for every product, in this run.
+  const bool compare = opts.has("compare-blas");
+  for (int variant = 0; variant < (compare ? 2 : 1); ++variant) {
+    const bool kernel = engine->use_small_batch_kernel(variant == 0);
+    std::printf("decode, %s:\n", kernel ? "small-batch kernel + BLAS for prefill" : "BLAS only");
+    std::printf("%8s %14s %14s %12s\n", "batch", "ms/step", "tokens/s", "floor/step");
+    for (uint32_t batch : batches) {
+      std::vector<std::vector<int32_t>> seqs(batch, prompt);
+      std::vector<EngineInput> inputs(batch);
       for (uint32_t b = 0; b < batch; ++b) {
-        next[b] = static_cast<int32_t>((s * 31u + b) % static_cast<uint32_t>(config.vocab_size));
-        inputs[b] = {
-            static_cast<int32_t>(b), static_cast<int32_t>(prompt_tokens + s), {&next[b], 1}};
+        inputs[b] = {static_cast<int32_t>(b), 0, seqs[b]};
       }
-      const auto t0 = Clock::now();
-      engine->forward(inputs, &logits);
-      step_times.push_back(seconds_since(t0));
+      engine->forward(inputs, &logits);  // prefill all
+      std::vector<int32_t> next(batch, 1);
+      std::vector<double> step_times;
+      for (uint32_t s = 0; s < steps; ++s) {
+        for (uint32_t b = 0; b < batch; ++b) {
+          next[b] = static_cast<int32_t>((s * 31u + b) % static_cast<uint32_t>(config.vocab_size));
+          inputs[b] = {
+              static_cast<int32_t>(b), static_cast<int32_t>(prompt_tokens + s), {&next[b], 1}};
+        }
+        const auto t0 = Clock::now();
+        engine->forward(inputs, &logits);
+        step_times.push_back(seconds_since(t0));
+      }
+      const double step = median(step_times);
+      const double floor_s = bandwidth > 0 ? weight_mb / 1e3 / bandwidth : 0;
+      const double ratio = step > 0 ? floor_s / step : 0;
+      if (batch == 1 && variant == 0) batch1_ratio = ratio;
+      std::printf("%8u %14.2f %14.1f %11.0f%%\n", batch, step * 1e3, batch / step, ratio * 100);
+      results.push_back({{"batch", batch},
+                         {"kernel", kernel ? "small-batch" : "blas"},
+                         {"step_ms", step * 1e3},
+                         {"tokens_per_s", batch / step},
+                         {"floor_ratio", ratio}});
     }
-    const double step = median(step_times);
-    const double floor_s = bandwidth > 0 ? weight_mb / 1e3 / bandwidth : 0;
-    const double ratio = step > 0 ? floor_s / step : 0;
-    if (batch == 1) batch1_ratio = ratio;
-    std::printf("%8u %14.2f %14.1f %11.0f%%\n", batch, step * 1e3, batch / step, ratio * 100);
-    results.push_back({{"batch", batch},
-                       {"step_ms", step * 1e3},
-                       {"tokens_per_s", batch / step},
-                       {"floor_ratio", ratio}});
   }
+  engine->use_small_batch_kernel(true);
   if (batch1_ratio > 0) {
     std::printf("batch-1 decode reaches %.0f%% of the bandwidth floor\n", batch1_ratio * 100);
   }

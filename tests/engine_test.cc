@@ -145,6 +145,21 @@ TEST_P(EngineBatchTest, ReusedSlotForgetsThePreviousSequence) {
   for (size_t s = 0; s < fresh.size(); ++s) EXPECT_LT(relative_error(again[s], fresh[s]), 1e-6);
 }
 
+TEST_P(EngineBatchTest, SmallBatchKernelAgreesWithBlas) {
+  Loaded m = load(dir_, 1);
+  // 40 prompt tokens: prefill goes through BLAS either way; the decode steps (1 row) through
+  // the kernel or BLAS.
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 40; ++i) prompt.push_back((i * 37 + 5) % 250);
+  if (!m.engine->use_small_batch_kernel(true)) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  const auto with_kernel = run_alone(*m.engine, prompt, 4);
+  m.engine->use_small_batch_kernel(false);
+  const auto with_blas = run_alone(*m.engine, prompt, 4);
+  for (size_t s = 0; s < with_kernel.size(); ++s) {
+    EXPECT_LT(relative_error(with_kernel[s], with_blas[s]), 1e-5) << "step " << s;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, EngineBatchTest, ::testing::Values("tiny-gpt2", "tiny-llama"),
                          [](const auto& info) {
                            std::string name = info.param;

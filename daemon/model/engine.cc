@@ -67,6 +67,10 @@ class TorchEngine final : public Engine {
   std::string device_name() const override { return device_.str(); }
   std::string dtype_name() const override { return options_.dtype; }
   int threads() const override { return static_cast<int>(torch::get_num_threads()); }
+  bool use_small_batch_kernel(bool on) override {
+    kernel_ = on && small_batch_kernel_available();
+    return kernel_;
+  }
 
  private:
   Tensor load(const ModelWeights& weights, const std::string& name) {
@@ -96,6 +100,7 @@ class TorchEngine final : public Engine {
   int64_t max_seq_len_ = 0;
   uint64_t weight_bytes_ = 0;
   uint64_t kv_cache_bytes_ = 0;
+  bool kernel_ = small_batch_kernel_available();
 
   Tensor embed_, positions_embed_, final_norm_w_, final_norm_b_, lm_head_;
   std::vector<Layer> layers_;
@@ -220,9 +225,8 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
 // x [T, in] times W [out, in]^T (+ b). Decode-sized batches of float32 on the CPU use the
 // small-batch kernel (each weight read once); BLAS GEMM would first pack, i.e. copy, the
 // whole weight matrix, which costs more than the product itself at these sizes.
-Tensor project(const Tensor& x, const Tensor& w, const Tensor& b = {}) {
+Tensor project(const Tensor& x, const Tensor& w, const Tensor& b, bool kernel) {
   const int64_t rows = x.size(0);
-  static const bool kernel = small_batch_kernel_available();
   if (kernel && rows <= kSmallBatchMax && x.device().is_cpu() &&
       x.scalar_type() == torch::kFloat32 && w.is_contiguous()) {
     const Tensor xc = x.contiguous();
@@ -339,7 +343,7 @@ void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float
   for (size_t li = 0; li < layers_.size(); ++li) {
     const Layer& l = layers_[li];
     Tensor h = norm(x, l.norm1_w, l.norm1_b);
-    const Tensor qkv = project(h, l.qkv_w, l.qkv_b);
+    const Tensor qkv = project(h, l.qkv_w, l.qkv_b, kernel_);
     Tensor q = qkv.narrow(1, 0, q_width).view({T, c.num_heads, c.head_dim});
     Tensor k = qkv.narrow(1, q_width, kv_width).view({T, c.num_kv_heads, c.head_dim});
     const Tensor v =
@@ -349,22 +353,23 @@ void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float
       k = rope(k, cos, sin);
     }
     const Tensor attn = attention(static_cast<int64_t>(li), q, k, v, inputs);
-    x = x + project(attn, l.out_w, l.out_b);
+    x = x + project(attn, l.out_w, l.out_b, kernel_);
     h = norm(x, l.norm2_w, l.norm2_b);
     if (gpt2) {
-      h = torch::gelu(project(h, l.up_w, l.up_b), "tanh");
+      h = torch::gelu(project(h, l.up_w, l.up_b, kernel_), "tanh");
     } else {
-      const Tensor gate_up = project(h, l.up_w);
+      const Tensor gate_up = project(h, l.up_w, {}, kernel_);
       h = torch::silu(gate_up.narrow(1, 0, c.intermediate_size)) *
           gate_up.narrow(1, c.intermediate_size, c.intermediate_size);
     }
-    x = x + project(h, l.down_w, l.down_b);
+    x = x + project(h, l.down_w, l.down_b, kernel_);
   }
   const Tensor rows =
       torch::from_blob(last_rows.data(), {static_cast<int64_t>(last_rows.size())}, long_opts)
           .to(device_);
   const Tensor last = norm(x.index_select(0, rows), final_norm_w_, final_norm_b_);
-  const Tensor out = project(last, lm_head_).to(torch::kFloat32).to(torch::kCPU).contiguous();
+  const Tensor out =
+      project(last, lm_head_, {}, kernel_).to(torch::kFloat32).to(torch::kCPU).contiguous();
   logits->resize(static_cast<size_t>(out.numel()));
   std::memcpy(logits->data(), out.data_ptr<float>(), logits->size() * sizeof(float));
 }

@@ -62,6 +62,9 @@ class Engine {
   virtual std::string device_name() const = 0;
   virtual std::string dtype_name() const = 0;
   virtual int threads() const = 0;
+  // The AVX2 small-batch kernel for decode-sized float32 products on the CPU (on by default
+  // where the CPU has AVX2/FMA); off = BLAS for everything. Returns whether it is now on.
+  virtual bool use_small_batch_kernel(bool on) = 0;
 };
 
 // True when libtorch was built with CUDA and a device is visible.
