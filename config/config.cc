@@ -143,7 +143,7 @@ Store one_of(S Config::*section, std::string S::*field, const std::string_view (
 // A free-form string field of section S; `check` returns "" or what is wrong.
 template <class S>
 Store text(S Config::*section, std::string S::*field,
-           std::function<std::string(std::string_view)> check) {
+           const std::function<std::string(std::string_view)>& check) {
   return [=](const toml::node& node, Config* c) -> std::string {
     const std::optional<std::string_view> v = node.value_exact<std::string_view>();
     if (!v) return expected("a string", node);

@@ -24,8 +24,10 @@ struct StepOutput {
   // not sent, but `text` (held-back text released by the end) still is, in an entry without a
   // token (token_id -1).
   bool send_token = true;
-  // kStop or kLength when the sequence ends with this output; kNone while it goes on.
+  // kStop or kLength when the sequence ends with this output, kError (with `error`) when the
+  // backend failed it; kNone while it goes on.
   shm::FinishReason finish = shm::FinishReason::kNone;
+  shm::RequestError error = shm::RequestError::kNone;
 };
 
 class Backend {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "daemon/model/chat_template.h"
 #include "daemon/model/engine.h"
@@ -222,7 +223,19 @@ void ModelBackend::step(std::span<Sequence* const> batch, std::vector<StepOutput
     }
   }
   if (inputs.empty()) return;
-  engine_->forward(inputs, &logits_);
+  try {
+    engine_->forward(inputs, &logits_);
+  } catch (const std::exception& e) {
+    // E.g. a device out of memory: the sequences of this step fail, the daemon goes on.
+    std::string what = e.what();
+    spdlog::error("model step of {} sequences failed: {}", inputs.size(),
+                  what.substr(0, what.find('\n')));
+    for (size_t i : owners) {
+      (*outputs)[i].finish = shm::FinishReason::kError;
+      (*outputs)[i].error = shm::RequestError::kInternal;
+    }
+    return;
+  }
 
   const auto vocab = static_cast<size_t>(engine_->vocab_size());
   const auto usable = static_cast<size_t>(tokenizer_->vocab_size());

@@ -269,6 +269,10 @@ bool Server::step() {
   for (size_t i = 0; i < batch_.size(); ++i) {
     Sequence& seq = *batch_[i];
     const StepOutput& out = outputs_[i];
+    if (out.finish == shm::FinishReason::kError) {
+      finish(seq, out.finish, out.error);
+      continue;
+    }
     if (!out.has_token) continue;  // still prefilling its prompt
     if (out.send_token) {
       if (seq.generated == 0) {

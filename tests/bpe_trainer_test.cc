@@ -47,13 +47,16 @@ std::unique_ptr<Tokenizer> train(TokenizerKind kind, int32_t vocab_size,
 
 void expect_round_trips(const Tokenizer& tok) {
   std::vector<std::string> texts = kSamples;
-  texts.push_back("Unseen words: zyzzyva quixotic Ωμέγα Ελληνικά 한국어 🦀🦀 \r\n\r\n end");
+  texts.push_back(
+      "Unseen words: zyzzyva quixotic Ωμέγα Ελληνικά 한국어 🦀🦀 \r\n\r\n end");
   for (const std::string& text : texts) {
     const std::vector<int32_t> ids = tok.encode(text);
     EXPECT_EQ(tok.decode(ids), text) << "text: " << text;
     std::string streamed;
     for (const int32_t id : ids) streamed += tok.token_bytes(id);
-    if (!text.empty() && text[0] != ' ') EXPECT_EQ(streamed.substr(streamed[0] == ' '), text);
+    if (!text.empty() && text[0] != ' ') {
+      EXPECT_EQ(streamed.substr(streamed[0] == ' ' ? 1 : 0), text);
+    }
   }
 }
 

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "daemon/model/tokenizer_added.h"
+#include "daemon/model/unicode_normalize.h"
 #include "tests/tokenizer_test_support.h"
 
 namespace ringserve::model {
@@ -21,9 +23,9 @@ constexpr int32_t A(char c) { return static_cast<int32_t>(c) - 33; }
 constexpr int32_t kSpace = 220;  // "Ġ"
 
 TEST(TokenizerByteLevel, MergesGoByRankNotByLength) {
-  const auto tok = must_parse(byte_level_tokenizer(
-      {"Ġt", "he", "Ġthe", "ll", "ell", "hell", "hello", "'s"},  // 256..263
-      {"Ġ t", "h e", "Ġt he", "l l", "e ll", "h ell", "hell o", "' s"}));
+  const auto tok = must_parse(
+      byte_level_tokenizer({"Ġt", "he", "Ġthe", "ll", "ell", "hell", "hello", "'s"},  // 256..263
+                           {"Ġ t", "h e", "Ġt he", "l l", "e ll", "h ell", "hell o", "' s"}));
   // GPT-2's regex cuts "the hello's hell the" into "the" " hello" "'s" " hell" " the".
   // "the": (h,e) is rank 1 -> [t, he]; (t,he) has no merge.
   // " hello": Ġ h e l l o; (h,e) rank 1 goes before (l,l) rank 3 -> Ġ he ll o; "hell" (which
@@ -87,12 +89,34 @@ TEST(TokenizerByteLevel, Llama3SplitAndIgnoreMerges) {
 
 TEST(TokenizerByteLevel, MultiByteCharactersAndInvalidBytes) {
   const auto tok = must_parse(byte_level_tokenizer({}, {}));
-  // "é" is C3 A9: both printable Latin-1 bytes, ids 0xC3 - 0xAE + 106 = 127 and 0xA9 - 0xA1 + 94 = 102.
+  // "é" is C3 A9: both printable Latin-1 bytes, ids 0xC3 - 0xAE + 106 = 127 and 0xA9 - 0xA1 + 94 =
+  // 102.
   EXPECT_EQ(tok->encode("é"), (Ids{127, 102}));
   EXPECT_EQ(tok->token_bytes(127), "\xC3");
   // Invalid UTF-8 still encodes, byte for byte, and decodes back.
   const std::string invalid = "a\xFF\xC3(";
   EXPECT_EQ(tok->decode(tok->encode(invalid)), invalid);
+}
+
+TEST(TokenizerByteLevel, UnicodeNormalizerAsInQwen2) {
+  json j = byte_level_tokenizer({}, {});
+  j["normalizer"] = {{"type", "NFC"}};
+  if (!unicode_normalization_available()) {
+    std::unique_ptr<Tokenizer> tok;
+    std::string error;
+    EXPECT_FALSE(Tokenizer::parse(j.dump(), "qwen.json", &tok, &error));
+    EXPECT_NE(error.find("normalizer NFC needs ICU"), std::string::npos) << error;
+    GTEST_SKIP() << "built without ICU";
+  }
+  auto tok = must_parse(j);
+  // e + U+0301 composes to U+00E9 (C3 A9) before the split; an invalid byte passes through.
+  EXPECT_EQ(tok->encode("e\u0301"), (Ids{127, 102}));
+  EXPECT_EQ(tok->encode("\xFF"
+                        "e\u0301"),
+            (Ids{187, 127, 102}));
+  j["normalizer"] = {{"type", "NFKC"}};
+  tok = must_parse(j);
+  EXPECT_EQ(tok->encode("\uFB01"), (Ids{A('f'), A('i')}));  // the "fi" ligature
 }
 
 TEST(TokenizerAddedTokens, StripFlagsAndSingleWord) {
@@ -133,6 +157,36 @@ TEST(TokenizerAddedTokens, LeftmostLongestMatch) {
   EXPECT_EQ(tok->find("<|a|>"), 300);
   EXPECT_EQ(tok->token_bytes(301), "<|a|><|b|>");
   EXPECT_EQ(tok->vocab_size(), 303);
+}
+
+// The cases of HF's own added_vocabulary.rs tests, run on the matcher alone.
+std::vector<std::pair<std::string, int32_t>> runs_of(const AddedTokenMatcher& matcher,
+                                                     const std::string& text) {
+  std::vector<TextRun> runs;
+  matcher.split(text, &runs);
+  std::vector<std::pair<std::string, int32_t>> out;
+  for (const TextRun& r : runs) out.emplace_back(text.substr(r.begin, r.end - r.begin), r.id);
+  return out;
+}
+
+TEST(TokenizerAddedTokens, MatcherAgreesWithHfCases) {
+  using Runs = std::vector<std::pair<std::string, int32_t>>;
+  AddedToken mask{0, "<mask>", true, false, false, false, false};
+  const AddedTokenMatcher single({{"<mask>", &mask}});
+  EXPECT_EQ(runs_of(single, "<mask> My name <mask> A<mask> <mask>ony <mask>"),
+            (Runs{{"<mask>", 0},
+                  {" My name ", -1},
+                  {"<mask>", 0},
+                  {" A<mask> <mask>ony ", -1},
+                  {"<mask>", 0}}));
+  // Punctuation is not a word character; a combining mark is.
+  EXPECT_EQ(runs_of(single, "<mask>, <mask>- \u25CC\u0330<mask>"),
+            (Runs{{"<mask>", 0}, {", ", -1}, {"<mask>", 0}, {"- \u25CC\u0330<mask>", -1}}));
+  AddedToken stripped{0, "<mask>", true, true, true, false, false};
+  const AddedTokenMatcher strip({{"<mask>", &stripped}});
+  EXPECT_EQ(
+      runs_of(strip, "Hi <mask> there\t<mask>\t<mask>\u2000"),
+      (Runs{{"Hi", -1}, {" <mask> ", 0}, {"there", -1}, {"\t<mask>\t", 0}, {"<mask>\u2000", 0}}));
 }
 
 // The Llama 2 shape: "▁" 259, h e l o 260..263, "▁h" 264, "ll" 265, "▁he" 266, "▁hell" 267,
@@ -227,7 +281,8 @@ TEST(TokenizerMetaspace, MetaspacePreTokenizerPrependSchemes) {
 TEST(TokenizerByteTokenizer, EveryByteIsOneToken) {
   std::unique_ptr<Tokenizer> tok;
   std::string error;
-  const std::string path = std::string(RINGSERVE_SOURCE_DIR) + "/tests/data/text/byte_tokenizer.json";
+  const std::string path =
+      std::string(RINGSERVE_SOURCE_DIR) + "/tests/data/text/byte_tokenizer.json";
   ASSERT_TRUE(Tokenizer::load(path, &tok, &error)) << error;
   EXPECT_EQ(tok->vocab_size(), 259);
   EXPECT_EQ(tok->encode("Hi\n"), (Ids{3 + 'H', 3 + 'i', 3 + '\n'}));

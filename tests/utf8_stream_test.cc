@@ -26,9 +26,9 @@ TEST(Utf8Stream, JapaneseSplitAtEveryBytePosition) {
     for (size_t b = a; b <= text.size(); ++b) {
       Utf8Stream stream;
       std::string out;
-      for (const std::string_view part : {std::string_view(text).substr(0, a),
-                                          std::string_view(text).substr(a, b - a),
-                                          std::string_view(text).substr(b)}) {
+      for (const std::string_view part :
+           {std::string_view(text).substr(0, a), std::string_view(text).substr(a, b - a),
+            std::string_view(text).substr(b)}) {
         const std::string chunk = stream.push(part);
         EXPECT_TRUE(ends_on_boundary(chunk)) << a << "," << b;
         EXPECT_LE(stream.pending_bytes(), 3u);
@@ -53,17 +53,17 @@ TEST(Utf8Stream, ByteAtATimeHoldsOnlyTheIncompleteTail) {
 
 TEST(Utf8Stream, InvalidBytesAreReplacedAtOnce) {
   Utf8Stream stream;
-  EXPECT_EQ(stream.push("\xFF"), kFffd);               // never a lead byte
-  EXPECT_EQ(stream.push("\x80"), kFffd);               // lone continuation
-  EXPECT_EQ(stream.push("\xC0\xAF"), kFffd + kFffd);   // overlong lead C0
-  EXPECT_EQ(stream.push("\xE0\x80"), kFffd + kFffd);   // overlong 3-byte form
+  EXPECT_EQ(stream.push("\xFF"), kFffd);                          // never a lead byte
+  EXPECT_EQ(stream.push("\x80"), kFffd);                          // lone continuation
+  EXPECT_EQ(stream.push("\xC0\xAF"), kFffd + kFffd);              // overlong lead C0
+  EXPECT_EQ(stream.push("\xE0\x80"), kFffd + kFffd);              // overlong 3-byte form
   EXPECT_EQ(stream.push("\xED\xA0\x80"), kFffd + kFffd + kFffd);  // surrogate U+D800
-  EXPECT_EQ(stream.push("\xF4\x90"), kFffd + kFffd);   // above U+10FFFF
-  EXPECT_EQ(stream.push("\xE3\x81"), "");              // could still be a character...
-  EXPECT_EQ(stream.push("A"), kFffd + "A");            // ...until 'A' arrives: one U+FFFD
+  EXPECT_EQ(stream.push("\xF4\x90"), kFffd + kFffd);              // above U+10FFFF
+  EXPECT_EQ(stream.push("\xE3\x81"), "");                         // could still be a character...
+  EXPECT_EQ(stream.push("A"), kFffd + "A");  // ...until 'A' arrives: one U+FFFD
   EXPECT_EQ(stream.push("\xF0\x9F\x98"), "");
-  EXPECT_EQ(stream.finish(), kFffd);                   // incomplete at the end
-  EXPECT_EQ(stream.push("ok"), "ok");                  // finish() reset the stream
+  EXPECT_EQ(stream.finish(), kFffd);   // incomplete at the end
+  EXPECT_EQ(stream.push("ok"), "ok");  // finish() reset the stream
 }
 
 TEST(Utf8Stream, ByteFallbackTokensFromAMetaspaceTokenizer) {

@@ -3,10 +3,17 @@
 //     [--type gpt2|llama|mistral|qwen2] [--layers N] [--hidden N] [--heads N] [--kv-heads N]
 //     [--intermediate N] [--vocab N] [--max-positions N] [--rope-theta X] [--llama3-rope]
 //     [--untied] [--dtype float32|bfloat16|float16] [--shards N] [--seed N]
+//     [--tokenizer bytes|byte-level|metaspace] [--corpus FILE]
+// --tokenizer byte-level / metaspace trains a BPE tokenizer (GPT-2 / Llama 2 style) of the
+// model's vocab size on --corpus (default /usr/share/common-licenses/GPL-3) instead of the
+// byte tokenizer.
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <string>
 
+#include "daemon/model/bpe_trainer.h"
 #include "daemon/model/random_model.h"
 
 namespace {
@@ -18,6 +25,7 @@ int usage(const char* message) {
                "  [--hidden N] [--heads N] [--kv-heads N] [--intermediate N] [--vocab N]\n"
                "  [--max-positions N] [--rope-theta X] [--llama3-rope] [--untied]\n"
                "  [--dtype float32|bfloat16|float16] [--shards N] [--seed N]\n"
+               "  [--tokenizer bytes|byte-level|metaspace] [--corpus FILE]\n"
                "presets: gpt2-small, llama-small, tiny-gpt2, tiny-llama\n",
                message);
   return 2;
@@ -37,6 +45,8 @@ int main(int argc, char** argv) {
   using ringserve::model::RandomModelSpec;
   RandomModelSpec spec;
   std::string out;
+  std::string tokenizer = "bytes";
+  std::string corpus_path = "/usr/share/common-licenses/GPL-3";
   // A preset first, so the other options adjust it whatever their order.
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::string(argv[i]) == "--preset" &&
@@ -67,6 +77,11 @@ int main(int argc, char** argv) {
       out = value;
     else if (arg == "--preset")
       continue;
+    else if (arg == "--tokenizer") {
+      tokenizer = value;
+      ok = tokenizer == "bytes" || tokenizer == "byte-level" || tokenizer == "metaspace";
+    } else if (arg == "--corpus")
+      corpus_path = value;
     else if (arg == "--type")
       spec.model_type = value;
     else if (arg == "--layers")
@@ -109,6 +124,23 @@ int main(int argc, char** argv) {
   if (!ringserve::model::write_random_model(out, spec, &error)) {
     std::fprintf(stderr, "ringserve-make-model: %s\n", error.c_str());
     return 1;
+  }
+  if (tokenizer != "bytes") {
+    std::ifstream in(corpus_path);
+    if (!in) {
+      std::fprintf(stderr, "ringserve-make-model: cannot read corpus %s\n", corpus_path.c_str());
+      return 1;
+    }
+    const std::string corpus{std::istreambuf_iterator<char>(in), {}};
+    const std::string json = ringserve::model::train_bpe_tokenizer_json(
+        tokenizer == "byte-level" ? ringserve::model::TokenizerKind::kByteLevel
+                                  : ringserve::model::TokenizerKind::kMetaspace,
+        corpus, static_cast<int32_t>(spec.vocab), &error);
+    if (json.empty()) {
+      std::fprintf(stderr, "ringserve-make-model: tokenizer: %s\n", error.c_str());
+      return 1;
+    }
+    std::ofstream(out + "/tokenizer.json", std::ios::trunc) << json << "\n";
   }
   std::printf("%s: %s, %lld layers, hidden %lld, vocab %lld\n", out.c_str(),
               spec.model_type.c_str(), static_cast<long long>(spec.layers),

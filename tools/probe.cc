@@ -26,7 +26,7 @@ int fail(const std::string& message) {
 }
 }  // namespace
 
-int main(int argc, char** argv) {
+int probe_main(int argc, char** argv) {
   using namespace ringserve::model;
   std::string dir, tokens_text, out_path;
   int decode = 0;
@@ -101,4 +101,12 @@ int main(int argc, char** argv) {
     std::ofstream(out_path) << result.dump() << "\n";
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return probe_main(argc, argv);
+  } catch (const std::exception& e) {  // e.g. a malformed number for --decode
+    return fail(e.what());
+  }
 }

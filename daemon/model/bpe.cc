@@ -10,8 +10,7 @@ namespace ringserve::model {
 namespace {
 
 uint64_t pair_key(int32_t left, int32_t right) {
-  return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
-         static_cast<uint32_t>(right);
+  return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
 }
 
 struct Symbol {
@@ -26,9 +25,7 @@ struct Candidate {
   int32_t pos;
   int32_t new_id;
   // std::priority_queue pops the largest: make that the lowest rank, then the leftmost.
-  bool operator<(const Candidate& o) const {
-    return rank != o.rank ? rank > o.rank : pos > o.pos;
-  }
+  bool operator<(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
 };
 
 }  // namespace
@@ -39,24 +36,23 @@ bool BpeModel::build(Vocab vocab, const std::vector<std::pair<std::string, std::
   model->vocab_ = std::move(vocab);
   model->options_ = std::move(options);
   const Vocab& v = model->vocab_;
+  auto fail = [&](size_t rank, const std::string& what) {
+    std::string message = "merge " + std::to_string(rank) + " ('";
+    message.append(merges[rank].first).append("', '").append(merges[rank].second);
+    message.append("'): ").append(what).append(" is not in the vocab");
+    *error = std::move(message);
+    return false;
+  };
+  std::string merged_text;
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& [left, right] = merges[rank];
-    const std::string where = "merge " + std::to_string(rank) + " ('" + left + "', '" + right + "')";
     const auto l = v.find(left);
+    if (l == v.end()) return fail(rank, "token '" + left + "'");
     const auto r = v.find(right);
-    if (l == v.end()) {
-      *error = where + ": token '" + left + "' is not in the vocab";
-      return false;
-    }
-    if (r == v.end()) {
-      *error = where + ": token '" + right + "' is not in the vocab";
-      return false;
-    }
-    const auto merged = v.find(left + right);
-    if (merged == v.end()) {
-      *error = where + ": merged token '" + left + right + "' is not in the vocab";
-      return false;
-    }
+    if (r == v.end()) return fail(rank, "token '" + right + "'");
+    merged_text.assign(left).append(right);
+    const auto merged = v.find(merged_text);
+    if (merged == v.end()) return fail(rank, "merged token '" + merged_text + "'");
     model->merges_[pair_key(l->second, r->second)] = {static_cast<int32_t>(rank), merged->second};
   }
   if (model->options_.unk_token.has_value()) {

@@ -67,8 +67,7 @@ class BpeModel {
   static constexpr size_t kCacheCapacity = 10000;
   static constexpr size_t kCacheMaxWordBytes = 256;
   mutable std::mutex cache_mu_;
-  mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>>
-      cache_;
+  mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> cache_;
 };
 
 }  // namespace ringserve::model

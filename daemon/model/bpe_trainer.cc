@@ -35,7 +35,8 @@ struct Corpus {
 
 class Trainer {
  public:
-  Trainer(std::vector<std::string> tokens, Corpus corpus) : tokens_(std::move(tokens)), corpus_(std::move(corpus)) {
+  Trainer(std::vector<std::string> tokens, Corpus corpus)
+      : tokens_(std::move(tokens)), corpus_(std::move(corpus)) {
     for (size_t i = 0; i < tokens_.size(); ++i) ids_.emplace(tokens_[i], static_cast<int32_t>(i));
     for (size_t w = 0; w < corpus_.words.size(); ++w) add_pairs(static_cast<int32_t>(w), +1);
     for (const auto& [key, count] : counts_) queue_.push({count, key});
@@ -59,7 +60,9 @@ class Trainer {
   struct Entry {
     int64_t count;
     uint64_t key;
-    bool operator<(const Entry& o) const { return count != o.count ? count < o.count : key > o.key; }
+    bool operator<(const Entry& o) const {
+      return count != o.count ? count < o.count : key > o.key;
+    }
   };
 
   void add_pairs(int32_t w, int sign) {
@@ -133,8 +136,9 @@ std::map<std::string, int64_t> count_words(TokenizerKind kind, std::string_view 
     pieces.push_back({std::string(corpus), true});
     pretokenize({step}, &pieces);
   } else {
-    NormalizeStep prepend{NormalizeStep::Kind::kPrepend, kMetaspace, "", nullptr};
-    NormalizeStep replace{NormalizeStep::Kind::kReplace, " ", kMetaspace, nullptr};
+    const NormalizeStep prepend{.kind = NormalizeStep::Kind::kPrepend, .text = kMetaspace};
+    const NormalizeStep replace{
+        .kind = NormalizeStep::Kind::kReplace, .text = " ", .replacement = kMetaspace};
     pieces.push_back({normalize_text({prepend, replace}, corpus), true});
     PretokenizeStep step;
     step.kind = PretokenizeStep::Kind::kMetaspace;
@@ -157,8 +161,8 @@ std::vector<std::string> split_chars(std::string_view word) {
 }
 
 ordered_json added_token_json(int32_t id, const std::string& content) {
-  return {{"id", id},           {"content", content}, {"single_word", false}, {"lstrip", false},
-          {"rstrip", false},    {"normalized", false}, {"special", true}};
+  return {{"id", id},        {"content", content},  {"single_word", false}, {"lstrip", false},
+          {"rstrip", false}, {"normalized", false}, {"special", true}};
 }
 
 ordered_json model_json(const std::vector<std::string>& tokens,
@@ -169,11 +173,16 @@ ordered_json model_json(const std::vector<std::string>& tokens,
   ordered_json merge_list = ordered_json::array();
   for (const auto& [a, b] : merges) merge_list.push_back({a, b});
   ordered_json unk = metaspace ? ordered_json("<unk>") : ordered_json(nullptr);
-  return {{"type", "BPE"},          {"dropout", nullptr},
-          {"unk_token", unk},       {"continuing_subword_prefix", nullptr},
-          {"end_of_word_suffix", nullptr}, {"fuse_unk", metaspace},
-          {"byte_fallback", metaspace},    {"ignore_merges", false},
-          {"vocab", vocab},         {"merges", merge_list}};
+  return {{"type", "BPE"},
+          {"dropout", nullptr},
+          {"unk_token", unk},
+          {"continuing_subword_prefix", nullptr},
+          {"end_of_word_suffix", nullptr},
+          {"fuse_unk", metaspace},
+          {"byte_fallback", metaspace},
+          {"ignore_merges", false},
+          {"vocab", vocab},
+          {"merges", merge_list}};
 }
 
 }  // namespace

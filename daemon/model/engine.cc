@@ -414,6 +414,21 @@ bool Engine::create(const ModelConfig& config, const ModelWeights& weights,
     *error = std::string("building the model failed: ") + e.what_without_backtrace();
     return false;
   }
+  // One token through the whole model now: a dtype or device this libtorch cannot compute in
+  // fails here, at start, with a message, instead of at the first request; and the first
+  // request does not pay for thread-pool and allocator warm-up.
+  try {
+    const int32_t token = 0;
+    std::vector<float> logits;
+    const EngineInput input{0, 0, {&token, 1}};
+    engine->forward({&input, 1}, &logits);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    what = what.substr(0, what.find('\n'));
+    *error = "model.dtype '" + options.dtype + "' on '" + options.device +
+             "' does not run with this libtorch: " + what;
+    return false;
+  }
   *out = std::move(engine);
   return true;
 }

@@ -133,7 +133,8 @@ bool ModelWeights::open(const std::string& model_dir, const ModelConfig& config,
     std::set<std::string> seen;
     for (const auto& [tensor, file] : j["weight_map"].items()) {
       if (!file.is_string() || file.get<std::string>().find('/') != std::string::npos) {
-        *error = index + ": tensor '" + tensor + "': shard must be a file name in the directory";
+        *error = index;
+        *error += ": tensor '" + tensor + "': shard must be a file name in the directory";
         return false;
       }
       const std::string path = model_dir + "/" + file.get<std::string>();
@@ -156,7 +157,9 @@ bool ModelWeights::open(const std::string& model_dir, const ModelConfig& config,
       if (file->path() == path) found = file->find(tensor) != nullptr;
     }
     if (!found) {
-      *error = path + ": tensor '" + tensor + "' is listed in " + index + " but not in the shard";
+      *error = path;
+      *error += ": tensor '" + tensor + "' is listed in ";
+      *error += index + " but not in the shard";
       return false;
     }
   }

@@ -72,8 +72,9 @@ std::shared_ptr<const PretokenizeRegex> PretokenizeRegex::compile(std::string_vi
                                                                   bool literal,
                                                                   std::string* error) {
   const std::string source = literal ? std::string(pattern) : rewrite_whitespace_classes(pattern);
-  uint32_t options = PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF;
-  if (literal) options |= PCRE2_LITERAL;
+  // PCRE2_LITERAL refuses PCRE2_UCP (it has no classes to apply it to).
+  const uint32_t options = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF |
+                           (literal ? PCRE2_LITERAL : static_cast<uint32_t>(PCRE2_UCP));
   int code_error = 0;
   PCRE2_SIZE offset = 0;
   pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(source.data()), source.size(),

@@ -55,7 +55,8 @@ void Tokenizer::encode_piece(std::string_view piece, bool at_start,
       continue;
     }
     words.clear();
-    words.push_back({normalized.substr(run.begin, run.end - run.begin), at_start && run.begin == 0});
+    words.push_back(
+        {normalized.substr(run.begin, run.end - run.begin), at_start && run.begin == 0});
     pretokenize(p.pretokenizers, &words);
     for (const Pretoken& word : words) p.model->tokenize(word.text, ids);
   }

@@ -9,11 +9,13 @@
 namespace ringserve::model {
 namespace {
 
-// HF's single_word test uses regex \w; PCRE2's Unicode \w is the closest available.
+// HF's single_word test uses the Rust regex crate's Unicode \w (Alphabetic, marks, decimal
+// digits, connector punctuation, joiners); PCRE2's \w lacks the marks, so spell it out.
 bool is_word_character(std::string_view ch) {
   static const auto word = [] {
     std::string error;
-    return PretokenizeRegex::compile("\\w", false, &error);
+    return PretokenizeRegex::compile(R"([\p{L}\p{M}\p{Nd}\p{Nl}\p{Pc}\x{200C}\x{200D}])", false,
+                                     &error);
   }();
   return word->matches_whole(ch);
 }
@@ -22,7 +24,8 @@ bool ends_with_word(std::string_view text) {
   if (text.empty()) return false;
   size_t start = text.size() - 1;
   // Step back over continuation bytes to the last character's first byte.
-  while (start > 0 && text.size() - start < 4 && (static_cast<uint8_t>(text[start]) & 0xC0) == 0x80) {
+  while (start > 0 && text.size() - start < 4 &&
+         (static_cast<uint8_t>(text[start]) & 0xC0) == 0x80) {
     --start;
   }
   return is_word_character(text.substr(start, utf8_char_length(text, start)));
@@ -63,27 +66,50 @@ size_t rightmost_space_at_start(std::string_view text) {
 }  // namespace
 
 AddedTokenMatcher::AddedTokenMatcher(std::vector<Pattern> patterns)
-    : patterns_(std::move(patterns)) {
+    : patterns_(std::move(patterns)), nodes_(1) {
   std::erase_if(patterns_, [](const Pattern& p) { return p.text.empty(); });
-  std::stable_sort(patterns_.begin(), patterns_.end(), [](const Pattern& a, const Pattern& b) {
-    return a.text.size() > b.text.size();
-  });
   for (size_t i = 0; i < patterns_.size(); ++i) {
-    by_first_byte_[static_cast<uint8_t>(patterns_[i].text[0])].push_back(static_cast<uint32_t>(i));
+    uint32_t node = 0;
+    for (const char c : patterns_[i].text) {
+      const auto byte = static_cast<uint8_t>(c);
+      auto& children = nodes_[node].children;
+      const auto it = std::find_if(children.begin(), children.end(),
+                                   [byte](const auto& child) { return child.first == byte; });
+      if (it != children.end()) {
+        node = it->second;
+        continue;
+      }
+      const auto next = static_cast<uint32_t>(nodes_.size());
+      children.emplace_back(byte, next);
+      nodes_.emplace_back();
+      node = next;
+    }
+    // Two tokens with the same text: the first listed wins.
+    if (nodes_[node].pattern < 0) nodes_[node].pattern = static_cast<int32_t>(i);
   }
+}
+
+const AddedTokenMatcher::Pattern* AddedTokenMatcher::longest_at(std::string_view text,
+                                                                size_t at) const {
+  const Pattern* longest = nullptr;
+  uint32_t node = 0;
+  for (size_t i = at; i < text.size(); ++i) {
+    const auto byte = static_cast<uint8_t>(text[i]);
+    const auto& children = nodes_[node].children;
+    const auto it = std::find_if(children.begin(), children.end(),
+                                 [byte](const auto& child) { return child.first == byte; });
+    if (it == children.end()) break;
+    node = it->second;
+    if (nodes_[node].pattern >= 0) longest = &patterns_[nodes_[node].pattern];
+  }
+  return longest;
 }
 
 void AddedTokenMatcher::split(std::string_view text, std::vector<TextRun>* runs) const {
   size_t done = 0;  // end of the last run emitted
   size_t at = 0;    // where the search for the next match resumes
   while (at < text.size()) {
-    const Pattern* hit = nullptr;
-    for (const uint32_t index : by_first_byte_[static_cast<uint8_t>(text[at])]) {
-      if (text.substr(at).starts_with(patterns_[index].text)) {
-        hit = &patterns_[index];
-        break;
-      }
-    }
+    const Pattern* hit = longest_at(text, at);
     if (hit == nullptr) {
       ++at;
       continue;

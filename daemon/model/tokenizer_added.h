@@ -7,7 +7,6 @@
 // Thread-safety: immutable after construction.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -46,8 +45,17 @@ class AddedTokenMatcher {
   void split(std::string_view text, std::vector<TextRun>* runs) const;
 
  private:
-  std::vector<Pattern> patterns_;  // longest first, so the first hit at a position is longest
-  std::array<std::vector<uint32_t>, 256> by_first_byte_;
+  // The longest pattern that starts at text[at], or null.
+  const Pattern* longest_at(std::string_view text, size_t at) const;
+
+  // A byte trie over the patterns: matching costs the length of the longest pattern per text
+  // position, not the number of patterns (a padded GPT-2 vocab has ~50k <|unused_N|>).
+  struct Node {
+    std::vector<std::pair<uint8_t, uint32_t>> children;  // byte -> node index
+    int32_t pattern = -1;                                // a pattern ends here
+  };
+  std::vector<Pattern> patterns_;
+  std::vector<Node> nodes_;  // nodes_[0] is the root
 };
 
 }  // namespace ringserve::model

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/model/tokenizer.h"
+#include "daemon/model/tokenizer_json_steps.h"
 #include "daemon/model/tokenizer_parts.h"
 #include "daemon/model/utf8.h"
 
@@ -16,282 +17,36 @@ namespace ringserve::model {
 namespace {
 
 using nlohmann::json;
+using tokenizer_json::get_bool;
+using tokenizer_json::get_string;
+using tokenizer_json::type_of;
 
 // Ids beyond this are a corrupt file, not a vocabulary (the largest real ones are ~256k).
 constexpr int64_t kMaxTokenId = 1 << 24;
 
-std::string type_of(const json& j) {
-  return j.is_object() && j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>()
-                                                                       : "";
-}
-
-// Reads an optional field of the given kind; false with *error when present with another kind.
-bool get_bool(const json& j, const char* key, bool fallback, bool* out, const std::string& where,
-              std::string* error) {
-  *out = fallback;
-  if (!j.contains(key) || j[key].is_null()) return true;
-  if (!j[key].is_boolean()) {
-    *error = where + ": '" + key + "' must be true or false";
-    return false;
-  }
-  *out = j[key].get<bool>();
-  return true;
-}
-
-bool get_string(const json& j, const char* key, std::string* out, const std::string& where,
-                std::string* error) {
-  if (!j.contains(key) || !j[key].is_string()) {
-    *error = where + ": '" + key + "' must be a string";
-    return false;
-  }
-  *out = j[key].get<std::string>();
-  return true;
-}
-
-// A {"String": s} or {"Regex": r} pattern. Literal strings get a null *regex.
-bool get_pattern(const json& j, const std::string& where, std::string* literal,
-                 std::shared_ptr<const PretokenizeRegex>* regex, std::string* error) {
-  const json* pattern = j.contains("pattern") ? &j["pattern"] : nullptr;
-  if (pattern != nullptr && pattern->is_object() && pattern->contains("String") &&
-      (*pattern)["String"].is_string()) {
-    *literal = (*pattern)["String"].get<std::string>();
-    return true;
-  }
-  if (pattern != nullptr && pattern->is_object() && pattern->contains("Regex") &&
-      (*pattern)["Regex"].is_string()) {
-    std::string regex_error;
-    *regex = PretokenizeRegex::compile((*pattern)["Regex"].get<std::string>(), false, &regex_error);
-    if (*regex == nullptr) *error = where + ": " + regex_error;
-    return *regex != nullptr;
-  }
-  *error = where + ": 'pattern' must be {\"String\": ...} or {\"Regex\": ...}";
-  return false;
-}
-
-bool parse_normalizer(const json& j, std::vector<NormalizeStep>* steps, std::string* error) {
-  if (j.is_null()) return true;
-  const std::string type = type_of(j);
-  const std::string where = "normalizer " + (type.empty() ? j.dump() : type);
-  if (type == "Sequence") {
-    if (!j.contains("normalizers") || !j["normalizers"].is_array()) {
-      *error = "normalizer Sequence: 'normalizers' must be an array";
-      return false;
-    }
-    for (const json& inner : j["normalizers"]) {
-      if (!parse_normalizer(inner, steps, error)) return false;
-    }
-    return true;
-  }
-  NormalizeStep step;
-  if (type == "Prepend") {
-    step.kind = NormalizeStep::Kind::kPrepend;
-    if (!get_string(j, "prepend", &step.text, where, error)) return false;
-  } else if (type == "Replace") {
-    step.kind = NormalizeStep::Kind::kReplace;
-    if (!get_pattern(j, where, &step.text, &step.regex, error) ||
-        !get_string(j, "content", &step.replacement, where, error)) {
-      return false;
-    }
-  } else {
-    *error = "unsupported normalizer '" + (type.empty() ? j.dump() : type) +
-             "' (supported: Prepend, Replace, Sequence)";
-    return false;
-  }
-  steps->push_back(std::move(step));
-  return true;
-}
-
-bool parse_prepend_scheme(const json& j, const std::string& where, PrependScheme* scheme,
-                          std::string* error) {
-  // HF: add_prefix_space false means "never"; otherwise prepend_scheme, default "always".
-  *scheme = PrependScheme::kAlways;
-  if (j.contains("prepend_scheme") && !j["prepend_scheme"].is_null()) {
-    const std::string s = j["prepend_scheme"].is_string() ? j["prepend_scheme"].get<std::string>() : "";
-    if (s == "always") {
-      *scheme = PrependScheme::kAlways;
-    } else if (s == "first") {
-      *scheme = PrependScheme::kFirst;
-    } else if (s == "never") {
-      *scheme = PrependScheme::kNever;
-    } else {
-      *error = where + ": prepend_scheme must be \"always\", \"first\" or \"never\"";
-      return false;
-    }
-  }
-  bool add_prefix_space = true;
-  if (!get_bool(j, "add_prefix_space", true, &add_prefix_space, where, error)) return false;
-  if (!add_prefix_space) *scheme = PrependScheme::kNever;
-  return true;
-}
-
-bool parse_replacement(const json& j, const std::string& where, std::string* replacement,
-                       std::string* error) {
-  if (!get_string(j, "replacement", replacement, where, error)) return false;
-  if (replacement->empty() || utf8_char_length(*replacement, 0) != replacement->size() ||
-      !utf8_is_valid(*replacement)) {
-    *error = where + ": 'replacement' must be one character";
-    return false;
-  }
-  return true;
-}
-
-bool parse_pre_tokenizer(const json& j, std::vector<PretokenizeStep>* steps, std::string* error) {
-  if (j.is_null()) return true;
-  const std::string type = type_of(j);
-  const std::string where = "pre_tokenizer " + type;
-  if (type == "Sequence") {
-    if (!j.contains("pretokenizers") || !j["pretokenizers"].is_array()) {
-      *error = "pre_tokenizer Sequence: 'pretokenizers' must be an array";
-      return false;
-    }
-    for (const json& inner : j["pretokenizers"]) {
-      if (!parse_pre_tokenizer(inner, steps, error)) return false;
-    }
-    return true;
-  }
-  PretokenizeStep step;
-  if (type == "ByteLevel") {
-    step.kind = PretokenizeStep::Kind::kByteLevel;
-    if (!get_bool(j, "add_prefix_space", true, &step.add_prefix_space, where, error) ||
-        !get_bool(j, "use_regex", true, &step.use_regex, where, error)) {
-      return false;
-    }
-    if (step.use_regex) step.regex = gpt2_split_regex();
-  } else if (type == "Split") {
-    step.kind = PretokenizeStep::Kind::kSplit;
-    std::string literal;
-    if (!get_pattern(j, where, &literal, &step.regex, error)) return false;
-    if (step.regex == nullptr) {
-      std::string regex_error;
-      step.regex = PretokenizeRegex::compile(literal, true, &regex_error);
-      if (step.regex == nullptr) {
-        *error = where + ": " + regex_error;
-        return false;
-      }
-    }
-    std::string behavior;
-    if (!get_string(j, "behavior", &behavior, where, error)) return false;
-    if (behavior == "Removed") {
-      step.behavior = SplitBehavior::kRemoved;
-    } else if (behavior == "Isolated") {
-      step.behavior = SplitBehavior::kIsolated;
-    } else if (behavior == "MergedWithPrevious") {
-      step.behavior = SplitBehavior::kMergedWithPrevious;
-    } else if (behavior == "MergedWithNext") {
-      step.behavior = SplitBehavior::kMergedWithNext;
-    } else if (behavior == "Contiguous") {
-      step.behavior = SplitBehavior::kContiguous;
-    } else {
-      *error = where + ": unknown behavior '" + behavior + "'";
-      return false;
-    }
-    if (!get_bool(j, "invert", false, &step.invert, where, error)) return false;
-  } else if (type == "Metaspace") {
-    step.kind = PretokenizeStep::Kind::kMetaspace;
-    if (!parse_replacement(j, where, &step.replacement, error) ||
-        !parse_prepend_scheme(j, where, &step.prepend_scheme, error) ||
-        !get_bool(j, "split", true, &step.split, where, error)) {
-      return false;
-    }
-  } else {
-    *error = "unsupported pre_tokenizer '" + (type.empty() ? j.dump() : type) +
-             "' (supported: ByteLevel, Split, Metaspace, Sequence)";
-    return false;
-  }
-  steps->push_back(std::move(step));
-  return true;
-}
-
-bool parse_decoder(const json& j, DecodePlan* plan, bool* fused, std::string* error) {
-  if (j.is_null()) return true;
-  const std::string type = type_of(j);
-  const std::string where = "decoder " + type;
-  if (type == "Sequence") {
-    if (!j.contains("decoders") || !j["decoders"].is_array()) {
-      *error = "decoder Sequence: 'decoders' must be an array";
-      return false;
-    }
-    for (const json& inner : j["decoders"]) {
-      if (!parse_decoder(inner, plan, fused, error)) return false;
-    }
-    return true;
-  }
-  DecodeStep step;
-  if (type == "Fuse") {
-    *fused = true;  // later steps see the whole output as one string
-    return true;
-  }
-  if (type == "ByteLevel") {
-    step.kind = DecodeStep::Kind::kByteLevel;
-  } else if (type == "ByteFallback") {
-    step.kind = DecodeStep::Kind::kByteFallback;
-  } else if (type == "Replace") {
-    step.kind = DecodeStep::Kind::kReplace;
-    std::shared_ptr<const PretokenizeRegex> regex;
-    if (!get_pattern(j, where, &step.from, &regex, error) ||
-        !get_string(j, "content", &step.to, where, error)) {
-      return false;
-    }
-    if (regex != nullptr) {
-      *error = where + ": a Regex pattern is not supported (only String)";
-      return false;
-    }
-  } else if (type == "Strip") {
-    step.kind = DecodeStep::Kind::kStrip;
-    if (!get_string(j, "content", &step.from, where, error)) return false;
-    if (!j.contains("start") || !j["start"].is_number_unsigned() || !j.contains("stop") ||
-        !j["stop"].is_number_unsigned()) {
-      *error = where + ": 'start' and 'stop' must be unsigned integers";
-      return false;
-    }
-    step.start = static_cast<int>(std::min<uint64_t>(j["start"].get<uint64_t>(), 1u << 20));
-    step.stop = static_cast<int>(std::min<uint64_t>(j["stop"].get<uint64_t>(), 1u << 20));
-    if (*fused) {
-      plan->output_strip = step.from;
-      plan->output_strip_start = step.start;
-      plan->output_strip_stop = step.stop;
-      return true;
-    }
-  } else if (type == "Metaspace") {
-    step.kind = DecodeStep::Kind::kMetaspace;
-    PrependScheme scheme = PrependScheme::kAlways;
-    if (!parse_replacement(j, where, &step.from, error) ||
-        !parse_prepend_scheme(j, where, &scheme, error)) {
-      return false;
-    }
-    if (scheme != PrependScheme::kNever) plan->drop_in_first_token = step.from;
-  } else {
-    *error = "unsupported decoder '" + (type.empty() ? j.dump() : type) +
-             "' (supported: ByteLevel, ByteFallback, Fuse, Replace, Strip, Metaspace, Sequence)";
-    return false;
-  }
-  plan->per_token.push_back(std::move(step));
-  return true;
-}
-
-bool parse_merges(const json& merges_json,
-                  std::vector<std::pair<std::string, std::string>>* merges, std::string* error) {
+bool parse_merges(const json& merges_json, std::vector<std::pair<std::string, std::string>>* merges,
+                  std::string* error) {
   if (!merges_json.is_array()) {
     *error = "model.merges must be an array";
     return false;
   }
   merges->reserve(merges_json.size());
   for (const json& m : merges_json) {
-    const std::string where = "merge " + std::to_string(merges->size());
+    const auto where = [&] { return "merge " + std::to_string(merges->size()); };
     if (m.is_string()) {
       // HF's legacy "a b" form: exactly one space; "#version" lines are comments.
       const std::string text = m.get<std::string>();
       if (text.starts_with("#version")) continue;
       const size_t space = text.find(' ');
       if (space == std::string::npos || text.find(' ', space + 1) != std::string::npos) {
-        *error = where + " ('" + text + "') is not two tokens separated by one space";
+        *error = where() + " ('" + text + "') is not two tokens separated by one space";
         return false;
       }
       merges->emplace_back(text.substr(0, space), text.substr(space + 1));
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
       merges->emplace_back(m[0].get<std::string>(), m[1].get<std::string>());
     } else {
-      *error = where + " (" + m.dump() + ") is neither \"a b\" nor [\"a\", \"b\"]";
+      *error = where() + " (" + m.dump() + ") is neither \"a b\" nor [\"a\", \"b\"]";
       return false;
     }
   }
@@ -314,7 +69,8 @@ bool parse_model(const json& j, std::unique_ptr<BpeModel>* model, std::string* e
     return false;
   }
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
-    if (j.contains(key) && !j[key].is_null() && !(j[key].is_string() && j[key].get<std::string>().empty())) {
+    if (j.contains(key) && !j[key].is_null() &&
+        !(j[key].is_string() && j[key].get<std::string>().empty())) {
       *error = std::string("model.") + key + " is not supported";
       return false;
     }
@@ -336,7 +92,8 @@ bool parse_model(const json& j, std::unique_ptr<BpeModel>* model, std::string* e
     const auto id = static_cast<int32_t>(id_json.get<int64_t>());
     if (static_cast<size_t>(id) >= seen.size()) seen.resize(static_cast<size_t>(id) + 1, 0);
     if (seen[id]) {
-      *error = "model.vocab: id " + std::to_string(id) + " is used twice (again by '" + token + "')";
+      *error =
+          "model.vocab: id " + std::to_string(id) + " is used twice (again by '" + token + "')";
       return false;
     }
     seen[id] = 1;
@@ -410,7 +167,8 @@ bool parse_added_tokens(const json& j, const Vocab& vocab, std::vector<AddedToke
 // Fills the by-id tables, the added-token matchers and the fast-path flag.
 bool finish_parts(TokenizerParts* p, std::string* error) {
   size_t size = 0;
-  for (const auto& [token, id] : p->model->vocab()) size = std::max(size, static_cast<size_t>(id) + 1);
+  for (const auto& [token, id] : p->model->vocab())
+    size = std::max(size, static_cast<size_t>(id) + 1);
   for (const AddedToken& t : p->added) size = std::max(size, static_cast<size_t>(t.id) + 1);
   p->token_strings.assign(size, std::string());
   p->token_bytes.assign(size, std::string());
@@ -444,7 +202,8 @@ bool finish_parts(TokenizerParts* p, std::string* error) {
 
   const BpeModel& m = *p->model;
   bool every_byte = m.options().byte_fallback;
-  for (int b = 0; b < 256 && every_byte; ++b) every_byte = m.byte_token(static_cast<uint8_t>(b)) >= 0;
+  for (int b = 0; b < 256 && every_byte; ++b)
+    every_byte = m.byte_token(static_cast<uint8_t>(b)) >= 0;
   bool no_single_chars = true;
   for (const auto& [token, id] : m.vocab()) {
     if (!token.empty() && utf8_char_length(token, 0) == token.size()) no_single_chars = false;
@@ -477,12 +236,15 @@ bool Tokenizer::parse(std::string_view json_text, const std::string& name_for_er
     return root.contains(key) ? root[key] : null_json;
   };
   if (!parse_model(field("model"), &parts->model, &message)) return fail(message);
-  if (!parse_normalizer(field("normalizer"), &parts->normalizers, &message)) return fail(message);
-  if (!parse_pre_tokenizer(field("pre_tokenizer"), &parts->pretokenizers, &message)) {
+  if (!tokenizer_json::parse_normalizer(field("normalizer"), &parts->normalizers, &message) ||
+      !tokenizer_json::parse_pre_tokenizer(field("pre_tokenizer"), &parts->pretokenizers,
+                                           &message)) {
     return fail(message);
   }
   bool fused = false;
-  if (!parse_decoder(field("decoder"), &parts->decode_plan, &fused, &message)) return fail(message);
+  if (!tokenizer_json::parse_decoder(field("decoder"), &parts->decode_plan, &fused, &message)) {
+    return fail(message);
+  }
   if (!parse_added_tokens(field("added_tokens"), parts->model->vocab(), &parts->added, &message) ||
       !finish_parts(parts.get(), &message)) {
     return fail(message);
@@ -491,8 +253,7 @@ bool Tokenizer::parse(std::string_view json_text, const std::string& name_for_er
   return true;
 }
 
-bool Tokenizer::load(const std::string& path, std::unique_ptr<Tokenizer>* out,
-                     std::string* error) {
+bool Tokenizer::load(const std::string& path, std::unique_ptr<Tokenizer>* out, std::string* error) {
   std::ifstream file(path, std::ios::binary);
   if (!file) {
     *error = path + ": cannot open: " + std::strerror(errno);

@@ -41,6 +41,9 @@ std::string normalize_text(const std::vector<NormalizeStep>& steps, std::string_
       case NormalizeStep::Kind::kReplace:
         current = replace_all(step, current);
         break;
+      case NormalizeStep::Kind::kUnicode:
+        current = unicode_normalize(step.form, current);
+        break;
     }
   }
   return current;

@@ -1,7 +1,8 @@
 // Normalizers a tokenizer.json may name that change text before it is split: Prepend (add a
-// string in front of non-empty text) and Replace (every non-overlapping occurrence of a string
-// or regex, left to right). Llama 2's file uses Sequence[Prepend("▁"), Replace(" ", "▁")].
-// Unicode normalization forms, lowercasing and the rest are refused when the file is read.
+// string in front of non-empty text), Replace (every non-overlapping occurrence of a string or
+// regex, left to right) and the Unicode forms NFC / NFD / NFKC / NFKD (with ICU). Llama 2's file
+// uses Sequence[Prepend("▁"), Replace(" ", "▁")]; Qwen2's uses NFC. Lowercasing, Strip, BERT's
+// normalizer and the rest are refused when the file is read.
 //
 // Thread-safety: immutable after construction.
 #pragma once
@@ -12,14 +13,16 @@
 #include <vector>
 
 #include "daemon/model/pretokenize_regex.h"
+#include "daemon/model/unicode_normalize.h"
 
 namespace ringserve::model {
 
 struct NormalizeStep {
-  enum class Kind { kPrepend, kReplace };
+  enum class Kind { kPrepend, kReplace, kUnicode };
   Kind kind = Kind::kPrepend;
-  std::string text;         // kPrepend: what to prepend; kReplace: the literal pattern
-  std::string replacement;  // kReplace: what replaces each occurrence
+  UnicodeForm form = UnicodeForm::kNfc;  // kUnicode
+  std::string text;                      // kPrepend: what to prepend; kReplace: the literal pattern
+  std::string replacement;               // kReplace: what replaces each occurrence
   std::shared_ptr<const PretokenizeRegex> regex;  // kReplace with a Regex pattern
 };
 
