@@ -237,6 +237,19 @@ TEST(RandomModel, OutputIsTheSameAloneAndInABatch) {
   fs::remove_all(dir);
 }
 
+TEST(RingctlTokenize, PrintsTheIdsTheDaemonUses) {
+  const std::string dir = temp_dir("tokenize");
+  std::string error;
+  ASSERT_TRUE(write_scripted_model(dir, byte_tokens("x"), &error)) << error;
+  ProcessResult r = run({RINGCTL_PATH, "tokenize", "--model", dir, "Hé<s>"});
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  EXPECT_EQ(r.output, "75 198 172 1\n");  // bytes + 3; "<s>" is the added token 1
+  r = run({RINGCTL_PATH, "tokenize", "--model", dir + "/nowhere", "x"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.errors.rfind("ringctl: " + dir + "/nowhere/tokenizer.json", 0), 0u) << r.errors;
+  fs::remove_all(dir);
+}
+
 TEST(BadModelDirectory, FailsAtStartWithOneClearLine) {
   const std::string dir = temp_dir("bad");
   model::RandomModelSpec spec;

@@ -1,5 +1,7 @@
 #include "daemon/model/pretokenize.h"
 
+#include <algorithm>
+
 #include <string_view>
 #include <utility>
 
@@ -80,8 +82,7 @@ void split_piece(const Pretoken& piece, const std::vector<std::pair<size_t, size
         }
         previous_match = s.is_match;
       }
-      std::vector<Segment> forward(kept.rbegin(), kept.rend());
-      kept = std::move(forward);
+      std::reverse(kept.begin(), kept.end());
       break;
     }
   }
