@@ -58,11 +58,12 @@ const OptionSpec kThroughputOptions = {
     {"set", OptionKind::kList},       {"help", OptionKind::kFlag}};
 
 const OptionSpec kModelOptions = {
-    {"model", OptionKind::kText},    {"preset", OptionKind::kText},
-    {"threads", OptionKind::kCount}, {"dtype", OptionKind::kText},
-    {"device", OptionKind::kText},   {"prompt-tokens", OptionKind::kCount},
-    {"steps", OptionKind::kCount},   {"batches", OptionKind::kText},
-    {"json", OptionKind::kText},     {"help", OptionKind::kFlag}};
+    {"model", OptionKind::kText},       {"preset", OptionKind::kText},
+    {"threads", OptionKind::kCount},    {"dtype", OptionKind::kText},
+    {"device", OptionKind::kText},      {"prompt-tokens", OptionKind::kCount},
+    {"steps", OptionKind::kCount},      {"batches", OptionKind::kText},
+    {"json", OptionKind::kText},        {"help", OptionKind::kFlag},
+    {"compare-blas", OptionKind::kFlag}};
 
 }  // namespace
 
