@@ -3,7 +3,7 @@
 # on Debian's python3-torch), for random models of each family the engine supports:
 # GPT-2 (LayerNorm, learned positions, fused QKV, tied head), Llama with grouped-query
 # attention and llama3 rope scaling (untied head, bfloat16 weights), Qwen2 (q/k/v biases,
-# sharded safetensors), each prefilled whole and in chunks. Exit 77 (ctest: skipped) when
+# sharded safetensors), each prefilled whole and in chunks, and the built-in model. Exit 77 (ctest: skipped) when
 # python3-torch is missing.
 #   run_parity.sh MAKE_MODEL PROBE SOURCE_DIR
 set -euo pipefail
@@ -29,4 +29,7 @@ for model in gpt2 llama qwen2; do
     /usr/bin/python3 "$source_dir/tools/model_parity.py" "${args[@]}" || status=1
   done
 done
+echo "== the built-in model (bfloat16 weights, computed in float32)"
+/usr/bin/python3 "$source_dir/tools/model_parity.py" --probe "$probe" \
+  --model "$source_dir/models/builtin" --decode 8 || status=1
 exit $status

@@ -3,6 +3,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
 
 namespace ringserve::model {
 namespace {
@@ -50,7 +53,75 @@ constexpr RowKernel kRowKernels[9] = {nullptr,
                                       row_times_inputs<7>,
                                       row_times_inputs<8>};
 
+__attribute__((target("avx2,fma"))) float dot(const float* a, const float* b, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  float s = horizontal_sum(acc);
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// out += w * v
+__attribute__((target("avx2,fma"))) void add_scaled(float* out, const float* v, float w,
+                                                   int64_t n) {
+  const __m256 wv = _mm256_set1_ps(w);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(out + i, _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
+  }
+  for (; i < n; ++i) out[i] += w * v[i];
+}
+
 }  // namespace
+
+void decode_attention(const DecodeAttentionShape& shape, int64_t tokens, const float* q,
+                      const float* k_new, const float* v_new, float* k_cache, float* v_cache,
+                      const int32_t* slots, const int32_t* positions, float* out, int threads) {
+  const int64_t d = shape.head_dim;
+  const int64_t kv = shape.kv_heads;
+  const int64_t group = shape.heads / kv;
+  const int64_t jobs = tokens * kv;
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<float> weights;
+#pragma omp for schedule(static)
+    for (int64_t job = 0; job < jobs; ++job) {
+      const int64_t t = job / kv;
+      const int64_t h = job % kv;
+      const int64_t pos = positions[t];
+      const int64_t context = pos + 1;
+      float* keys = k_cache + ((slots[t] * kv + h) * shape.max_len) * d;
+      float* values = v_cache + ((slots[t] * kv + h) * shape.max_len) * d;
+      std::memcpy(keys + pos * d, k_new + (t * kv + h) * d, static_cast<size_t>(d) * sizeof(float));
+      std::memcpy(values + pos * d, v_new + (t * kv + h) * d,
+                  static_cast<size_t>(d) * sizeof(float));
+      weights.resize(static_cast<size_t>(context));
+      for (int64_t g = 0; g < group; ++g) {
+        const int64_t head = h * group + g;
+        const float* qh = q + (t * shape.heads + head) * d;
+        float max_score = -INFINITY;
+        for (int64_t j = 0; j < context; ++j) {
+          const float s = dot(qh, keys + j * d, d) * shape.scale;
+          weights[static_cast<size_t>(j)] = s;
+          max_score = std::max(max_score, s);
+        }
+        float total = 0;
+        for (int64_t j = 0; j < context; ++j) {
+          const float e = std::exp(weights[static_cast<size_t>(j)] - max_score);
+          weights[static_cast<size_t>(j)] = e;
+          total += e;
+        }
+        float* o = out + (t * shape.heads + head) * d;
+        std::fill(o, o + d, 0.0f);
+        const float inv = 1.0f / total;
+        for (int64_t j = 0; j < context; ++j) {
+          add_scaled(o, values + j * d, weights[static_cast<size_t>(j)] * inv, d);
+        }
+      }
+    }
+  }
+}
 
 bool small_batch_kernel_available() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");

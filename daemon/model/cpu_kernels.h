@@ -24,4 +24,24 @@ void small_batch_matmul(const float* x, int batch, const float* w, int64_t k, co
 void small_batch_matmul_parallel(const float* x, int batch, const float* w, int64_t k,
                                  const float* bias, float* y, int64_t n, int threads);
 
+// Attention for a decode step (one new token per sequence), float32, straight on the KV cache:
+// appends each token's key and value at its position, then for every query head computes
+// softmax(q . K / sqrt(d)) V over the positions so far. One task per (token, kv head), split
+// over `threads`; no tensor is created, which is what makes it pay: the operator-per-step path
+// costs about eight small ATen calls per sequence and layer.
+struct DecodeAttentionShape {
+  int64_t heads;
+  int64_t kv_heads;  // heads / kv_heads query heads share one kv head (repeat_kv order)
+  int64_t head_dim;
+  int64_t max_len;  // the cache's positions per sequence
+  float scale;
+};
+
+// q: [tokens, heads, head_dim]; k_new, v_new: [tokens, kv_heads, head_dim]; caches:
+// [slots, kv_heads, max_len, head_dim]; out: [tokens, heads * head_dim]. Token t belongs to
+// cache row slots[t] and sits at positions[t] (its context is positions[t] + 1).
+void decode_attention(const DecodeAttentionShape& shape, int64_t tokens, const float* q,
+                      const float* k_new, const float* v_new, float* k_cache, float* v_cache,
+                      const int32_t* slots, const int32_t* positions, float* out, int threads);
+
 }  // namespace ringserve::model

@@ -271,6 +271,26 @@ Tensor TorchEngine::attention(int64_t layer, const Tensor& q, const Tensor& k, c
   const int64_t group = config_.num_heads / kv_heads;
   const int64_t d = config_.head_dim;
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  const bool all_decode = std::all_of(inputs.begin(), inputs.end(),
+                                      [](const EngineInput& in) { return in.tokens.size() == 1; });
+  if (kernel_ && all_decode && device_.is_cpu() && dtype_ == torch::kFloat32) {
+    const Tensor qc = q.contiguous();
+    const Tensor kc = k.contiguous();
+    const Tensor vc = v.contiguous();
+    Tensor out = torch::empty({q.size(0), config_.num_heads * d}, q.options());
+    std::vector<int32_t> slots, positions;
+    for (const EngineInput& in : inputs) {
+      slots.push_back(in.cache_slot);
+      positions.push_back(in.position);
+    }
+    const DecodeAttentionShape shape{config_.num_heads, kv_heads, d, max_seq_len_,
+                                     static_cast<float>(scale)};
+    decode_attention(shape, q.size(0), qc.data_ptr<float>(), kc.data_ptr<float>(),
+                     vc.data_ptr<float>(), k_cache_[static_cast<size_t>(layer)].data_ptr<float>(),
+                     v_cache_[static_cast<size_t>(layer)].data_ptr<float>(), slots.data(),
+                     positions.data(), out.data_ptr<float>(), at::get_num_threads());
+    return out;
+  }
   std::vector<Tensor> outputs;
   outputs.reserve(inputs.size());
   int64_t offset = 0;
