@@ -8,8 +8,8 @@
 #include <optional>
 #include <sstream>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "daemon/model/chat_template.h"
 #include "daemon/model/engine.h"

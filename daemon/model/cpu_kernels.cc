@@ -56,7 +56,8 @@ constexpr RowKernel kRowKernels[9] = {nullptr,
 __attribute__((target("avx2,fma"))) float dot(const float* a, const float* b, int64_t n) {
   __m256 acc = _mm256_setzero_ps();
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  for (; i + 8 <= n; i += 8)
+    acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
   float s = horizontal_sum(acc);
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
@@ -64,11 +65,12 @@ __attribute__((target("avx2,fma"))) float dot(const float* a, const float* b, in
 
 // out += w * v
 __attribute__((target("avx2,fma"))) void add_scaled(float* out, const float* v, float w,
-                                                   int64_t n) {
+                                                    int64_t n) {
   const __m256 wv = _mm256_set1_ps(w);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    _mm256_storeu_ps(out + i, _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
+    _mm256_storeu_ps(out + i,
+                     _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
   }
   for (; i < n; ++i) out[i] += w * v[i];
 }
