@@ -22,6 +22,8 @@ constexpr std::pair<std::string_view, WaitMode> kWaitModes[] = {
     {"spin", WaitMode::kSpin}, {"futex", WaitMode::kFutex}, {"hybrid", WaitMode::kHybrid}};
 constexpr std::pair<std::string_view, Backend> kBackends[] = {{"echo", Backend::kEcho},
                                                               {"torch", Backend::kTorch}};
+constexpr std::pair<std::string_view, SchedulerMode> kSchedulerModes[] = {
+    {"batch", SchedulerMode::kBatch}, {"interleave", SchedulerMode::kInterleave}};
 constexpr std::string_view kDtypes[] = {"float32", "float16", "bfloat16"};
 constexpr std::string_view kChatTemplates[] = {"auto", "chatml", "llama2", "llama3", "plain"};
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
@@ -210,6 +212,9 @@ const std::vector<Key>& keys() {
       {"scheduler.max_queue", integer(&C::scheduler, &S::max_queue, 0, 65536)},
       {"scheduler.max_tokens_limit", integer(&C::scheduler, &S::max_tokens_limit, 1, 1000000)},
       {"scheduler.max_batch_tokens", integer(&C::scheduler, &S::max_batch_tokens, 1, 65536)},
+      {"scheduler.mode", choice(&C::scheduler, &S::mode, kSchedulerModes)},
+      {"scheduler.aging_ms", integer(&C::scheduler, &S::aging_ms, 0, 3600000)},
+      {"scheduler.drain_timeout_ms", integer(&C::scheduler, &S::drain_timeout_ms, 0, 3600000)},
       {"model.backend", choice(&C::model, &M::backend, kBackends)},
       {"model.path", text(&C::model, &M::path, [](std::string_view) { return std::string(); })},
       {"model.device", text(&C::model, &M::device, check_device)},
@@ -372,6 +377,13 @@ const char* to_string(WaitMode mode) {
 const char* to_string(Backend backend) {
   for (const auto& [name, value] : kBackends) {
     if (value == backend) return name.data();
+  }
+  return "?";
+}
+
+const char* to_string(SchedulerMode mode) {
+  for (const auto& [name, value] : kSchedulerModes) {
+    if (value == mode) return name.data();
   }
   return "?";
 }

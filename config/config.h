@@ -25,6 +25,7 @@ namespace ringserve::config {
 
 enum class WaitMode { kSpin, kFutex, kHybrid };
 enum class Backend { kEcho, kTorch };
+enum class SchedulerMode { kBatch, kInterleave };
 
 struct DaemonSection {
   // Default "default". Clients connect by this name: 1-64 characters of [A-Za-z0-9_.-], not
@@ -66,6 +67,14 @@ struct SchedulerSection {
   // Default 512. Tokens one model step may process: one per decoding sequence plus prompt
   // tokens being prefilled; longer prompts are prefilled in chunks. 1..65536.
   uint32_t max_batch_tokens = 512;
+  // Default kBatch. "batch": continuous batching, every running sequence in every step.
+  // "interleave": one sequence per step, round-robin (the seed's behaviour, a baseline).
+  SchedulerMode mode = SchedulerMode::kBatch;
+  // Default 1000. A waiting request gains one priority level per this many milliseconds
+  // waited, so low priority cannot starve; 0 = strict priority. 0..3600000.
+  uint32_t aging_ms = 1000;
+  // Default 10000. At SIGTERM, running requests get this long to finish. 0..3600000.
+  uint32_t drain_timeout_ms = 10000;
 
   bool operator==(const SchedulerSection&) const = default;
 };
@@ -122,5 +131,6 @@ LoadResult parse_config(std::string_view toml_text, const std::string& source_na
 // The config-file spelling: "spin", "futex", "hybrid"; "echo", "torch".
 const char* to_string(WaitMode mode);
 const char* to_string(Backend backend);
+const char* to_string(SchedulerMode mode);
 
 }  // namespace ringserve::config

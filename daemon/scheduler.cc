@@ -4,6 +4,21 @@
 
 namespace ringserve::daemon {
 
+int64_t Scheduler::effective_priority(const Sequence& seq, uint64_t now_ns) const {
+  int64_t p = seq.params.priority;
+  if (aging_ms_ != 0 && now_ns > seq.received_ns) {
+    p += static_cast<int64_t>((now_ns - seq.received_ns) / (uint64_t{aging_ms_} * 1'000'000));
+  }
+  return p;
+}
+
+bool Scheduler::before(const Sequence& a, const Sequence& b, uint64_t now_ns) const {
+  const int64_t pa = effective_priority(a, now_ns);
+  const int64_t pb = effective_priority(b, now_ns);
+  if (pa != pb) return pa > pb;
+  return a.received_ns < b.received_ns;
+}
+
 bool Scheduler::enqueue(Sequence* seq) {
   const bool must_wait = running_.size() >= max_concurrent_ || !waiting_.empty();
   if (must_wait && waiting_.size() >= max_queue_) return false;
@@ -12,15 +27,28 @@ bool Scheduler::enqueue(Sequence* seq) {
   return true;
 }
 
-std::vector<Sequence*> Scheduler::admit() {
+std::vector<Sequence*> Scheduler::admit(uint64_t now_ns) {
   std::vector<Sequence*> admitted;
   while (!waiting_.empty() && running_.size() < max_concurrent_) {
-    running_.push_back(waiting_.front());
-    admitted.push_back(waiting_.front());
-    waiting_.pop_front();
+    // The line is short (max_queue) and this runs once per loop: a scan beats keeping a heap
+    // ordered under aging, where every entry's key moves with time.
+    auto best = waiting_.begin();
+    for (auto it = waiting_.begin() + 1; it != waiting_.end(); ++it) {
+      if (before(**it, **best, now_ns)) best = it;
+    }
+    running_.push_back(*best);
+    admitted.push_back(*best);
+    waiting_.erase(best);
     ++waiting_version_;
   }
   return admitted;
+}
+
+std::vector<Sequence*> Scheduler::admission_order(uint64_t now_ns) const {
+  std::vector<Sequence*> order(waiting_.begin(), waiting_.end());
+  std::stable_sort(order.begin(), order.end(),
+                   [&](const Sequence* a, const Sequence* b) { return before(*a, *b, now_ns); });
+  return order;
 }
 
 void Scheduler::remove(Sequence* seq) {

@@ -1,6 +1,9 @@
-// Scheduler (transport stage): a bounded waiting line in front of a bounded set of running
-// sequences, admission in arrival order. The full scheduler (priorities, aging, chunked
-// prefill, interleave mode) builds on this interface.
+// Scheduler: a bounded waiting line in front of a bounded set of running sequences.
+// Admission takes the waiting sequence with the highest effective priority, the earliest
+// arrival among equals (plain FIFO when every request has priority 0). The effective priority
+// is the request's priority plus one for every `aging_ms` it has waited, so a low-priority
+// request cannot starve: after (difference x aging_ms) it ties with, then beats, newer
+// high-priority ones.
 //
 // Not thread-safe: owned by the daemon's loop thread.
 #pragma once
@@ -15,26 +18,35 @@ namespace ringserve::daemon {
 
 class Scheduler {
  public:
-  Scheduler(uint32_t max_concurrent, uint32_t max_queue)
-      : max_concurrent_(max_concurrent), max_queue_(max_queue) {}
+  // aging_ms: 0 = no aging (strict priority, FIFO within one).
+  Scheduler(uint32_t max_concurrent, uint32_t max_queue, uint32_t aging_ms = 0)
+      : max_concurrent_(max_concurrent), max_queue_(max_queue), aging_ms_(aging_ms) {}
 
-  // Adds an arrived request. False when it would have to wait and the waiting line is full.
+  // Adds an arrived request (its received_ns is its arrival). False when it would have to wait
+  // and the waiting line is full.
   bool enqueue(Sequence* seq);
 
-  // Moves waiting sequences into the running set while there is room; returns those moved.
-  std::vector<Sequence*> admit();
+  // Moves waiting sequences into the running set while there is room, best first; returns
+  // those moved.
+  std::vector<Sequence*> admit(uint64_t now_ns);
 
   // Forgets a sequence wherever it is (finished, cancelled, owner died).
   void remove(Sequence* seq);
 
   const std::vector<Sequence*>& running() const { return running_; }
-  const std::deque<Sequence*>& waiting() const { return waiting_; }
+  const std::deque<Sequence*>& waiting() const { return waiting_; }  // in arrival order
+  // The waiting line in the order admit() would take it now.
+  std::vector<Sequence*> admission_order(uint64_t now_ns) const;
   // Bumped whenever the waiting line changes, so queue positions are rewritten only then.
   uint64_t waiting_version() const { return waiting_version_; }
 
  private:
+  int64_t effective_priority(const Sequence& seq, uint64_t now_ns) const;
+  bool before(const Sequence& a, const Sequence& b, uint64_t now_ns) const;
+
   uint32_t max_concurrent_;
   uint32_t max_queue_;
+  uint32_t aging_ms_;
   std::vector<Sequence*> running_;
   std::deque<Sequence*> waiting_;
   uint64_t waiting_version_ = 0;

@@ -21,9 +21,8 @@ namespace ringserve::daemon {
 namespace {
 
 constexpr uint64_t kReapIntervalNs = 100'000'000;
-constexpr uint64_t kIdleWaitNs = 100'000'000;         // doorbell sleep between housekeeping
-constexpr uint64_t kBlockedPollNs = 50'000;           // re-check rings the clients must drain
-constexpr uint64_t kDrainTimeoutNs = 10'000'000'000;  // running requests get this long at stop
+constexpr uint64_t kIdleWaitNs = 100'000'000;  // doorbell sleep between housekeeping
+constexpr uint64_t kBlockedPollNs = 50'000;    // re-check rings the clients must drain
 
 shm::WaitMode to_shm(config::WaitMode m) {
   switch (m) {
@@ -46,7 +45,8 @@ double ms_between(uint64_t from, uint64_t to) {
 Server::Server(const config::Config& config, std::unique_ptr<Backend> backend)
     : config_(config),
       backend_(std::move(backend)),
-      scheduler_(config.scheduler.max_concurrent, config.scheduler.max_queue) {
+      scheduler_(config.scheduler.max_concurrent, config.scheduler.max_queue,
+                 config.scheduler.aging_ms) {
   wait_policy_.mode = to_shm(config.transport.wait_mode);
   wait_policy_.spin_ns = uint64_t{config.transport.spin_us} * 1000;
 }
@@ -95,10 +95,12 @@ bool Server::start(std::string* error) {
   shm::store(h->state, static_cast<uint32_t>(shm::SegmentState::kReady), std::memory_order_seq_cst);
   spdlog::info(
       "ringserved '{}' ready: pid {}, {} slots x {} prompt bytes, token rings of {}, "
-      "segment {} KiB, wait mode {}, backend {}",
+      "segment {} KiB, wait mode {}, backend {}, scheduler {} ({} running, {} waiting)",
       config_.daemon.name, ::getpid(), shape.slot_count, shape.prompt_capacity,
       shape.token_ring_capacity, g.segment_bytes / 1024,
-      config::to_string(config_.transport.wait_mode), backend_->name());
+      config::to_string(config_.transport.wait_mode), backend_->name(),
+      config::to_string(config_.scheduler.mode), config_.scheduler.max_concurrent,
+      config_.scheduler.max_queue);
   return true;
 }
 
@@ -124,7 +126,7 @@ void Server::run() {
     admit(now);
     const bool stepped = step();
     flush_all(shm::monotonic_ns());
-    update_queue_positions();
+    update_queue_positions(now);
     publish_stats();
     if (stopping_) {
       const bool idle = scheduler_.running().empty() && scheduler_.waiting().empty() &&
@@ -145,11 +147,12 @@ void Server::run() {
 
 void Server::begin_shutdown(uint64_t now) {
   stopping_ = true;
-  drain_deadline_ns_ = now + kDrainTimeoutNs;
+  const uint64_t drain_ns = uint64_t{config_.scheduler.drain_timeout_ms} * 1'000'000;
+  drain_deadline_ns_ = now + drain_ns;
   shm::store(view_.header()->state, static_cast<uint32_t>(shm::SegmentState::kStopping),
              std::memory_order_seq_cst);
-  spdlog::info("stopping: {} running get up to {} s to finish, {} waiting are rejected",
-               scheduler_.running().size(), kDrainTimeoutNs / 1'000'000'000,
+  spdlog::info("stopping: {} running get up to {} ms to finish, {} waiting are rejected",
+               scheduler_.running().size(), config_.scheduler.drain_timeout_ms,
                scheduler_.waiting().size());
   const std::deque<Sequence*> waiting = scheduler_.waiting();
   for (Sequence* seq : waiting) {
@@ -232,7 +235,7 @@ void Server::check_cancels_and_deadlines(uint64_t now) {
 }
 
 void Server::admit(uint64_t now) {
-  for (Sequence* seq : scheduler_.admit()) {
+  for (Sequence* seq : scheduler_.admit(now)) {
     uint64_t expected = seq->state_word;
     const uint64_t running = shm::with_state(expected, shm::SlotState::kRunning);
     if (!shm::compare_exchange(view_.slot(seq->slot)->state_word, expected, running)) {
@@ -259,8 +262,21 @@ void Server::admit(uint64_t now) {
 
 bool Server::step() {
   batch_.clear();
-  for (Sequence* seq : scheduler_.running()) {
-    if (seq->pending.empty()) batch_.push_back(seq);  // a client behind on reading sits out
+  const std::vector<Sequence*>& running = scheduler_.running();
+  if (config_.scheduler.mode == config::SchedulerMode::kInterleave) {
+    // The seed's way: one sequence per model step, taking turns.
+    for (size_t k = 0; k < running.size(); ++k) {
+      const size_t i = (interleave_next_ + k) % running.size();
+      if (running[i]->pending.empty()) {
+        batch_.push_back(running[i]);
+        interleave_next_ = i + 1;
+        break;
+      }
+    }
+  } else {
+    for (Sequence* seq : running) {
+      if (seq->pending.empty()) batch_.push_back(seq);  // a client behind on reading sits out
+    }
   }
   if (batch_.empty()) return false;
   backend_->step(batch_, &outputs_);
@@ -380,11 +396,16 @@ void Server::reap_dead_clients() {
   }
 }
 
-void Server::update_queue_positions() {
-  if (positions_version_ == scheduler_.waiting_version()) return;
+void Server::update_queue_positions(uint64_t now) {
+  // Rewritten when the line changes, and with aging on also every reap interval: waiting
+  // reorders the line by itself.
+  const bool aged = config_.scheduler.aging_ms != 0 && !scheduler_.waiting().empty() &&
+                    now >= positions_written_ns_ + kReapIntervalNs;
+  if (positions_version_ == scheduler_.waiting_version() && !aged) return;
   positions_version_ = scheduler_.waiting_version();
+  positions_written_ns_ = now;
   uint32_t position = 1;
-  for (Sequence* seq : scheduler_.waiting()) {
+  for (Sequence* seq : scheduler_.admission_order(now)) {
     shm::store(view_.slot(seq->slot)->queue_position, position++);
   }
 }

@@ -44,7 +44,7 @@ class Server {
   void flush_all(uint64_t now);
   void reap_dead_clients();
   void begin_shutdown(uint64_t now);
-  void update_queue_positions();
+  void update_queue_positions(uint64_t now);
   void publish_stats();
   void idle_wait(uint64_t now);
   void finish(Sequence& seq, shm::FinishReason reason, shm::RequestError error);
@@ -65,6 +65,8 @@ class Server {
   uint64_t next_request_id_ = 1;
   uint64_t next_reap_ns_ = 0;
   uint64_t positions_version_ = ~0ULL;
+  uint64_t positions_written_ns_ = 0;
+  size_t interleave_next_ = 0;  // interleave mode: where the next turn starts in running()
   bool stopping_ = false;
   uint64_t drain_deadline_ns_ = 0;
   std::atomic<bool> stop_requested_{false};

@@ -39,6 +39,9 @@ TEST(Config, DefaultsWithoutAFile) {
   EXPECT_EQ(c.scheduler.max_queue, 64u);
   EXPECT_EQ(c.scheduler.max_tokens_limit, 4096u);
   EXPECT_EQ(c.scheduler.max_batch_tokens, 512u);
+  EXPECT_EQ(c.scheduler.mode, SchedulerMode::kBatch);
+  EXPECT_EQ(c.scheduler.aging_ms, 1000u);
+  EXPECT_EQ(c.scheduler.drain_timeout_ms, 10000u);
   EXPECT_EQ(c.model.backend, Backend::kTorch);
   EXPECT_EQ(c.model.path, "");
   EXPECT_EQ(c.model.device, "cpu");
@@ -83,6 +86,9 @@ max_concurrent = 3
 max_queue = 0
 max_tokens_limit = 1000000
 max_batch_tokens = 65536
+mode = "interleave"
+aging_ms = 0
+drain_timeout_ms = 3600000
 [model]
 backend = "echo"
 path = "/models/llama"
@@ -108,6 +114,9 @@ echo_step_delay_us = 10000000
   EXPECT_EQ(c.scheduler.max_queue, 0u);
   EXPECT_EQ(c.scheduler.max_tokens_limit, 1000000u);
   EXPECT_EQ(c.scheduler.max_batch_tokens, 65536u);
+  EXPECT_EQ(c.scheduler.mode, SchedulerMode::kInterleave);
+  EXPECT_EQ(c.scheduler.aging_ms, 0u);
+  EXPECT_EQ(c.scheduler.drain_timeout_ms, 3600000u);
   EXPECT_EQ(c.model.backend, Backend::kEcho);
   EXPECT_EQ(c.model.path, "/models/llama");
   EXPECT_EQ(c.model.device, "cuda:1");

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -462,6 +463,70 @@ TEST(Integration, ManyThreadsOfOneProcessShareAClient) {
   }
   for (auto& t : threads) t.join();
   for (const auto& r : results) EXPECT_EQ(r, "ok");
+}
+
+}  // namespace
+}  // namespace ringserve::testing
+
+namespace ringserve::testing {
+namespace {
+
+// Publish order of every token of several concurrent streams: (published_ns, stream index).
+std::vector<std::pair<uint64_t, size_t>> publish_order(const std::string& mode) {
+  Daemon daemon({"--set", "model.echo_step_delay_us=3000", "--set", "scheduler.mode=" + mode});
+  EXPECT_TRUE(daemon.ready());
+  std::unique_ptr<Client> client;
+  EXPECT_TRUE(Client::connect(daemon.name(), &client).ok());
+  // All three are admitted at once (max_concurrent 16); they are submitted within the first
+  // step, so from the second step on every step sees all three.
+  std::vector<std::unique_ptr<Stream>> streams(3);
+  for (size_t i = 0; i < streams.size(); ++i) {
+    EXPECT_TRUE(
+        client->generate(std::string(1, static_cast<char>('a' + i)), tokens(8), &streams[i]).ok());
+  }
+  std::vector<std::pair<uint64_t, size_t>> order;
+  for (size_t i = 0; i < streams.size(); ++i) {
+    Token t;
+    while (streams[i]->next(&t, 5s).ok()) order.emplace_back(t.published_ns, i);
+  }
+  std::sort(order.begin(), order.end());
+  return order;
+}
+
+TEST(Scheduling, InterleaveModeGivesOneSequenceATokenPerStepRoundRobin) {
+  const auto order = publish_order("interleave");
+  ASSERT_EQ(order.size(), 24u);
+  // Ignore the first few entries: the three requests arrive while the first steps run. From
+  // the moment all three run, turns go strictly round-robin: every window of three
+  // consecutive tokens holds each stream once.
+  size_t start = 0;
+  while (start + 3 <= order.size() && !(order[start].second != order[start + 1].second &&
+                                        order[start].second != order[start + 2].second &&
+                                        order[start + 1].second != order[start + 2].second)) {
+    ++start;
+  }
+  ASSERT_LE(start, 3u) << "round-robin never started";
+  for (size_t k = start; k + 3 <= order.size() - 3; ++k) {
+    EXPECT_EQ(order[k].second, order[k + 3].second) << "turn order broke at token " << k;
+  }
+  // And one token per model step: consecutive tokens are a 3 ms step apart, never a burst
+  // (batch mode publishes all three within microseconds).
+  for (size_t k = start + 1; k < order.size(); ++k) {
+    EXPECT_GT(order[k].first - order[k - 1].first, 1'500'000u) << "two tokens in one step at " << k;
+  }
+}
+
+TEST(Scheduling, BatchModeStepsEveryRunningSequenceTogether) {
+  const auto order = publish_order("batch");
+  ASSERT_EQ(order.size(), 24u);
+  // One step = one token for each stream, published together; steps are 3 ms apart. So the
+  // 24 tokens fall into about 8 bursts, each spanning far less than a step.
+  size_t bursts = 1;
+  for (size_t k = 1; k < order.size(); ++k) {
+    if (order[k].first - order[k - 1].first > 1'500'000) ++bursts;
+  }
+  EXPECT_LE(bursts, 10u);
+  EXPECT_GE(bursts, 8u);
 }
 
 }  // namespace
