@@ -182,7 +182,7 @@ TEST_F(ScriptedModel, ChatRequestsAreRenderedAndRun) {
   EXPECT_NE(bad.message().find("messages[0].role 'robot'"), std::string::npos) << bad.message();
 }
 
-TEST(RandomModel, OutputIsTheSameAloneAndInABatch) {
+TEST(RandomModel, OutputIsTheSameAloneInABatchOf16AndInterleaved) {
   const std::string dir = temp_dir("random");
   model::RandomModelSpec spec;
   ASSERT_TRUE(model::random_model_preset("tiny-llama", &spec));
@@ -208,23 +208,42 @@ TEST(RandomModel, OutputIsTheSameAloneAndInABatch) {
     alone.push_back(collect(*client, p, greedy(24)));
     alone.push_back(collect(*client, p, sampled));
   }
-  // The same requests, all at once from several threads: batched decode, chunked prefill
-  // interleaved with decoding.
-  std::vector<Output> together(alone.size());
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    threads.emplace_back([&, i] { together[2 * i] = collect(*client, prompts[i], greedy(24)); });
-    threads.emplace_back([&, i] { together[2 * i + 1] = collect(*client, prompts[i], sampled); });
-  }
-  for (auto& t : threads) t.join();
-  for (size_t i = 0; i < alone.size(); ++i) {
-    ASSERT_TRUE(alone[i].status.end_of_stream()) << alone[i].status.to_string();
-    ASSERT_EQ(alone[i].tokens.size(), 24u);
-    ASSERT_EQ(together[i].tokens.size(), alone[i].tokens.size()) << i;
-    for (size_t k = 0; k < alone[i].tokens.size(); ++k) {
-      EXPECT_EQ(together[i].tokens[k].id, alone[i].tokens[k].id)
-          << "request " << i << " token " << k;
+  // The same requests twice over, all 16 at once from 16 threads: batched decode, chunked
+  // prefill interleaved with decoding. Then the same against a daemon in interleave mode.
+  auto run_together = [&](Client& c) {
+    std::vector<Output> together(2 * alone.size());
+    std::vector<std::thread> threads;
+    for (size_t r = 0; r < together.size(); ++r) {
+      const size_t i = (r % alone.size()) / 2;
+      const bool greedy_request = r % 2 == 0;
+      threads.emplace_back([&, r, i, greedy_request] {
+        together[r] = collect(c, prompts[i], greedy_request ? greedy(24) : sampled);
+      });
     }
+    for (auto& t : threads) t.join();
+    return together;
+  };
+  auto expect_same = [&](const std::vector<Output>& together, const char* how) {
+    for (size_t r = 0; r < together.size(); ++r) {
+      const Output& want = alone[r % alone.size()];
+      ASSERT_TRUE(want.status.end_of_stream()) << want.status.to_string();
+      ASSERT_EQ(want.tokens.size(), 24u);
+      ASSERT_EQ(together[r].tokens.size(), want.tokens.size()) << how << " request " << r;
+      for (size_t k = 0; k < want.tokens.size(); ++k) {
+        EXPECT_EQ(together[r].tokens[k].id, want.tokens[k].id)
+            << how << " request " << r << " token " << k;
+      }
+    }
+  };
+  expect_same(run_together(*client), "batch of 16");
+  {
+    Daemon interleave({"--set", "model.backend=torch", "--set", "model.path=" + dir, "--set",
+                       "model.threads=1", "--set", "scheduler.max_batch_tokens=16", "--set",
+                       "scheduler.mode=interleave"});
+    ASSERT_TRUE(interleave.ready());
+    std::unique_ptr<Client> ic;
+    ASSERT_TRUE(Client::connect(interleave.name(), &ic).ok());
+    expect_same(run_together(*ic), "interleave");
   }
   // A different seed gives a different sample.
   sampled.seed = 99;
