@@ -292,6 +292,33 @@ Status Client::submit(std::string_view area, uint32_t prompt_length, uint32_t fl
   return {};
 }
 
+namespace {
+
+LatencySummary summarize(const shm::LatencyHistogram& h) {
+  uint64_t counts[shm::kHistogramBuckets];
+  LatencySummary s;
+  for (uint32_t i = 0; i < shm::kHistogramBuckets; ++i) {
+    counts[i] = shm::load(h.buckets[i], std::memory_order_relaxed);
+    s.count += counts[i];
+  }
+  if (s.count == 0) return s;
+  auto percentile = [&](double q) {
+    const auto rank = static_cast<uint64_t>(q * static_cast<double>(s.count - 1)) + 1;
+    uint64_t seen = 0;
+    for (uint32_t i = 0; i < shm::kHistogramBuckets; ++i) {
+      seen += counts[i];
+      if (seen >= rank) return static_cast<double>(uint64_t{1} << i) / 1000.0;  // edge, in ms
+    }
+    return static_cast<double>(uint64_t{1} << (shm::kHistogramBuckets - 1)) / 1000.0;
+  };
+  s.p50_ms = percentile(0.50);
+  s.p90_ms = percentile(0.90);
+  s.p99_ms = percentile(0.99);
+  return s;
+}
+
+}  // namespace
+
 Status Client::status(DaemonStatus* out) const {
   const Connection& c = *connection_;
   if (!c.daemon_alive()) return daemon_gone_status(c);
@@ -320,6 +347,11 @@ Status Client::status(DaemonStatus* out) const {
   const uint64_t now = shm::monotonic_ns();
   const uint64_t beat = shm::load(h->heartbeat_ns);
   st.heartbeat_age_ns = now > beat ? now - beat : 0;
+  const shm::SegmentMetrics* m = c.view.metrics();
+  st.queue_wait = summarize(m->queue_wait);
+  st.time_to_first_token = summarize(m->first_token);
+  st.inter_token = summarize(m->inter_token);
+  st.end_to_end = summarize(m->end_to_end);
   *out = st;
   return {};
 }

@@ -44,6 +44,7 @@ struct Sequence {
   uint64_t received_ns = 0;
   uint64_t admitted_ns = 0;
   uint64_t first_token_ns = 0;
+  uint64_t last_token_ns = 0;  // for inter-token latency
 
   shm::TokenRingWriter writer;
   std::deque<shm::TokenEntry> pending;  // produced but not yet in the ring (client slow)

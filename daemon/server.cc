@@ -207,8 +207,14 @@ void Server::accept(uint32_t slot_index, uint64_t now) {
   }
 }
 
+void Server::record(shm::LatencyHistogram& histogram, uint64_t latency_ns) {
+  shm::fetch_add(histogram.buckets[shm::histogram_bucket(latency_ns)], uint64_t{1});
+}
+
 void Server::finish(Sequence& seq, shm::FinishReason reason, shm::RequestError error) {
   if (seq.finishing) return;
+  const uint64_t now = shm::monotonic_ns();
+  record(view_.metrics()->end_to_end, now > seq.received_ns ? now - seq.received_ns : 0);
   scheduler_.remove(&seq);
   if (seq.running()) backend_->release(seq);
   queue_finish(seq, reason, error);
@@ -246,6 +252,7 @@ void Server::admit(uint64_t now) {
     }
     seq->state_word = running;
     seq->admitted_ns = now;
+    record(view_.metrics()->queue_wait, now - seq->received_ns);
     shm::store(view_.slot(seq->slot)->admitted_ns, now);
     shm::store(view_.slot(seq->slot)->queue_position, 0u);
     ++stats_.admitted;
@@ -294,7 +301,11 @@ bool Server::step() {
       if (seq.generated == 0) {
         seq.first_token_ns = stepped_ns;
         shm::store(view_.slot(seq.slot)->first_token_ns, stepped_ns);
+        record(view_.metrics()->first_token, stepped_ns - seq.received_ns);
+      } else {
+        record(view_.metrics()->inter_token, stepped_ns - seq.last_token_ns);
       }
+      seq.last_token_ns = stepped_ns;
       ++seq.generated;
       ++stats_.tokens_generated;
       queue_token(seq, out.token_id, out.text);

@@ -48,6 +48,7 @@ class Server {
   void publish_stats();
   void idle_wait(uint64_t now);
   void finish(Sequence& seq, shm::FinishReason reason, shm::RequestError error);
+  static void record(shm::LatencyHistogram& histogram, uint64_t latency_ns);
   void drop(Sequence& seq, bool log_it);
 
   config::Config config_;

@@ -315,6 +315,36 @@ inline constexpr uint32_t kMaxPromptCapacity = 16u << 20;
 inline constexpr uint32_t kMaxTokenRingCapacity = 1u << 16;
 inline constexpr uint64_t kHeaderBytes = 4096;
 
+// Latency histograms, written by the daemon (one writer, relaxed atomic adds), read by anyone
+// with access (ringctl status). Bucket 0 counts latencies under 1 us; bucket i (1..31) counts
+// [2^(i-1), 2^i) us, so the last bucket starts at about 18 minutes. They live in the header
+// page, after SegmentHeader, at kMetricsOffset.
+inline constexpr uint32_t kHistogramBuckets = 32;
+struct LatencyHistogram {
+  uint64_t buckets[kHistogramBuckets];
+};
+struct SegmentMetrics {
+  LatencyHistogram queue_wait;   // received -> admitted
+  LatencyHistogram first_token;  // received -> first token generated (time to first token)
+  LatencyHistogram inter_token;  // between consecutive tokens of a request
+  LatencyHistogram end_to_end;   // received -> finished
+};
+inline constexpr uint64_t kMetricsOffset = 512;
+static_assert(std::is_standard_layout_v<SegmentMetrics>);
+static_assert(std::is_trivially_copyable_v<SegmentMetrics>);
+static_assert(sizeof(SegmentMetrics) == 1024);
+static_assert(kMetricsOffset >= sizeof(SegmentHeader) &&
+              kMetricsOffset + sizeof(SegmentMetrics) <= kHeaderBytes);
+
+// The bucket a latency falls in.
+inline uint32_t histogram_bucket(uint64_t latency_ns) {
+  const uint64_t us = latency_ns / 1000;
+  if (us == 0) return 0;
+  const uint32_t bit =
+      64u - static_cast<uint32_t>(__builtin_clzll(us));  // us in [2^(bit-1), 2^bit)
+  return bit < kHistogramBuckets ? bit : kHistogramBuckets - 1;
+}
+
 inline constexpr bool is_power_of_two(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 inline constexpr uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 

@@ -26,6 +26,9 @@ class SegmentView {
       : base_(static_cast<char*>(base)), shape_(shape), geometry_(segment_geometry(shape)) {}
 
   SegmentHeader* header() const { return reinterpret_cast<SegmentHeader*>(base_); }
+  SegmentMetrics* metrics() const {
+    return reinterpret_cast<SegmentMetrics*>(base_ + kMetricsOffset);
+  }
   RequestRingHeader* request_ring() const {
     return reinterpret_cast<RequestRingHeader*>(base_ + geometry_.request_ring_offset);
   }

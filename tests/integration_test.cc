@@ -531,3 +531,34 @@ TEST(Scheduling, BatchModeStepsEveryRunningSequenceTogether) {
 
 }  // namespace
 }  // namespace ringserve::testing
+
+namespace ringserve::testing {
+namespace {
+
+TEST(Metrics, LatencyHistogramsCountEveryRequestAndToken) {
+  Daemon daemon({"--set", "model.echo_step_delay_us=2000"});
+  ASSERT_TRUE(daemon.ready());
+  std::unique_ptr<Client> client;
+  ASSERT_TRUE(Client::connect(daemon.name(), &client).ok());
+  for (int r = 0; r < 4; ++r) {
+    std::unique_ptr<Stream> stream;
+    ASSERT_TRUE(client->generate("metrics", tokens(5), &stream).ok());
+    Token t;
+    while (stream->next(&t, 5s).ok()) {
+    }
+  }
+  DaemonStatus st;
+  ASSERT_TRUE(eventually([&] { return client->status(&st).ok() && st.end_to_end.count == 4; }));
+  EXPECT_EQ(st.queue_wait.count, 4u);
+  EXPECT_EQ(st.time_to_first_token.count, 4u);
+  EXPECT_EQ(st.inter_token.count, 4u * 4u);
+  // Steps are 2 ms apart: inter-token latency's median bucket is the one holding 2 ms
+  // ((1.024, 2.048] ms upper edge 2.048) or the next, never below a step.
+  EXPECT_GE(st.inter_token.p50_ms, 2.0);
+  EXPECT_LE(st.inter_token.p50_ms, 4.1);
+  // End to end covers 5 steps.
+  EXPECT_GE(st.end_to_end.p50_ms, 8.0);
+}
+
+}  // namespace
+}  // namespace ringserve::testing

@@ -23,6 +23,7 @@ int usage(int rc) {
       "usage: ringctl [--name NAME] generate PROMPT [--max-tokens N] [--temperature T]\n"
       "               [--seed S] [--top-p P] [--top-k K] [--min-p P] [--repetition-penalty R]\n"
       "               [--stop-token ID]... [--stop TEXT]... [--timeout-ms MS]\n"
+      "               [--priority P] [--queue-timeout-ms MS]\n"
       "               [--chat [--system TEXT]] [--json]\n"
       "       ringctl [--name NAME] status [--json]\n"
       "       ringctl tokenize [--model DIR] TEXT\n"
@@ -82,6 +83,12 @@ int generate(ringserve::Client& client, const std::vector<std::string>& args) {
     } else if (a == "--top-k") {
       if (!number(&v)) return 2;
       params.top_k = static_cast<int32_t>(v);
+    } else if (a == "--priority") {
+      if (!number(&v)) return 2;
+      params.priority = static_cast<int32_t>(v);
+    } else if (a == "--queue-timeout-ms") {
+      if (!number(&v)) return 2;
+      params.queue_timeout_ms = static_cast<uint32_t>(v);
     } else if (a == "--min-p") {
       if (!number(&v)) return 2;
       params.min_p = static_cast<float>(v);
@@ -177,6 +184,14 @@ int status(ringserve::Client& client, const std::vector<std::string>& args) {
                         {"failed", st.failed},
                         {"tokens_generated", st.tokens_generated},
                         {"heartbeat_age_ms", st.heartbeat_age_ns / 1'000'000}};
+    auto latency = [](const ringserve::LatencySummary& l) {
+      return nlohmann::json{
+          {"count", l.count}, {"p50_ms", l.p50_ms}, {"p90_ms", l.p90_ms}, {"p99_ms", l.p99_ms}};
+    };
+    j["queue_wait"] = latency(st.queue_wait);
+    j["time_to_first_token"] = latency(st.time_to_first_token);
+    j["inter_token"] = latency(st.inter_token);
+    j["end_to_end"] = latency(st.end_to_end);
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -191,6 +206,17 @@ int status(ringserve::Client& client, const std::vector<std::string>& args) {
       static_cast<unsigned long long>(st.completed), static_cast<unsigned long long>(st.cancelled),
       static_cast<unsigned long long>(st.failed),
       static_cast<unsigned long long>(st.tokens_generated), st.heartbeat_age_ns / 1e6);
+  const std::pair<const char*, const ringserve::LatencySummary*> rows[] = {
+      {"queue wait", &st.queue_wait},
+      {"first token", &st.time_to_first_token},
+      {"inter-token", &st.inter_token},
+      {"end to end", &st.end_to_end}};
+  std::printf("%-12s %8s %10s %10s %10s  (ms, bucket upper edges)\n", "latency", "count", "p50",
+              "p90", "p99");
+  for (const auto& [label, l] : rows) {
+    std::printf("%-12s %8llu %10.3f %10.3f %10.3f\n", label,
+                static_cast<unsigned long long>(l->count), l->p50_ms, l->p90_ms, l->p99_ms);
+  }
   return 0;
 }
 

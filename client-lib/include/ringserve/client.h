@@ -127,6 +127,15 @@ struct RequestInfo {
   uint64_t finished_ns = 0;
 };
 
+// Percentiles of one of the daemon's latency histograms (power-of-two microsecond buckets:
+// each percentile is the upper edge of its bucket, so it overstates by less than 2x).
+struct LatencySummary {
+  uint64_t count = 0;
+  double p50_ms = 0;
+  double p90_ms = 0;
+  double p99_ms = 0;
+};
+
 struct DaemonStatus {
   int32_t pid = 0;
   uint32_t layout_version = 0;
@@ -145,6 +154,10 @@ struct DaemonStatus {
   uint64_t failed = 0;
   uint64_t tokens_generated = 0;
   uint64_t heartbeat_age_ns = 0;
+  LatencySummary queue_wait;           // received -> admitted
+  LatencySummary time_to_first_token;  // received -> first token
+  LatencySummary inter_token;          // between consecutive tokens
+  LatencySummary end_to_end;           // received -> finished (requests that were queued)
 };
 
 inline constexpr std::chrono::nanoseconds kWaitForever = std::chrono::nanoseconds::max();
