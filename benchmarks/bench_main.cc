@@ -29,6 +29,12 @@ constexpr const char* kUsage =
     "      Without --model a random model of --preset (default gpt2-small; also llama-small)\n"
     "      is written to a temporary directory. Defaults: T=online CPUs, D=float32, P=128, S=32.\n"
     "      --compare-blas repeats the decode runs with BLAS for every product (no AVX2 kernel).\n"
+    "  serve --name NAME [--clients N] [--requests M] [--max-tokens K|MIN:MAX]\n"
+    "        [--prompt-chars C|MIN:MAX] [--rate R] [--json FILE]\n"
+    "      drives a running ringserved from N client processes: closed loop, or Poisson\n"
+    "      arrivals at R requests/s in total; reports requests/s, output tokens/s and\n"
+    "      p50/p90/p99 of queue wait, time to first token, inter-token and end-to-end latency.\n"
+    "      Defaults: N=16, M=4N, K=64, C=64, closed loop.\n"
     "  micro [Google Benchmark flags, e.g. --benchmark_filter=Ring --benchmark_min_time=0.1]\n"
     "      in-process micro-benchmarks of the request ring, token ring and futex wake-up.\n"
     "\n"
@@ -65,6 +71,12 @@ const OptionSpec kModelOptions = {
     {"json", OptionKind::kText},        {"help", OptionKind::kFlag},
     {"compare-blas", OptionKind::kFlag}};
 
+const OptionSpec kServeOptions = {
+    {"name", OptionKind::kText},         {"clients", OptionKind::kCount},
+    {"requests", OptionKind::kCount},    {"max-tokens", OptionKind::kText},
+    {"prompt-chars", OptionKind::kText}, {"rate", OptionKind::kNumber},
+    {"json", OptionKind::kText},         {"help", OptionKind::kFlag}};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -75,6 +87,7 @@ int main(int argc, char** argv) {
   const OptionSpec* spec = command == "latency"      ? &kLatencyOptions
                            : command == "throughput" ? &kThroughputOptions
                            : command == "model"      ? &kModelOptions
+                           : command == "serve"      ? &kServeOptions
                                                      : nullptr;
   if (spec == nullptr) {
     std::fprintf(stderr, "ringserve-bench: unknown subcommand '%s' (try --help)\n",
@@ -98,5 +111,6 @@ int main(int argc, char** argv) {
   }
   if (command == "latency") return ringserve::bench::latency_main(opts);
   if (command == "model") return ringserve::bench::model_main(opts);
+  if (command == "serve") return ringserve::bench::serve_main(opts);
   return ringserve::bench::throughput_main(opts);
 }

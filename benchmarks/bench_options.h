@@ -36,5 +36,6 @@ int latency_main(const Options& opts);
 int throughput_main(const Options& opts);
 int micro_main(int argc, char** argv);
 int model_main(const Options& opts);
+int serve_main(const Options& opts);
 
 }  // namespace ringserve::bench
