@@ -256,6 +256,50 @@ TEST(RandomModel, OutputIsTheSameAloneInABatchOf16AndInterleaved) {
   fs::remove_all(dir);
 }
 
+TEST(RandomModel, CancelDuringChunkedPrefillFreesTheCacheRowForTheNextRequest) {
+  const std::string dir = temp_dir("cancel");
+  model::RandomModelSpec spec;
+  ASSERT_TRUE(model::random_model_preset("tiny-llama", &spec));
+  spec.max_positions = 4096;
+  std::string error;
+  ASSERT_TRUE(model::write_random_model(dir, spec, &error)) << error;
+  // One running sequence at a time, 4 prompt tokens per step: a 3000-byte prompt takes 750
+  // steps to prefill, and the second request waits behind it.
+  Daemon daemon({"--set", "model.backend=torch", "--set", "model.path=" + dir, "--set",
+                 "model.threads=1", "--set", "scheduler.max_concurrent=1", "--set",
+                 "scheduler.max_batch_tokens=4"});
+  ASSERT_TRUE(daemon.ready());
+  std::unique_ptr<Client> client;
+  ASSERT_TRUE(Client::connect(daemon.name(), &client).ok());
+  std::unique_ptr<Stream> long_one, next_one;
+  ASSERT_TRUE(client->generate(std::string(3000, 'x'), greedy(8), &long_one).ok());
+  ASSERT_TRUE(client->generate("after", greedy(8), &next_one).ok());
+  const auto admitted = [&] { return long_one->info().admitted_ns != 0; };
+  for (int i = 0; i < 2000 && !admitted(); ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(admitted());
+  for (int i = 0; i < 1000 && next_one->info().queue_position != 1; ++i) {
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(next_one->info().queue_position, 1u);
+  EXPECT_EQ(long_one->info().first_token_ns, 0u) << "prefill finished before the cancel";
+  const auto t0 = std::chrono::steady_clock::now();
+  long_one->cancel();
+  Token t;
+  Status s;
+  while ((s = long_one->next(&t, 10s)).ok()) {
+  }
+  EXPECT_TRUE(s.end_of_stream()) << s.to_string();
+  EXPECT_EQ(long_one->finish_reason(), FinishReason::kCancelled);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  // The waiting request takes the only KV cache row and runs to its end.
+  size_t tokens = 0;
+  while ((s = next_one->next(&t, 10s)).ok()) ++tokens;
+  EXPECT_TRUE(s.end_of_stream()) << s.to_string();
+  EXPECT_EQ(tokens, 8u);
+  EXPECT_EQ(next_one->finish_reason(), FinishReason::kLength);
+  fs::remove_all(dir);
+}
+
 TEST(RingctlTokenize, PrintsTheIdsTheDaemonUses) {
   const std::string dir = temp_dir("tokenize");
   std::string error;
