@@ -6,6 +6,7 @@
 // until the push it cannot know of it, so a failure before the push just frees the slot.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "client-lib/connection.h"
@@ -318,6 +319,34 @@ LatencySummary summarize(const shm::LatencyHistogram& h) {
 }
 
 }  // namespace
+
+Status Client::requests(std::vector<RequestSummary>* out) const {
+  const Connection& c = *connection_;
+  if (!c.daemon_alive()) return daemon_gone_status(c);
+  out->clear();
+  const uint64_t now = shm::monotonic_ns();
+  for (uint32_t i = 0; i < c.view.shape().slot_count; ++i) {
+    const shm::SlotHeader* slot = c.view.slot(i);
+    const uint64_t word = shm::load(slot->state_word);
+    const shm::SlotState state = shm::word_state(word);
+    if (state != shm::SlotState::kQueued && state != shm::SlotState::kRunning) continue;
+    RequestSummary r;
+    r.request_id = shm::load(slot->request_id, std::memory_order_relaxed);
+    r.slot = i;
+    r.owner_pid = shm::word_pid(word);
+    r.running = state == shm::SlotState::kRunning;
+    r.queue_position = r.running ? 0 : shm::load(slot->queue_position, std::memory_order_relaxed);
+    r.tokens_generated = shm::load(slot->tokens_generated, std::memory_order_relaxed);
+    const uint64_t received = shm::load(slot->received_ns, std::memory_order_relaxed);
+    r.age_ns = received != 0 && now > received ? now - received : 0;
+    out->push_back(r);
+  }
+  std::sort(out->begin(), out->end(), [](const RequestSummary& a, const RequestSummary& b) {
+    if (a.running != b.running) return a.running;
+    return a.running ? a.request_id < b.request_id : a.queue_position < b.queue_position;
+  });
+  return {};
+}
 
 Status Client::status(DaemonStatus* out) const {
   const Connection& c = *connection_;

@@ -308,6 +308,8 @@ bool Server::step() {
       seq.last_token_ns = stepped_ns;
       ++seq.generated;
       ++stats_.tokens_generated;
+      // Live progress for `ringctl status` (the final count is stored again at the end).
+      shm::store(view_.slot(seq.slot)->tokens_generated, seq.generated, std::memory_order_relaxed);
       queue_token(seq, out.token_id, out.text);
     } else if (!out.text.empty()) {
       queue_token(seq, -1, out.text);  // text held back for a stop string, released at the end

@@ -562,3 +562,29 @@ TEST(Metrics, LatencyHistogramsCountEveryRequestAndToken) {
 
 }  // namespace
 }  // namespace ringserve::testing
+
+namespace ringserve::testing {
+namespace {
+
+TEST(Metrics, RequestsListsRunningThenWaitingInQueueOrder) {
+  Daemon daemon({"--set", "model.echo_step_delay_us=20000", "--set", "scheduler.max_concurrent=2"});
+  ASSERT_TRUE(daemon.ready());
+  std::unique_ptr<Client> client;
+  ASSERT_TRUE(Client::connect(daemon.name(), &client).ok());
+  std::vector<std::unique_ptr<Stream>> streams(4);
+  for (auto& s : streams) ASSERT_TRUE(client->generate("listed", tokens(50), &s).ok());
+  std::vector<RequestSummary> list;
+  ASSERT_TRUE(eventually([&] {
+    return client->requests(&list).ok() && list.size() == 4 && !list[2].running &&
+           list[2].queue_position == 1 && list[0].tokens_generated > 0;
+  })) << list.size();
+  EXPECT_TRUE(list[0].running);
+  EXPECT_TRUE(list[1].running);
+  EXPECT_FALSE(list[3].running);
+  EXPECT_EQ(list[3].queue_position, 2u);
+  EXPECT_EQ(list[0].owner_pid, ::getpid());
+  for (auto& s : streams) s->cancel();
+}
+
+}  // namespace
+}  // namespace ringserve::testing

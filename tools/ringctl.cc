@@ -192,6 +192,19 @@ int status(ringserve::Client& client, const std::vector<std::string>& args) {
     j["time_to_first_token"] = latency(st.time_to_first_token);
     j["inter_token"] = latency(st.inter_token);
     j["end_to_end"] = latency(st.end_to_end);
+    std::vector<ringserve::RequestSummary> requests;
+    if (client.requests(&requests).ok()) {
+      j["requests"] = nlohmann::json::array();
+      for (const auto& r : requests) {
+        j["requests"].push_back({{"request_id", r.request_id},
+                                 {"slot", r.slot},
+                                 {"pid", r.owner_pid},
+                                 {"state", r.running ? "running" : "waiting"},
+                                 {"queue_position", r.queue_position},
+                                 {"tokens_generated", r.tokens_generated},
+                                 {"age_ms", r.age_ns / 1e6}});
+      }
+    }
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -216,6 +229,17 @@ int status(ringserve::Client& client, const std::vector<std::string>& args) {
   for (const auto& [label, l] : rows) {
     std::printf("%-12s %8llu %10.3f %10.3f %10.3f\n", label,
                 static_cast<unsigned long long>(l->count), l->p50_ms, l->p90_ms, l->p99_ms);
+  }
+  std::vector<ringserve::RequestSummary> requests;
+  if (client.requests(&requests).ok() && !requests.empty()) {
+    std::printf("%-10s %6s %8s %-8s %8s %8s %10s\n", "request", "slot", "pid", "state", "position",
+                "tokens", "age ms");
+    for (const auto& r : requests) {
+      std::printf("%-10llu %6u %8d %-8s %8u %8u %10.1f\n",
+                  static_cast<unsigned long long>(r.request_id), r.slot, r.owner_pid,
+                  r.running ? "running" : "waiting", r.queue_position, r.tokens_generated,
+                  r.age_ns / 1e6);
+    }
   }
   return 0;
 }

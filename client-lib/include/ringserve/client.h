@@ -160,6 +160,17 @@ struct DaemonStatus {
   LatencySummary end_to_end;           // received -> finished (requests that were queued)
 };
 
+// One request the daemon holds, as `Client::requests` sees it in the segment.
+struct RequestSummary {
+  uint64_t request_id = 0;
+  uint32_t slot = 0;
+  int32_t owner_pid = 0;
+  bool running = false;         // false: waiting for admission
+  uint32_t queue_position = 0;  // 1-based while waiting
+  uint32_t tokens_generated = 0;
+  uint64_t age_ns = 0;  // since the daemon received it
+};
+
 inline constexpr std::chrono::nanoseconds kWaitForever = std::chrono::nanoseconds::max();
 
 class Connection;  // internal
@@ -226,6 +237,9 @@ class RINGSERVE_API Client {
               std::unique_ptr<Stream>* out);
 
   Status status(DaemonStatus* out) const;
+  // Every request the daemon is running or holding in its waiting line, from any client:
+  // running ones first, then waiting ones by queue position.
+  Status requests(std::vector<RequestSummary>* out) const;
 
   uint32_t max_prompt_bytes() const;
   uint32_t max_tokens_limit() const;
