@@ -265,6 +265,7 @@ Status Client::submit(std::string_view area, uint32_t prompt_length, uint32_t fl
   s->finish_reason = 0;
   s->error_code = 0;
   s->queue_position = 0;
+  s->wait_estimate_ms = 0;
   s->tokens_generated = 0;
   s->received_ns = s->admitted_ns = s->first_token_ns = s->finished_ns = 0;
   s->params = wire;

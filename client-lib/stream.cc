@@ -33,6 +33,7 @@ RequestInfo Stream::info() const {
   RequestInfo info;
   info.request_id = shm::load(s->request_id);
   info.queue_position = shm::load(s->queue_position);
+  info.wait_estimate_ms = info.queue_position != 0 ? shm::load(s->wait_estimate_ms) : 0;
   info.submit_ns = shm::load(s->submit_ns);
   info.received_ns = shm::load(s->received_ns);
   info.admitted_ns = shm::load(s->admitted_ns);

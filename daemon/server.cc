@@ -216,7 +216,17 @@ void Server::finish(Sequence& seq, shm::FinishReason reason, shm::RequestError e
   const uint64_t now = shm::monotonic_ns();
   record(view_.metrics()->end_to_end, now > seq.received_ns ? now - seq.received_ns : 0);
   scheduler_.remove(&seq);
-  if (seq.running()) backend_->release(seq);
+  if (seq.running()) {
+    backend_->release(seq);
+    // The rate at which running requests leave is the rate at which waiting ones get in:
+    // a moving average of the interval between departures prices a queue position.
+    if (last_departure_ns_ != 0) {
+      const double interval = static_cast<double>(now - last_departure_ns_);
+      departure_interval_ns_ =
+          departure_interval_ns_ == 0 ? interval : 0.8 * departure_interval_ns_ + 0.2 * interval;
+    }
+    last_departure_ns_ = now;
+  }
   queue_finish(seq, reason, error);
 }
 
@@ -419,6 +429,9 @@ void Server::update_queue_positions(uint64_t now) {
   positions_written_ns_ = now;
   uint32_t position = 1;
   for (Sequence* seq : scheduler_.admission_order(now)) {
+    const double estimate_ms = departure_interval_ns_ * position / 1e6;
+    shm::store(view_.slot(seq->slot)->wait_estimate_ms,
+               static_cast<uint32_t>(std::min(estimate_ms, 4e9)), std::memory_order_relaxed);
     shm::store(view_.slot(seq->slot)->queue_position, position++);
   }
 }

@@ -181,7 +181,8 @@ struct alignas(kCacheLine) SlotHeader {
   uint64_t admitted_ns;  // daemon: QUEUED -> RUNNING
   uint64_t first_token_ns;
   uint64_t finished_ns;
-  uint64_t reserved_line1;
+  uint32_t wait_estimate_ms;  // daemon: expected wait for admission while QUEUED (0 = unknown)
+  uint32_t reserved_line1;
   // Line 2-3: parameters.
   GenerationParams params;
   uint64_t reserved2[5];

@@ -588,3 +588,35 @@ TEST(Metrics, RequestsListsRunningThenWaitingInQueueOrder) {
 
 }  // namespace
 }  // namespace ringserve::testing
+
+namespace ringserve::testing {
+namespace {
+
+TEST(Metrics, WaitingRequestsGetAWaitEstimateFromTheDepartureRate) {
+  // One running request at a time; each takes 10 steps of 5 ms.
+  Daemon daemon({"--set", "model.echo_step_delay_us=5000", "--set", "scheduler.max_concurrent=1"});
+  ASSERT_TRUE(daemon.ready());
+  std::unique_ptr<Client> client;
+  ASSERT_TRUE(Client::connect(daemon.name(), &client).ok());
+  std::vector<std::unique_ptr<Stream>> streams(5);
+  for (auto& s : streams) ASSERT_TRUE(client->generate("estimate", tokens(10), &s).ok());
+  // After two requests have left, the last one waits at position 2 and the daemon has seen
+  // departures ~50 ms apart: its estimate is about 100 ms.
+  Token t;
+  for (int i = 0; i < 2; ++i) {
+    while (streams[static_cast<size_t>(i)]->next(&t, 5s).ok()) {
+    }
+  }
+  RequestInfo info;
+  ASSERT_TRUE(eventually([&] {
+    info = streams[4]->info();
+    return info.queue_position == 2 && info.wait_estimate_ms != 0;
+  })) << info.queue_position
+      << " " << info.wait_estimate_ms;
+  EXPECT_GE(info.wait_estimate_ms, 40u);
+  EXPECT_LE(info.wait_estimate_ms, 400u);
+  for (auto& s : streams) s->cancel();
+}
+
+}  // namespace
+}  // namespace ringserve::testing

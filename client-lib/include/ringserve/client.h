@@ -120,6 +120,9 @@ struct Token {
 struct RequestInfo {
   uint64_t request_id = 0;
   uint32_t queue_position = 0;  // 1-based while waiting, 0 once running
+  // While waiting: the daemon's estimate of the wait for admission (its queue position times
+  // the recent interval between requests leaving the running set); 0 = no estimate yet.
+  uint32_t wait_estimate_ms = 0;
   uint64_t submit_ns = 0;
   uint64_t received_ns = 0;  // daemon took it off the request ring
   uint64_t admitted_ns = 0;
