@@ -377,6 +377,15 @@ Status Client::status(DaemonStatus* out) const {
   const uint64_t now = shm::monotonic_ns();
   const uint64_t beat = shm::load(h->heartbeat_ns);
   st.heartbeat_age_ns = now > beat ? now - beat : 0;
+  st.steps = shm::load(h->steps, std::memory_order_relaxed);
+  if (st.steps != 0) {
+    st.backend_ms_per_step =
+        static_cast<double>(shm::load(h->backend_step_ns, std::memory_order_relaxed)) / 1e6 /
+        static_cast<double>(st.steps);
+    st.daemon_us_per_step =
+        static_cast<double>(shm::load(h->daemon_step_ns, std::memory_order_relaxed)) / 1e3 /
+        static_cast<double>(st.steps);
+  }
   const shm::SegmentMetrics* m = c.view.metrics();
   st.queue_wait = summarize(m->queue_wait);
   st.time_to_first_token = summarize(m->first_token);

@@ -134,6 +134,18 @@ void Server::run() {
                                      [](const auto& s) { return s != nullptr; });
       if (idle || now >= drain_deadline_ns_) break;
     }
+    if (stepped) {
+      // The daemon's own cost of this step: the iteration minus the backend's share.
+      const uint64_t iteration = shm::monotonic_ns() - now;
+      shm::SegmentHeader* h = view_.header();
+      shm::store(h->steps, h->steps + 1, std::memory_order_relaxed);
+      shm::store(h->backend_step_ns, h->backend_step_ns + last_backend_ns_,
+                 std::memory_order_relaxed);
+      shm::store(
+          h->daemon_step_ns,
+          h->daemon_step_ns + (iteration > last_backend_ns_ ? iteration - last_backend_ns_ : 0),
+          std::memory_order_relaxed);
+    }
     // Sleep only when no running sequence can take a step: a flush that just emptied a paused
     // sequence's backlog makes it steppable again at once.
     const bool steppable = std::any_of(scheduler_.running().begin(), scheduler_.running().end(),
@@ -296,9 +308,11 @@ bool Server::step() {
     }
   }
   if (batch_.empty()) return false;
+  const uint64_t step_start_ns = shm::monotonic_ns();
   backend_->step(batch_, &outputs_);
   // A model step takes milliseconds: first-token times are taken after it, not at its start.
   const uint64_t stepped_ns = shm::monotonic_ns();
+  last_backend_ns_ = stepped_ns - step_start_ns;
   for (size_t i = 0; i < batch_.size(); ++i) {
     Sequence& seq = *batch_[i];
     const StepOutput& out = outputs_[i];

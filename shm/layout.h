@@ -277,7 +277,13 @@ struct alignas(kCacheLine) SegmentHeader {
   uint64_t reserved1[2];
   // Line 2: daemon liveness and counters.
   uint64_t heartbeat_ns;  // daemon: CLOCK_MONOTONIC of its last loop iteration
-  uint64_t reserved2[7];
+  // Daemon: cumulative over loop iterations that ran a model step: their number, the time
+  // inside the backend's step, and the time of everything else in those iterations (intake,
+  // admission, output, bookkeeping): the daemon's own cost per step.
+  uint64_t steps;
+  uint64_t backend_step_ns;
+  uint64_t daemon_step_ns;
+  uint64_t reserved2[4];
   DaemonStats stats;  // line 3
   // Line 4: the doorbell the daemon sleeps on when the request ring is empty.
   uint32_t doorbell_seq;     // futex word; a producer bumps it when the daemon sleeps

@@ -157,6 +157,9 @@ struct DaemonStatus {
   uint64_t failed = 0;
   uint64_t tokens_generated = 0;
   uint64_t heartbeat_age_ns = 0;
+  uint64_t steps = 0;                  // model steps run
+  double backend_ms_per_step = 0;      // mean time inside the model step
+  double daemon_us_per_step = 0;       // mean daemon-only work per step (everything else)
   LatencySummary queue_wait;           // received -> admitted
   LatencySummary time_to_first_token;  // received -> first token
   LatencySummary inter_token;          // between consecutive tokens
