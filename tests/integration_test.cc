@@ -558,6 +558,11 @@ TEST(Metrics, LatencyHistogramsCountEveryRequestAndToken) {
   EXPECT_LE(st.inter_token.p50_ms, 4.1);
   // End to end covers 5 steps.
   EXPECT_GE(st.end_to_end.p50_ms, 8.0);
+  // 20 steps ran, each sleeping 2 ms in the backend; the daemon's own share is counted apart.
+  EXPECT_EQ(st.steps, 20u);
+  EXPECT_GE(st.backend_ms_per_step, 1.9);
+  EXPECT_GT(st.daemon_us_per_step, 0.0);
+  EXPECT_LT(st.daemon_us_per_step, st.backend_ms_per_step * 1000);
 }
 
 }  // namespace
