@@ -21,6 +21,13 @@ namespace ringserve::daemon {
 namespace {
 
 constexpr uint64_t kReapIntervalNs = 100'000'000;
+
+// CPU time of the calling thread (user + system).
+uint64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
 constexpr uint64_t kIdleWaitNs = 100'000'000;  // doorbell sleep between housekeeping
 constexpr uint64_t kBlockedPollNs = 50'000;    // re-check rings the clients must drain
 
@@ -115,6 +122,7 @@ void Server::request_stop() {
 void Server::run() {
   for (;;) {
     const uint64_t now = shm::monotonic_ns();
+    const uint64_t iteration_cpu_start = thread_cpu_ns();
     shm::store(view_.header()->heartbeat_ns, now, std::memory_order_relaxed);
     if (stop_requested_.load(std::memory_order_relaxed) && !stopping_) begin_shutdown(now);
     intake(now);
@@ -135,15 +143,18 @@ void Server::run() {
       if (idle || now >= drain_deadline_ns_) break;
     }
     if (stepped) {
-      // The daemon's own cost of this step: the iteration minus the backend's share.
-      const uint64_t iteration = shm::monotonic_ns() - now;
+      // The daemon's own cost of this step: this thread's CPU time in the iteration minus the
+      // backend's share. CPU time, not wall time, so being preempted by client processes is
+      // not counted as the daemon's work (system calls such as futex wakes are).
+      const uint64_t iteration_cpu = thread_cpu_ns() - iteration_cpu_start;
       shm::SegmentHeader* h = view_.header();
       shm::store(h->steps, h->steps + 1, std::memory_order_relaxed);
       shm::store(h->backend_step_ns, h->backend_step_ns + last_backend_ns_,
                  std::memory_order_relaxed);
       shm::store(
           h->daemon_step_ns,
-          h->daemon_step_ns + (iteration > last_backend_ns_ ? iteration - last_backend_ns_ : 0),
+          h->daemon_step_ns +
+              (iteration_cpu > last_backend_cpu_ns_ ? iteration_cpu - last_backend_cpu_ns_ : 0),
           std::memory_order_relaxed);
     }
     // Sleep only when no running sequence can take a step: a flush that just emptied a paused
@@ -309,7 +320,9 @@ bool Server::step() {
   }
   if (batch_.empty()) return false;
   const uint64_t step_start_ns = shm::monotonic_ns();
+  const uint64_t step_start_cpu = thread_cpu_ns();
   backend_->step(batch_, &outputs_);
+  last_backend_cpu_ns_ = thread_cpu_ns() - step_start_cpu;
   // A model step takes milliseconds: first-token times are taken after it, not at its start.
   const uint64_t stepped_ns = shm::monotonic_ns();
   last_backend_ns_ = stepped_ns - step_start_ns;

@@ -277,9 +277,9 @@ struct alignas(kCacheLine) SegmentHeader {
   uint64_t reserved1[2];
   // Line 2: daemon liveness and counters.
   uint64_t heartbeat_ns;  // daemon: CLOCK_MONOTONIC of its last loop iteration
-  // Daemon: cumulative over loop iterations that ran a model step: their number, the time
-  // inside the backend's step, and the time of everything else in those iterations (intake,
-  // admission, output, bookkeeping): the daemon's own cost per step.
+  // Daemon: cumulative over loop iterations that ran a model step: their number, the wall time
+  // inside the backend's step, and the loop thread's CPU time for everything else in those
+  // iterations (intake, admission, output, wake-ups, bookkeeping): the daemon's own cost.
   uint64_t steps;
   uint64_t backend_step_ns;
   uint64_t daemon_step_ns;
