@@ -50,7 +50,8 @@ class Engine {
 
   // Runs every input and writes the logits of each input's last token, float32, row i for
   // inputs[i]: logits->size() == inputs.size() * vocab_size(). Inputs must use distinct slots,
-  // and position + tokens.size() <= max_seq_len() (callers check; violations abort).
+  // and position + tokens.size() <= max_seq_len() (callers check; violations throw, as do
+  // device errors such as running out of memory).
   virtual void forward(std::span<const EngineInput> inputs, std::vector<float>* logits) = 0;
 
   virtual const ModelConfig& config() const = 0;
