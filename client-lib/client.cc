@@ -337,6 +337,8 @@ Status Client::requests(std::vector<RequestSummary>* out) const {
     r.owner_pid = shm::word_pid(word);
     r.running = state == shm::SlotState::kRunning;
     r.queue_position = r.running ? 0 : shm::load(slot->queue_position, std::memory_order_relaxed);
+    r.wait_estimate_ms =
+        r.running ? 0 : shm::load(slot->wait_estimate_ms, std::memory_order_relaxed);
     r.tokens_generated = shm::load(slot->tokens_generated, std::memory_order_relaxed);
     const uint64_t received = shm::load(slot->received_ns, std::memory_order_relaxed);
     r.age_ns = received != 0 && now > received ? now - received : 0;

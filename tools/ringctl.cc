@@ -204,6 +204,7 @@ int status(ringserve::Client& client, const std::vector<std::string>& args) {
                                  {"pid", r.owner_pid},
                                  {"state", r.running ? "running" : "waiting"},
                                  {"queue_position", r.queue_position},
+                                 {"wait_estimate_ms", r.wait_estimate_ms},
                                  {"tokens_generated", r.tokens_generated},
                                  {"age_ms", r.age_ns / 1e6}});
       }
@@ -242,13 +243,15 @@ int status(ringserve::Client& client, const std::vector<std::string>& args) {
   }
   std::vector<ringserve::RequestSummary> requests;
   if (client.requests(&requests).ok() && !requests.empty()) {
-    std::printf("%-10s %6s %8s %-8s %8s %8s %10s\n", "request", "slot", "pid", "state", "position",
-                "tokens", "age ms");
+    std::printf("%-10s %6s %8s %-8s %8s %9s %8s %10s\n", "request", "slot", "pid", "state",
+                "position", "est. wait", "tokens", "age ms");
     for (const auto& r : requests) {
-      std::printf("%-10llu %6u %8d %-8s %8u %8u %10.1f\n",
+      const std::string wait = r.wait_estimate_ms != 0 ? std::to_string(r.wait_estimate_ms) + " ms"
+                                                       : std::string(r.running ? "" : "?");
+      std::printf("%-10llu %6u %8d %-8s %8u %9s %8u %10.1f\n",
                   static_cast<unsigned long long>(r.request_id), r.slot, r.owner_pid,
-                  r.running ? "running" : "waiting", r.queue_position, r.tokens_generated,
-                  r.age_ns / 1e6);
+                  r.running ? "running" : "waiting", r.queue_position, wait.c_str(),
+                  r.tokens_generated, r.age_ns / 1e6);
     }
   }
   return 0;

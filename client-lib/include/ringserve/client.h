@@ -171,8 +171,9 @@ struct RequestSummary {
   uint64_t request_id = 0;
   uint32_t slot = 0;
   int32_t owner_pid = 0;
-  bool running = false;         // false: waiting for admission
-  uint32_t queue_position = 0;  // 1-based while waiting
+  bool running = false;           // false: waiting for admission
+  uint32_t queue_position = 0;    // 1-based while waiting
+  uint32_t wait_estimate_ms = 0;  // while waiting: the daemon's estimate; 0 = unknown
   uint32_t tokens_generated = 0;
   uint64_t age_ns = 0;  // since the daemon received it
 };
