@@ -1,6 +1,7 @@
 // InstanceLock: at most one daemon per name. An advisory flock(2) on
 // /dev/shm/ringserve.NAME.lock, held for the daemon's lifetime. The kernel drops it when the
-// process dies, however it dies, so it cannot go stale the way a pid file can.
+// process dies, however it dies, so it cannot go stale the way a pid file can. A clean exit
+// also removes the file (a SIGKILLed daemon's file stays, harmless, and is reused).
 #pragma once
 
 #include <string>
@@ -19,6 +20,7 @@ class InstanceLock {
 
  private:
   int fd_ = -1;
+  std::string path_;
 };
 
 }  // namespace ringserve::daemon

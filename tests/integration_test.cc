@@ -384,6 +384,20 @@ TEST(Integration, SecondDaemonWithTheSameNameIsRefused) {
   // The first one is unaffected.
   const ProcessResult c = run({TEST_CLIENT_PATH, first.name(), "still here", "3"});
   EXPECT_EQ(c.exit_code, 0);
+  // A clean stop removes the lock file; the name is free again at once.
+  const std::string lock = "/dev/shm/ringserve." + first.name() + ".lock";
+  EXPECT_EQ(::access(lock.c_str(), F_OK), 0);
+  EXPECT_EQ(first.stop().exit_code, 0);
+  EXPECT_NE(::access(lock.c_str(), F_OK), 0) << lock << " left behind";
+  int out = -1, err = -1;
+  const pid_t pid =
+      spawn({RINGSERVED_PATH, "--name", first.name(), "--set", "model.backend=echo"}, &out, &err);
+  std::unique_ptr<Client> client;
+  EXPECT_TRUE(eventually([&] { return Client::connect(first.name(), &client).ok(); }));
+  client.reset();
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(collect(pid, out, err).exit_code, 0);
+  EXPECT_NE(::access(lock.c_str(), F_OK), 0);
 }
 
 TEST(Integration, VersionMismatchIsDetectedAtConnect) {
