@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <optional>
+#include <random>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -176,7 +177,8 @@ shm::RequestError ModelBackend::start(Sequence& seq, std::string* message) {
   sp.top_p = p.top_p;
   sp.min_p = p.min_p;
   sp.repetition_penalty = p.repetition_penalty;
-  sp.seed = p.seed;
+  // Seed 0 asks for a fresh random sample; any other seed reproduces its output.
+  sp.seed = p.seed != 0 ? p.seed : std::random_device{}() ^ (seq.request_id << 32);
   std::optional<model::StopStringMatcher> stops =
       model::StopStringMatcher::create(seq.stop_strings, message);
   if (!stops) return shm::RequestError::kInvalidParams;  // intake checked them already

@@ -113,7 +113,7 @@ struct GenerationParams {
   float min_p;        // [0, 1)
   float repetition_penalty;
   int32_t top_k;  // 0 = off
-  uint64_t seed;
+  uint64_t seed;  // 0 = random; otherwise sampling is reproducible
   int32_t priority;
   uint32_t queue_timeout_ms;  // 0 = none
   uint32_t total_timeout_ms;  // 0 = none

@@ -253,6 +253,15 @@ TEST(RandomModel, OutputIsTheSameAloneInABatchOf16AndInterleaved) {
     differs |= other.tokens[k].id != alone[1].tokens[k].id;
   }
   EXPECT_TRUE(differs);
+  // Seed 0 asks for a fresh sample each time.
+  sampled.seed = 0;
+  const Output first = collect(*client, prompts[0], sampled);
+  const Output second = collect(*client, prompts[0], sampled);
+  bool fresh = false;
+  for (size_t k = 0; k < first.tokens.size() && k < second.tokens.size(); ++k) {
+    fresh |= first.tokens[k].id != second.tokens[k].id;
+  }
+  EXPECT_TRUE(fresh);
   fs::remove_all(dir);
 }
 

@@ -85,14 +85,14 @@ class RINGSERVE_API Status {
 
 // Sampling and limits of one request. Ranges are checked by the client and again by the daemon.
 struct GenerateParams {
-  uint32_t max_tokens = 128;            // 1..daemon's max_tokens_limit
-  float temperature = 1.0f;             // 0 = greedy; 0..100
-  float top_p = 1.0f;                   // (0, 1]
-  float min_p = 0.0f;                   // [0, 1)
-  float repetition_penalty = 1.0f;      // (0, 100]
-  int32_t top_k = 0;                    // 0 = off; >= 0
-  uint64_t seed = 0;                    // same seed + same prompt = same output
-  int32_t priority = 0;                 // higher is admitted first
+  uint32_t max_tokens = 128;        // 1..daemon's max_tokens_limit
+  float temperature = 1.0f;         // 0 = greedy; 0..100
+  float top_p = 1.0f;               // (0, 1]
+  float min_p = 0.0f;               // [0, 1)
+  float repetition_penalty = 1.0f;  // (0, 100]
+  int32_t top_k = 0;                // 0 = off; >= 0
+  uint64_t seed = 0;     // 0: a random sample each time; else same seed + prompt = same output
+  int32_t priority = 0;  // higher is admitted first
   uint32_t queue_timeout_ms = 0;        // max wait for admission; 0 = none
   uint32_t total_timeout_ms = 0;        // max time from submission to the end; 0 = none
   std::vector<int32_t> stop_token_ids;  // at most 8
