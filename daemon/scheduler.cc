@@ -20,8 +20,13 @@ bool Scheduler::before(const Sequence& a, const Sequence& b, uint64_t now_ns) co
 }
 
 bool Scheduler::enqueue(Sequence* seq) {
-  const bool must_wait = running_.size() >= max_concurrent_ || !waiting_.empty();
-  if (must_wait && waiting_.size() >= max_queue_) return false;
+  // Requests that arrive together are all enqueued before the next admission, so the line may
+  // hold some that will be admitted at once; only those beyond the free running places wait.
+  const size_t free_running =
+      running_.size() < max_concurrent_ ? max_concurrent_ - running_.size() : 0;
+  const size_t will_wait = waiting_.size() > free_running ? waiting_.size() - free_running : 0;
+  const bool must_wait = waiting_.size() >= free_running;
+  if (must_wait && will_wait >= max_queue_) return false;
   waiting_.push_back(seq);
   ++waiting_version_;
   return true;

@@ -101,5 +101,18 @@ TEST(Scheduler, NeverMoreThanMaxConcurrentRunning) {
   EXPECT_TRUE(s.waiting().empty());
 }
 
+TEST(Scheduler, RequestsArrivingTogetherCountOnlyThoseThatMustWait) {
+  // Four arrive before any admission: one will run at once, so the line holds three that
+  // wait, and with max_queue 2 exactly the fourth is refused.
+  Scheduler s(1, 2);
+  Sequence a = make(0), b = make(1), c = make(2), d = make(3);
+  EXPECT_TRUE(s.enqueue(&a));
+  EXPECT_TRUE(s.enqueue(&b));
+  EXPECT_TRUE(s.enqueue(&c));
+  EXPECT_FALSE(s.enqueue(&d));
+  EXPECT_EQ(s.admit(0), std::vector<Sequence*>{&a});
+  EXPECT_EQ(s.waiting().size(), 2u);
+}
+
 }  // namespace
 }  // namespace ringserve::daemon

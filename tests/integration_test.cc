@@ -639,3 +639,45 @@ TEST(Metrics, WaitingRequestsGetAWaitEstimateFromTheDepartureRate) {
 
 }  // namespace
 }  // namespace ringserve::testing
+
+namespace ringserve::testing {
+namespace {
+
+TEST(Scheduling, WaitingRequestsTimeOutOrCancelAndGiveTheirPlaceBack) {
+  Daemon daemon({"--set", "model.echo_step_delay_us=10000", "--set", "scheduler.max_concurrent=1",
+                 "--set", "scheduler.max_queue=2"});
+  ASSERT_TRUE(daemon.ready());
+  std::unique_ptr<Client> client;
+  ASSERT_TRUE(Client::connect(daemon.name(), &client).ok());
+  std::unique_ptr<Stream> running, timed, cancelled, extra;
+  ASSERT_TRUE(client->generate("hold", tokens(200), &running).ok());  // ~2 s of steps
+  GenerateParams p = tokens(5);
+  p.queue_timeout_ms = 100;
+  ASSERT_TRUE(client->generate("impatient", p, &timed).ok());
+  ASSERT_TRUE(client->generate("cancel me", tokens(5), &cancelled).ok());
+  // The line is full (max_queue 2): one more is refused.
+  Token t;
+  ASSERT_TRUE(client->generate("extra", tokens(5), &extra).ok());
+  EXPECT_EQ(extra->next(&t, 5s).code(), ErrorCode::kQueueFull);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  while (timed->next(&t, 5s).ok()) {
+  }
+  EXPECT_EQ(timed->finish_reason(), FinishReason::kTimeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+
+  cancelled->cancel();
+  while (cancelled->next(&t, 5s).ok()) {
+  }
+  EXPECT_EQ(cancelled->finish_reason(), FinishReason::kCancelled);
+  // Both places are free again: two new requests wait instead of being refused.
+  DaemonStatus st;
+  ASSERT_TRUE(eventually([&] { return client->status(&st).ok() && st.waiting == 0; }));
+  std::unique_ptr<Stream> a, b;
+  EXPECT_TRUE(client->generate("a", tokens(1), &a).ok());
+  EXPECT_TRUE(client->generate("b", tokens(1), &b).ok());
+  running->cancel();
+}
+
+}  // namespace
+}  // namespace ringserve::testing
