@@ -31,8 +31,8 @@ bool InstanceLock::acquire(const std::string& daemon_name, std::string* error) {
       const int err = errno;
       ::close(fd);
       if (err == EWOULDBLOCK) {
-        *error = "another ringserved named '" + daemon_name + "' is already running (" + path +
-                 " is locked)";
+        *error = "another ringserved named '" + daemon_name + "' is already running (";
+        *error += path + " is locked)";
       } else {
         *error = "cannot lock " + path + ": " + std::strerror(err);
       }
