@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -16,6 +15,7 @@
 #include "daemon/model/engine.h"
 #include "daemon/model/model_config.h"
 #include "daemon/model/model_weights.h"
+#include "daemon/model/read_file.h"
 #include "daemon/model/sampler.h"
 #include "daemon/model/stop_strings.h"
 #include "daemon/model/tokenizer.h"
@@ -24,12 +24,11 @@
 namespace ringserve::daemon {
 namespace {
 
+// An optional JSON file of the model directory; null when absent or malformed.
 nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return nullptr;
-  std::stringstream text;
-  text << in.rdbuf();
-  nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, false);
+  std::string text;
+  if (model::read_file(path, &text) != model::ReadFileResult::kOk) return nullptr;
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   return j.is_discarded() ? nlohmann::json(nullptr) : j;
 }
 

@@ -10,11 +10,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <iterator>
 #include <string>
 
 #include "daemon/model/bpe_trainer.h"
 #include "daemon/model/random_model.h"
+#include "daemon/model/read_file.h"
 
 namespace {
 
@@ -126,12 +126,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (tokenizer != "bytes") {
-    std::ifstream in(corpus_path);
-    if (!in) {
+    std::string corpus;
+    if (ringserve::model::read_file(corpus_path, &corpus) !=
+        ringserve::model::ReadFileResult::kOk) {
       std::fprintf(stderr, "ringserve-make-model: cannot read corpus %s\n", corpus_path.c_str());
       return 1;
     }
-    const std::string corpus{std::istreambuf_iterator<char>(in), {}};
     const std::string json = ringserve::model::train_bpe_tokenizer_json(
         tokenizer == "byte-level" ? ringserve::model::TokenizerKind::kByteLevel
                                   : ringserve::model::TokenizerKind::kMetaspace,

@@ -1,10 +1,10 @@
 #include "daemon/model/model_config.h"
 
-#include <fstream>
 #include <optional>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
+
+#include "daemon/model/read_file.h"
 
 namespace ringserve::model {
 namespace {
@@ -253,14 +253,12 @@ bool ModelConfig::parse(const std::string& json_text, const std::string& name_fo
 
 bool ModelConfig::load(const std::string& model_dir, ModelConfig* out, std::string* error) {
   const std::string path = model_dir + "/config.json";
-  std::ifstream in(path);
-  if (!in) {
+  std::string text;
+  if (read_file(path, &text) != ReadFileResult::kOk) {
     *error = path + ": cannot be read (is '" + model_dir + "' a model directory?)";
     return false;
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse(text.str(), path, out, error);
+  return parse(text, path, out, error);
 }
 
 }  // namespace ringserve::model

@@ -1,12 +1,12 @@
 #include "daemon/model/model_weights.h"
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
+
+#include "daemon/model/read_file.h"
 
 namespace ringserve::model {
 namespace {
@@ -66,15 +66,6 @@ void llama_weights(const ModelConfig& c, std::vector<WeightSpec>* w) {
   add(w, "lm_head.weight", {c.vocab_size, h}, c.tie_word_embeddings);
 }
 
-bool read_file(const std::string& path, std::string* text) {
-  std::ifstream in(path);
-  if (!in) return false;
-  std::stringstream s;
-  s << in.rdbuf();
-  *text = s.str();
-  return true;
-}
-
 }  // namespace
 
 std::string shape_string(const std::vector<int64_t>& shape) {
@@ -120,7 +111,7 @@ bool ModelWeights::open(const std::string& model_dir, const ModelConfig& config,
     shard_paths.push_back(single);
   } else if (std::filesystem::exists(index)) {
     std::string text;
-    if (!read_file(index, &text)) {
+    if (read_file(index, &text) != ReadFileResult::kOk) {
       *error = index + ": cannot be read";
       return false;
     }

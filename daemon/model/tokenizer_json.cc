@@ -3,11 +3,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "daemon/model/read_file.h"
 #include "daemon/model/tokenizer.h"
 #include "daemon/model/tokenizer_json_steps.h"
 #include "daemon/model/tokenizer_parts.h"
@@ -254,18 +253,18 @@ bool Tokenizer::parse(std::string_view json_text, const std::string& name_for_er
 }
 
 bool Tokenizer::load(const std::string& path, std::unique_ptr<Tokenizer>* out, std::string* error) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    *error = path + ": cannot open: " + std::strerror(errno);
-    return false;
+  std::string text;
+  switch (read_file(path, &text)) {
+    case ReadFileResult::kCannotOpen:
+      *error = path + ": cannot open: " + std::strerror(errno);
+      return false;
+    case ReadFileResult::kCannotRead:
+      *error = path + ": cannot read";
+      return false;
+    case ReadFileResult::kOk:
+      break;
   }
-  std::ostringstream text;
-  text << file.rdbuf();
-  if (file.bad()) {
-    *error = path + ": cannot read";
-    return false;
-  }
-  return parse(text.str(), path, out, error);
+  return parse(text, path, out, error);
 }
 
 }  // namespace ringserve::model
