@@ -3,6 +3,7 @@
 // transport tests and benchmarks; the libtorch engine implements the same interface.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -29,6 +30,13 @@ struct StepOutput {
   shm::FinishReason finish = shm::FinishReason::kNone;
   shm::RequestError error = shm::RequestError::kNone;
 };
+
+// True if `token` is one of the request's own stop token ids.
+inline bool is_stop_token_of(const shm::GenerationParams& params, int32_t token) {
+  const uint32_t n = std::min(params.stop_token_count, shm::kMaxStopTokens);
+  return std::find(params.stop_token_ids, params.stop_token_ids + n, token) !=
+         params.stop_token_ids + n;
+}
 
 class Backend {
  public:

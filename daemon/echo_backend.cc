@@ -2,8 +2,6 @@
 
 #include <time.h>
 
-#include <algorithm>
-
 namespace ringserve::daemon {
 
 std::vector<int32_t> EchoBackend::code_points(std::string_view utf8) {
@@ -67,9 +65,7 @@ void EchoBackend::step(std::span<Sequence* const> batch, std::vector<StepOutput>
     const int32_t cp = seq.prompt_tokens[seq.generated % seq.prompt_tokens.size()];
     out.has_token = true;
     out.token_id = cp;
-    const bool is_stop = std::find(p.stop_token_ids, p.stop_token_ids + p.stop_token_count, cp) !=
-                         p.stop_token_ids + p.stop_token_count;
-    if (is_stop) {
+    if (is_stop_token_of(p, cp)) {
       out.text.clear();
       out.send_token = false;
       out.finish = shm::FinishReason::kStop;

@@ -257,9 +257,8 @@ void ModelBackend::take_token(Sequence& seq, State& state, int32_t token, StepOu
   const shm::GenerationParams& p = seq.params;
   out->has_token = true;
   out->token_id = token;
-  const bool is_stop = std::binary_search(eos_ids_.begin(), eos_ids_.end(), token) ||
-                       std::find(p.stop_token_ids, p.stop_token_ids + p.stop_token_count, token) !=
-                           p.stop_token_ids + p.stop_token_count;
+  const bool is_stop =
+      std::binary_search(eos_ids_.begin(), eos_ids_.end(), token) || is_stop_token_of(p, token);
   if (is_stop) {
     // The stop token is not sent; text held back (a partial character, a possible stop
     // string that never completed) is released now.
