@@ -43,9 +43,10 @@ class Backend {
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
 
-  // Prepares a sequence that was just admitted: turns its prompt into tokens, takes what it
-  // needs. Returns kNone, or the error that rejects the request with *message saying why
-  // (kPromptTooLong when the prompt does not fit the context, ...).
+  // Prepares a sequence that was just admitted: turns its prompt into tokens (setting
+  // seq.prompt_token_count), takes what it needs. Returns kNone, or the error that rejects the
+  // request with *message saying why (kPromptTooLong when the prompt does not fit the context,
+  // ...).
   virtual shm::RequestError start(Sequence& seq, std::string* message) = 0;
 
   // One step for every sequence in `batch`; outputs[i] belongs to batch[i]. The backend

@@ -44,6 +44,7 @@ std::string EchoBackend::encode_utf8(int32_t cp) {
 shm::RequestError EchoBackend::start(Sequence& seq, std::string* message) {
   // The prompt was validated as non-empty UTF-8 at intake.
   seq.prompt_tokens = code_points(seq.prompt);
+  seq.prompt_token_count = seq.prompt_tokens.size();
   if (seq.prompt_tokens.empty()) {
     *message = "prompt has no characters";
     return shm::RequestError::kEmptyPrompt;

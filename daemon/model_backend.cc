@@ -123,7 +123,6 @@ bool ModelBackend::create(const ModelBackendOptions& options, std::unique_ptr<Mo
   eo.max_sequences = options.max_sequences;
   eo.max_seq_len = options.max_seq_len;
   if (!model::Engine::create(config, *weights, eo, &b->engine_, error)) return false;
-  b->weight_file_bytes_ = weights->total_bytes();
   b->chat_template_ =
       options.chat_template == "auto" ? detect_chat_template(dir) : options.chat_template;
   b->eos_ids_ = stop_ids(config, dir, *b->tokenizer_, b->chat_template_);
@@ -186,7 +185,7 @@ shm::RequestError ModelBackend::start(Sequence& seq, std::string* message) {
   free_cache_slots_.pop_back();
   state->prompt_length = tokens.size();
   state->tokens = std::move(tokens);
-  seq.prompt_tokens.assign(state->tokens.begin(), state->tokens.end());
+  seq.prompt_token_count = state->prompt_length;
   seq.backend_state = std::move(state);
   return shm::RequestError::kNone;
 }
@@ -196,7 +195,6 @@ void ModelBackend::release(Sequence& seq) {
     free_cache_slots_.push_back(state->cache_slot);
   }
   seq.backend_state.reset();
-  seq.prompt_tokens.clear();
 }
 
 void ModelBackend::step(std::span<Sequence* const> batch, std::vector<StepOutput>* outputs) {

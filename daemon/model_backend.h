@@ -61,7 +61,6 @@ class ModelBackend final : public Backend {
   std::string chat_template_;
   std::vector<int32_t> eos_ids_;
   std::vector<int32_t> free_cache_slots_;
-  uint64_t weight_file_bytes_ = 0;
   std::vector<float> logits_;
 };
 

@@ -35,9 +35,9 @@ struct Sequence {
   std::vector<std::pair<std::string, std::string>> chat;
   std::vector<std::string> stop_strings;  // validated UTF-8, non-empty
   shm::GenerationParams params{};
-  std::vector<int32_t> prompt_tokens;  // filled by the backend at start
+  std::vector<int32_t> prompt_tokens;  // the echo backend's tokens (the model keeps its own)
   std::unique_ptr<SequenceState> backend_state;
-  size_t prompt_token_count = 0;  // kept for the log after the backend released them
+  size_t prompt_token_count = 0;  // set by the backend at start, for the log
   uint32_t generated = 0;         // tokens generated so far
 
   uint64_t submit_ns = 0;  // client's claim (untrusted; only for logging, clamped)

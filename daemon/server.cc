@@ -21,6 +21,8 @@ namespace ringserve::daemon {
 namespace {
 
 constexpr uint64_t kReapIntervalNs = 100'000'000;
+constexpr uint64_t kIdleWaitNs = 100'000'000;  // doorbell sleep between housekeeping
+constexpr uint64_t kBlockedPollNs = 50'000;    // re-check rings the clients must drain
 
 // CPU time of the calling thread (user + system).
 uint64_t thread_cpu_ns() {
@@ -28,8 +30,6 @@ uint64_t thread_cpu_ns() {
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
-constexpr uint64_t kIdleWaitNs = 100'000'000;  // doorbell sleep between housekeeping
-constexpr uint64_t kBlockedPollNs = 50'000;    // re-check rings the clients must drain
 
 shm::WaitMode to_shm(config::WaitMode m) {
   switch (m) {
@@ -291,7 +291,6 @@ void Server::admit(uint64_t now) {
     ++stats_.admitted;
     std::string message;
     const shm::RequestError error = backend_->start(*seq, &message);
-    seq->prompt_token_count = seq->prompt_tokens.size();
     if (error != shm::RequestError::kNone) {
       spdlog::info("request {} rejected by the {} backend: {}", seq->request_id, backend_->name(),
                    message);

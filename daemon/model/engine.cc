@@ -15,7 +15,6 @@ namespace ringserve::model {
 namespace {
 
 using torch::Tensor;
-namespace F = torch::nn::functional;
 
 struct Layer {
   Tensor norm1_w, norm1_b, norm2_w, norm2_b;  // *_b only for LayerNorm (GPT-2)
