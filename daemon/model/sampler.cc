@@ -35,10 +35,14 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
                      by_logit);
     candidates_.resize(static_cast<size_t>(params_.top_k));
   }
-  std::sort(candidates_.begin(), candidates_.end(), by_logit);
+  // Only top-p needs the candidates in order (a prefix of them); the draw below visits them in
+  // the same order lazily, so plain temperature sampling over 50k ids does not sort 50k ids.
+  const bool sorted = params_.top_p < 1.0f;
+  if (sorted) std::sort(candidates_.begin(), candidates_.end(), by_logit);
 
   // Probabilities over the remaining candidates, in place of the logits.
-  const float max_logit = candidates_.front().logit;
+  float max_logit = candidates_.front().logit;
+  for (const Candidate& c : candidates_) max_logit = std::max(max_logit, c.logit);
   double total = 0;
   for (Candidate& c : candidates_) {
     c.logit = std::exp(c.logit - max_logit);
@@ -46,7 +50,7 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
   }
   for (Candidate& c : candidates_) c.logit = static_cast<float>(c.logit / total);
 
-  if (params_.top_p < 1.0f) {
+  if (sorted) {
     // The smallest prefix whose mass reaches top_p (at least one token).
     double mass = 0;
     size_t keep = 0;
@@ -57,19 +61,31 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
     candidates_.resize(keep);
   }
   if (params_.min_p > 0.0f) {
-    const float floor = params_.min_p * candidates_.front().logit;
-    size_t keep = 1;
-    while (keep < candidates_.size() && candidates_[keep].logit >= floor) ++keep;
-    candidates_.resize(keep);
+    float best = 0;
+    for (const Candidate& c : candidates_) best = std::max(best, c.logit);
+    const float floor = params_.min_p * best;
+    std::erase_if(candidates_, [floor](const Candidate& c) { return c.logit < floor; });
   }
 
   double kept = 0;
   for (const Candidate& c : candidates_) kept += c.logit;
   std::uniform_real_distribution<double> uniform(0.0, kept);
   double r = uniform(rng_);
-  for (const Candidate& c : candidates_) {
-    r -= c.logit;
-    if (r < 0) return c.id;
+  // Walk from the most likely down. Unsorted, order the next block of the remaining
+  // candidates only when the walk gets there: the draw usually ends in the first block.
+  constexpr size_t kBlock = 64;
+  for (size_t done = 0; done < candidates_.size();) {
+    const size_t end = std::min(candidates_.size(), done + kBlock);
+    if (!sorted) {
+      const auto first = candidates_.begin() + static_cast<std::ptrdiff_t>(done);
+      const auto last = candidates_.begin() + static_cast<std::ptrdiff_t>(end);
+      std::nth_element(first, last - 1, candidates_.end(), by_logit);
+      std::sort(first, last, by_logit);
+    }
+    for (; done < end; ++done) {
+      r -= candidates_[done].logit;
+      if (r < 0) return candidates_[done].id;
+    }
   }
   return candidates_.back().id;
 }
