@@ -12,6 +12,7 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "benchmarks/bench_options.h"
+#include "daemon/model/cpu_kernels.h"
 #include "daemon/model/engine.h"
 #include "daemon/model/model_weights.h"
 #include "daemon/model/random_model.h"
@@ -187,7 +189,10 @@ int model_main(const Options& opts) {
   const bool compare = opts.has("compare-blas");
   for (int variant = 0; variant < (compare ? 2 : 1); ++variant) {
     const bool kernel = engine->use_small_batch_kernel(variant == 0);
-    std::printf("decode, %s:\n", kernel ? "small-batch kernel + BLAS for prefill" : "BLAS only");
+    const std::string products = kernel ? std::string("small-batch kernel (") +
+                                              to_string(best_kernel_isa()) + ") + BLAS for prefill"
+                                        : "BLAS only";
+    std::printf("decode, %s:\n", products.c_str());
     std::printf("%8s %14s %14s %12s\n", "batch", "ms/step", "tokens/s", "floor/step");
     for (uint32_t batch : batches) {
       std::vector<std::vector<int32_t>> seqs(batch, prompt);
@@ -214,7 +219,7 @@ int model_main(const Options& opts) {
       if (batch == 1 && variant == 0) batch1_ratio = ratio;
       std::printf("%8u %14.2f %14.1f %11.0f%%\n", batch, step * 1e3, batch / step, ratio * 100);
       results.push_back({{"batch", batch},
-                         {"kernel", kernel ? "small-batch" : "blas"},
+                         {"kernel", kernel ? to_string(best_kernel_isa()) : "blas"},
                          {"step_ms", step * 1e3},
                          {"tokens_per_s", batch / step},
                          {"floor_ratio", ratio}});

@@ -98,8 +98,10 @@ bool Connection::daemon_alive() const {
 
 void Connection::ring_doorbell() const {
   shm::SegmentHeader* h = view.header();
-  // Dekker pair with the daemon's sleep: our publish was a seq_cst CAS, this load is seq_cst.
-  if (shm::load(h->daemon_sleeping, std::memory_order_seq_cst) != 0) {
+  // Dekker pair with the daemon's sleep: our publish was a seq_cst CAS, this exchange is
+  // seq_cst. Clearing the flag means that of many clients submitting while the daemon sleeps,
+  // only the first makes the wake system call.
+  if (shm::exchange(h->daemon_sleeping, 0u, std::memory_order_seq_cst) != 0) {
     shm::fetch_add(h->doorbell_seq, 1u, std::memory_order_seq_cst);
     shm::futex_wake(&h->doorbell_seq, 1);
   }

@@ -238,16 +238,30 @@ void ModelBackend::step(std::span<Sequence* const> batch, std::vector<StepOutput
 
   const auto vocab = static_cast<size_t>(engine_->vocab_size());
   const auto usable = static_cast<size_t>(tokenizer_->vocab_size());
+  std::vector<size_t> sampling;  // inputs whose sequence takes a token this step
   for (size_t r = 0; r < inputs.size(); ++r) {
-    Sequence& seq = *batch[owners[r]];
-    auto* state = static_cast<State*>(seq.backend_state.get());
+    auto* state = static_cast<State*>(batch[owners[r]]->backend_state.get());
     state->cached += inputs[r].tokens.size();
-    if (state->cached < state->tokens.size()) continue;  // more prompt to prefill
+    if (state->cached == state->tokens.size()) sampling.push_back(r);  // else: more prompt
+  }
+  // Sampling a 50k vocabulary costs up to ~0.7 ms per sequence (docs/BENCHMARKS.md), so the
+  // sequences are spread over the engine's threads, idle between forwards. Each sampler has
+  // its own generator and scratch, so the tokens do not depend on the split.
+  sampled_.resize(sampling.size());
+  const auto count = static_cast<int64_t>(sampling.size());
+#pragma omp parallel for schedule(dynamic) num_threads(engine_->threads()) if (count > 1)
+  for (int64_t j = 0; j < count; ++j) {
+    const size_t r = sampling[static_cast<size_t>(j)];
+    auto* state = static_cast<State*>(batch[owners[r]]->backend_state.get());
     std::span<float> row(logits_.data() + r * vocab, vocab);
     // Ids the tokenizer has no text for (padded embedding rows) are never sampled.
     std::fill(row.begin() + static_cast<std::ptrdiff_t>(usable), row.end(), -INFINITY);
-    const int32_t token = state->sampler.sample(row, state->tokens);
-    take_token(seq, *state, token, &(*outputs)[owners[r]]);
+    sampled_[static_cast<size_t>(j)] = state->sampler.sample(row, state->tokens);
+  }
+  for (size_t j = 0; j < sampling.size(); ++j) {
+    Sequence& seq = *batch[owners[sampling[j]]];
+    take_token(seq, *static_cast<State*>(seq.backend_state.get()), sampled_[j],
+               &(*outputs)[owners[sampling[j]]]);
   }
 }
 

@@ -62,6 +62,7 @@ class ModelBackend final : public Backend {
   std::vector<int32_t> eos_ids_;
   std::vector<int32_t> free_cache_slots_;
   std::vector<float> logits_;
+  std::vector<int32_t> sampled_;  // this step's tokens, one per sampling sequence
 };
 
 }  // namespace ringserve::daemon

@@ -37,6 +37,12 @@ inline bool compare_exchange(T& field, T& expected, std::type_identity_t<T> desi
 }
 
 template <class T>
+inline T exchange(T& field, std::type_identity_t<T> value,
+                  std::memory_order order = std::memory_order_acq_rel) {
+  return std::atomic_ref<T>(field).exchange(value, order);
+}
+
+template <class T>
 inline T fetch_add(T& field, std::type_identity_t<T> delta,
                    std::memory_order order = std::memory_order_acq_rel) {
   return std::atomic_ref<T>(field).fetch_add(delta, order);

@@ -49,8 +49,10 @@ class TokenRingWriter {
     pending_ = 0;
     store(header_->head, head_, std::memory_order_seq_cst);
     // Dekker pair with the reader: it stores client_sleeping then loads head; we store head
-    // then load client_sleeping. Sequential consistency makes at least one side see the other.
-    return load(header_->client_sleeping, std::memory_order_seq_cst) != 0;
+    // then read client_sleeping. Sequential consistency makes at least one side see the other.
+    // The read also clears the flag: one wake is enough until the client sleeps again, so a
+    // client that is slow to be scheduled costs one system call, not one per step.
+    return exchange(header_->client_sleeping, 0u, std::memory_order_seq_cst) != 0;
   }
 
   uint32_t* futex_word() { return &header_->head; }

@@ -1,7 +1,8 @@
 // CPU kernels for decode-sized matrix products, where BLAS does badly: with a handful of rows
 // GEMM packs (copies) the whole weight matrix before multiplying, so a decode step reads every
-// weight two to three times. These read each weight once and keep every input row's
-// accumulator in registers, so small batches cost what one row costs: the weights' bytes.
+// weight two to three times. These read each weight from memory once and multiply it, in
+// registers, into a tile of input rows (small_batch_tile.h; AVX-512 or AVX2, chosen at run
+// time), so a small batch costs little more than one row: the weights' bytes.
 // No torch here; the engine splits the rows over its threads.
 #pragma once
 
@@ -9,20 +10,28 @@
 
 namespace ringserve::model {
 
-// Largest batch (rows of x) the small-batch kernel is used for.
-inline constexpr int kSmallBatchMax = 16;
+// Most rows of x the small-batch kernel is used for; BLAS takes larger products. Measured on
+// the Zen 5 VM (docs/BENCHMARKS.md), the tiled kernel beat OpenBLAS GEMM at every size up to
+// a 512-token prefill chunk (by 2.5x at 16 rows, 5% at 512), so this covers every step that
+// scheduler.max_batch_tokens allows by default; larger products were not measured.
+inline constexpr int kSmallBatchMaxRows = 512;
 
-// True if this CPU runs the AVX2/FMA kernel.
-bool small_batch_kernel_available();
+// The instruction sets the small-batch kernel is written for, best last.
+enum class KernelIsa { kNone, kAvx2, kAvx512 };
+
+// The best one this CPU runs (kNone: use BLAS).
+KernelIsa best_kernel_isa();
+const char* to_string(KernelIsa isa);
 
 // y[b * n + r] = dot(x[b * k ...], w[r * k ...]) + (bias ? bias[r] : 0), for rows r in
 // [row_begin, row_end) and b in [0, batch). x: [batch, k]; w: [n, k]; all row-major float32.
-void small_batch_matmul(const float* x, int batch, const float* w, int64_t k, const float* bias,
-                        float* y, int64_t n, int64_t row_begin, int64_t row_end);
+// `isa` must be one this CPU runs, not kNone.
+void small_batch_matmul(KernelIsa isa, const float* x, int batch, const float* w, int64_t k,
+                        const float* bias, float* y, int64_t n, int64_t row_begin, int64_t row_end);
 
 // The same over all n rows, split over `threads` OpenMP threads (the pool BLAS uses too).
-void small_batch_matmul_parallel(const float* x, int batch, const float* w, int64_t k,
-                                 const float* bias, float* y, int64_t n, int threads);
+void small_batch_matmul_parallel(KernelIsa isa, const float* x, int batch, const float* w,
+                                 int64_t k, const float* bias, float* y, int64_t n, int threads);
 
 // Attention for a decode step (one new token per sequence), float32, straight on the KV cache:
 // appends each token's key and value at its position, then for every query head computes

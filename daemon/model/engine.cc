@@ -67,8 +67,8 @@ class TorchEngine final : public Engine {
   std::string dtype_name() const override { return options_.dtype; }
   int threads() const override { return static_cast<int>(torch::get_num_threads()); }
   bool use_small_batch_kernel(bool on) override {
-    kernel_ = on && small_batch_kernel_available();
-    return kernel_;
+    kernel_ = on ? best_kernel_isa() : KernelIsa::kNone;
+    return kernel_ != KernelIsa::kNone;
   }
 
  private:
@@ -99,7 +99,7 @@ class TorchEngine final : public Engine {
   int64_t max_seq_len_ = 0;
   uint64_t weight_bytes_ = 0;
   uint64_t kv_cache_bytes_ = 0;
-  bool kernel_ = small_batch_kernel_available();
+  KernelIsa kernel_ = best_kernel_isa();
 
   Tensor embed_, positions_embed_, final_norm_w_, final_norm_b_, lm_head_;
   std::vector<Layer> layers_;
@@ -221,12 +221,13 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
   return true;
 }
 
-// x [T, in] times W [out, in]^T (+ b). Decode-sized batches of float32 on the CPU use the
-// small-batch kernel (each weight read once); BLAS GEMM would first pack, i.e. copy, the
-// whole weight matrix, which costs more than the product itself at these sizes.
-Tensor project(const Tensor& x, const Tensor& w, const Tensor& b, bool kernel) {
+// x [T, in] times W [out, in]^T (+ b). Float32 products on the CPU of up to
+// kSmallBatchMaxRows rows use the tiled kernel (each weight read from memory once); BLAS GEMM
+// would first pack, i.e. copy, the whole weight matrix, which at decode sizes costs more than
+// the product itself.
+Tensor project(const Tensor& x, const Tensor& w, const Tensor& b, KernelIsa kernel) {
   const int64_t rows = x.size(0);
-  if (kernel && rows <= kSmallBatchMax && x.device().is_cpu() &&
+  if (kernel != KernelIsa::kNone && rows <= kSmallBatchMaxRows && x.device().is_cpu() &&
       x.scalar_type() == torch::kFloat32 && w.is_contiguous()) {
     const Tensor xc = x.contiguous();
     const int64_t n = w.size(0);
@@ -236,7 +237,7 @@ Tensor project(const Tensor& x, const Tensor& w, const Tensor& b, bool kernel) {
     const float* wp = w.data_ptr<float>();
     const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
     float* yp = y.data_ptr<float>();
-    small_batch_matmul_parallel(xp, static_cast<int>(rows), wp, k, bp, yp, n,
+    small_batch_matmul_parallel(kernel, xp, static_cast<int>(rows), wp, k, bp, yp, n,
                                 at::get_num_threads());
     return y;
   }
@@ -272,7 +273,7 @@ Tensor TorchEngine::attention(int64_t layer, const Tensor& q, const Tensor& k, c
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   const bool all_decode = std::all_of(inputs.begin(), inputs.end(),
                                       [](const EngineInput& in) { return in.tokens.size() == 1; });
-  if (kernel_ && all_decode && device_.is_cpu() && dtype_ == torch::kFloat32) {
+  if (kernel_ != KernelIsa::kNone && all_decode && device_.is_cpu() && dtype_ == torch::kFloat32) {
     const Tensor qc = q.contiguous();
     const Tensor kc = k.contiguous();
     const Tensor vc = v.contiguous();

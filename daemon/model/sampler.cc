@@ -27,19 +27,14 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
     if (l != -INFINITY) candidates_.push_back({i, l * inv_t});
   }
   if (candidates_.empty()) return 0;
-  auto by_logit = [](const Candidate& a, const Candidate& b) {
+  auto more_likely = [](const Candidate& a, const Candidate& b) {
     return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
   };
   if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < candidates_.size()) {
     std::nth_element(candidates_.begin(), candidates_.begin() + params_.top_k, candidates_.end(),
-                     by_logit);
+                     more_likely);
     candidates_.resize(static_cast<size_t>(params_.top_k));
   }
-  // Only top-p needs the candidates in order (a prefix of them); the draw below visits them in
-  // the same order lazily, so plain temperature sampling over 50k ids does not sort 50k ids.
-  const bool sorted = params_.top_p < 1.0f;
-  if (sorted) std::sort(candidates_.begin(), candidates_.end(), by_logit);
-
   // Probabilities over the remaining candidates, in place of the logits.
   float max_logit = candidates_.front().logit;
   for (const Candidate& c : candidates_) max_logit = std::max(max_logit, c.logit);
@@ -50,15 +45,29 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
   }
   for (Candidate& c : candidates_) c.logit = static_cast<float>(c.logit / total);
 
-  if (sorted) {
-    // The smallest prefix whose mass reaches top_p (at least one token).
+  if (params_.top_p < 1.0f) {
+    // The smallest most-likely prefix whose mass reaches top_p (at least one token). Only
+    // that prefix needs ordering: blocks of doubling size are selected and sorted until the
+    // mass is reached, which over a 50k vocabulary usually ends in the first block instead of
+    // sorting all of it.
     double mass = 0;
     size_t keep = 0;
-    while (keep < candidates_.size()) {
-      mass += candidates_[keep++].logit;
-      if (mass >= params_.top_p) break;
+    const auto first = candidates_.begin();
+    for (size_t ordered = 0, block = 256; keep == 0 && ordered < candidates_.size(); block *= 2) {
+      const size_t end = std::min(candidates_.size(), ordered + block);
+      const auto from = first + static_cast<std::ptrdiff_t>(ordered);
+      const auto to = first + static_cast<std::ptrdiff_t>(end);
+      std::nth_element(from, to - 1, candidates_.end(), more_likely);
+      std::sort(from, to, more_likely);
+      for (; ordered < end; ++ordered) {
+        mass += candidates_[ordered].logit;
+        if (mass >= params_.top_p) {
+          keep = ordered + 1;
+          break;
+        }
+      }
     }
-    candidates_.resize(keep);
+    candidates_.resize(keep == 0 ? candidates_.size() : keep);
   }
   if (params_.min_p > 0.0f) {
     float best = 0;
@@ -67,25 +76,15 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
     std::erase_if(candidates_, [floor](const Candidate& c) { return c.logit < floor; });
   }
 
+  // The draw walks the candidates in the order they are in (by probability after top-p, else
+  // by id): any fixed order gives a correct sample, and the seed fixes the result.
   double kept = 0;
   for (const Candidate& c : candidates_) kept += c.logit;
   std::uniform_real_distribution<double> uniform(0.0, kept);
   double r = uniform(rng_);
-  // Walk from the most likely down. Unsorted, order the next block of the remaining
-  // candidates only when the walk gets there: the draw usually ends in the first block.
-  constexpr size_t kBlock = 64;
-  for (size_t done = 0; done < candidates_.size();) {
-    const size_t end = std::min(candidates_.size(), done + kBlock);
-    if (!sorted) {
-      const auto first = candidates_.begin() + static_cast<std::ptrdiff_t>(done);
-      const auto last = candidates_.begin() + static_cast<std::ptrdiff_t>(end);
-      std::nth_element(first, last - 1, candidates_.end(), by_logit);
-      std::sort(first, last, by_logit);
-    }
-    for (; done < end; ++done) {
-      r -= candidates_[done].logit;
-      if (r < 0) return candidates_[done].id;
-    }
+  for (const Candidate& c : candidates_) {
+    r -= c.logit;
+    if (r < 0) return c.id;
   }
   return candidates_.back().id;
 }

@@ -1,0 +1,15 @@
+// The per-ISA entry points behind cpu_kernels.h's dispatch (one translation unit each, see
+// small_batch_tile.h). Internal to the kernels library.
+#pragma once
+
+#include <cstdint>
+
+namespace ringserve::model {
+
+void small_batch_rows_avx2(const float* x, int batch, const float* w, int64_t k, const float* bias,
+                           float* y, int64_t n, int64_t row_begin, int64_t row_end);
+void small_batch_rows_avx512(const float* x, int batch, const float* w, int64_t k,
+                             const float* bias, float* y, int64_t n, int64_t row_begin,
+                             int64_t row_end);
+
+}  // namespace ringserve::model

@@ -1,0 +1,102 @@
+// The small-batch product written once for any vector ISA: small_batch_avx2.cc and
+// small_batch_avx512.cc include this under their own `#pragma GCC target` with their own
+// vector traits, so each instantiation is compiled for its ISA and nothing else is. Include it
+// nowhere else: only templates live here, instantiated with traits types that have internal
+// linkage, so the two ISAs' copies can never be merged by the linker.
+//
+// Traits: `V` (a vector of kWidth floats), zero(), load(p), fma(a, b, acc) = a * b + acc,
+// sum(v); kRows and kInputs size the register tile (kRows * kInputs accumulators, plus kRows
+// weight vectors and one input vector, must fit the register file).
+#pragma once
+
+#include <cstdint>
+
+namespace ringserve::model::small_batch {
+
+// R weight rows against B input rows: per kWidth columns, R weight loads and B input loads
+// feed R * B fused multiply-adds, so the loads, not the FMA units, stop being the limit that
+// one row at a time hits. out[b * Isa::kRows + r] = dot(x[b], w[r]).
+template <class Isa, int R, int B>
+void tile(const float* x, int64_t k, const float* w, float* out) {
+  using V = typename Isa::V;
+  V acc[R][B];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 8
+    for (int b = 0; b < B; ++b) acc[r][b] = Isa::zero();
+  }
+  int64_t c = 0;
+  for (; c + Isa::kWidth <= k; c += Isa::kWidth) {
+    V wv[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) wv[r] = Isa::load(w + r * k + c);
+#pragma GCC unroll 8
+    for (int b = 0; b < B; ++b) {
+      const V xv = Isa::load(x + b * k + c);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) acc[r][b] = Isa::fma(wv[r], xv, acc[r][b]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int b = 0; b < B; ++b) {
+      float s = Isa::sum(acc[r][b]);
+      for (int64_t t = c; t < k; ++t) s += w[r * k + t] * x[b * k + t];
+      out[b * Isa::kRows + r] = s;
+    }
+  }
+}
+
+using TileFn = void (*)(const float*, int64_t, const float*, float*);
+
+// tiles[r][b]: the tile for r rows and b inputs, 1 <= r <= kRows, 1 <= b <= kInputs (the full
+// tile almost everywhere; the smaller ones for the edges).
+template <class Isa>
+struct TileTable {
+  TileFn fn[Isa::kRows + 1][Isa::kInputs + 1] = {};
+  TileTable() { fill_rows<1>(); }
+
+ private:
+  template <int R>
+  void fill_rows() {
+    if constexpr (R <= Isa::kRows) {
+      fill_inputs<R, 1>();
+      fill_rows<R + 1>();
+    }
+  }
+  template <int R, int B>
+  void fill_inputs() {
+    if constexpr (B <= Isa::kInputs) {
+      fn[R][B] = &tile<Isa, R, B>;
+      fill_inputs<R, B + 1>();
+    }
+  }
+};
+
+// y[b * n + r] = dot(x[b], w[r]) + bias[r] for r in [row_begin, row_end), b in [0, batch).
+template <class Isa>
+void rows(const float* x, int batch, const float* w, int64_t k, const float* bias, float* y,
+          int64_t n, int64_t row_begin, int64_t row_end) {
+  static const TileTable<Isa> table;
+  // Over a block of weight rows (about 128 KB, kept in L2) once per group of kInputs inputs,
+  // so the weights come from memory once whatever the batch.
+  const int64_t block_rows = (128 << 10) / (k * 4) / Isa::kRows * Isa::kRows;
+  const int64_t block = block_rows > Isa::kRows ? block_rows : Isa::kRows;
+  float out[Isa::kRows * Isa::kInputs];
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += block) {
+    const int64_t r1 = r0 + block < row_end ? r0 + block : row_end;
+    for (int b0 = 0; b0 < batch; b0 += Isa::kInputs) {
+      const int inputs = batch - b0 < Isa::kInputs ? batch - b0 : Isa::kInputs;
+      for (int64_t r = r0; r < r1; r += Isa::kRows) {
+        const int rows_here = r1 - r < Isa::kRows ? static_cast<int>(r1 - r) : Isa::kRows;
+        table.fn[rows_here][inputs](x + b0 * k, k, w + r * k, out);
+        for (int b = 0; b < inputs; ++b) {
+          for (int i = 0; i < rows_here; ++i) {
+            y[(b0 + b) * n + r + i] = out[b * Isa::kRows + i] + (bias != nullptr ? bias[r + i] : 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace ringserve::model::small_batch
