@@ -389,6 +389,9 @@ Status Client::status(DaemonStatus* out) const {
     st.daemon_us_per_step =
         static_cast<double>(shm::load(h->daemon_step_ns, std::memory_order_relaxed)) / 1e3 /
         static_cast<double>(st.steps);
+    st.wake_thread_us_per_step =
+        static_cast<double>(shm::load(h->wake_thread_ns, std::memory_order_relaxed)) / 1e3 /
+        static_cast<double>(st.steps);
   }
   const shm::SegmentMetrics* m = c.view.metrics();
   st.queue_wait = summarize(m->queue_wait);

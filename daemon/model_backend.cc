@@ -139,9 +139,10 @@ std::string ModelBackend::describe() const {
   s << options_.model_dir << ": " << c.model_type << ", " << c.num_layers << " layers, hidden "
     << c.hidden_size << ", " << c.num_heads << " heads (" << c.num_kv_heads << " kv), vocab "
     << c.vocab_size << "; " << engine_->device_name() << " " << engine_->dtype_name() << ", "
-    << engine_->threads() << " threads; weights " << mib(engine_->weight_bytes()) << ", KV cache "
-    << mib(engine_->kv_cache_bytes()) << " (" << engine_->max_sequences() << " sequences x "
-    << engine_->max_seq_len() << " positions); chat template " << chat_template_;
+    << engine_->threads() << " threads, " << engine_->products_name() << "; weights "
+    << mib(engine_->weight_bytes()) << ", KV cache " << mib(engine_->kv_cache_bytes()) << " ("
+    << engine_->max_sequences() << " sequences x " << engine_->max_seq_len()
+    << " positions); chat template " << chat_template_;
   return s.str();
 }
 

@@ -12,6 +12,7 @@
 
 #include "daemon/request_intake.h"
 #include "daemon/token_output.h"
+#include "daemon/wake_notifier.h"
 #include "shm/atomics.h"
 #include "shm/clock.h"
 #include "shm/futex.h"
@@ -23,13 +24,6 @@ namespace {
 constexpr uint64_t kReapIntervalNs = 100'000'000;
 constexpr uint64_t kIdleWaitNs = 100'000'000;  // doorbell sleep between housekeeping
 constexpr uint64_t kBlockedPollNs = 50'000;    // re-check rings the clients must drain
-
-// CPU time of the calling thread (user + system).
-uint64_t thread_cpu_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 shm::WaitMode to_shm(config::WaitMode m) {
   switch (m) {
@@ -97,6 +91,7 @@ bool Server::start(std::string* error) {
       std::make_unique<shm::RequestRingConsumer>(view_.request_ring(), g.request_ring_capacity,
                                                  uint64_t{t.unpublished_timeout_ms} * 1'000'000);
   requests_->initialize();
+  notifier_ = std::make_unique<WakeNotifier>();
   by_slot_.resize(shape.slot_count);
   // Everything above becomes visible to a client that sees kReady (acquire).
   shm::store(h->state, static_cast<uint32_t>(shm::SegmentState::kReady), std::memory_order_seq_cst);
@@ -122,11 +117,13 @@ void Server::request_stop() {
 void Server::run() {
   for (;;) {
     const uint64_t now = shm::monotonic_ns();
-    const uint64_t iteration_cpu_start = thread_cpu_ns();
+    const uint64_t iteration_cpu_start = shm::thread_cpu_ns();
     shm::store(view_.header()->heartbeat_ns, now, std::memory_order_relaxed);
     if (stop_requested_.load(std::memory_order_relaxed) && !stopping_) begin_shutdown(now);
     intake(now);
-    if (now >= next_reap_ns_) {
+    // A client's death is reported by the kernel (client_watch.h) and reaped at once; the
+    // timed pass catches slots of clients that died before their request reached us.
+    if (client_watch_.check(now) || now >= next_reap_ns_) {
       reap_dead_clients();
       next_reap_ns_ = now + kReapIntervalNs;
     }
@@ -134,6 +131,7 @@ void Server::run() {
     admit(now);
     const bool stepped = step();
     flush_all(shm::monotonic_ns());
+    notifier_->flush();
     update_queue_positions(now);
     publish_stats();
     if (stopping_) {
@@ -146,9 +144,10 @@ void Server::run() {
       // The daemon's own cost of this step: this thread's CPU time in the iteration minus the
       // backend's share. CPU time, not wall time, so being preempted by client processes is
       // not counted as the daemon's work (system calls such as futex wakes are).
-      const uint64_t iteration_cpu = thread_cpu_ns() - iteration_cpu_start;
+      const uint64_t iteration_cpu = shm::thread_cpu_ns() - iteration_cpu_start;
       shm::SegmentHeader* h = view_.header();
       shm::store(h->steps, h->steps + 1, std::memory_order_relaxed);
+      shm::store(h->wake_thread_ns, notifier_->thread_cpu_ns(), std::memory_order_relaxed);
       shm::store(h->backend_step_ns, h->backend_step_ns + last_backend_ns_,
                  std::memory_order_relaxed);
       shm::store(
@@ -165,7 +164,8 @@ void Server::run() {
   }
   spdlog::info("ringserved '{}' stopped: {} requests completed, {} tokens generated",
                config_.daemon.name, stats_.completed, stats_.tokens_generated);
-  segment_.reset();  // unmaps and removes the segment
+  notifier_.reset();  // its queued words point into the segment
+  segment_.reset();   // unmaps and removes the segment
 }
 
 void Server::begin_shutdown(uint64_t now) {
@@ -214,6 +214,7 @@ void Server::accept(uint32_t slot_index, uint64_t now) {
   shm::store(view_.slot(s.slot)->request_id, s.request_id);
   shm::store(view_.slot(s.slot)->received_ns, now);
   by_slot_[s.slot] = std::move(seq);
+  client_watch_.watch({s.owner_pid, s.owner_start_time});
   ++stats_.received;
   if (outcome == IntakeOutcome::kRejected) {
     spdlog::info("request {} rejected: {}", s.request_id, check.message);
@@ -319,9 +320,9 @@ bool Server::step() {
   }
   if (batch_.empty()) return false;
   const uint64_t step_start_ns = shm::monotonic_ns();
-  const uint64_t step_start_cpu = thread_cpu_ns();
+  const uint64_t step_start_cpu = shm::thread_cpu_ns();
   backend_->step(batch_, &outputs_);
-  last_backend_cpu_ns_ = thread_cpu_ns() - step_start_cpu;
+  last_backend_cpu_ns_ = shm::thread_cpu_ns() - step_start_cpu;
   // A model step takes milliseconds: first-token times are taken after it, not at its start.
   const uint64_t stepped_ns = shm::monotonic_ns();
   last_backend_ns_ = stepped_ns - step_start_ns;
@@ -363,7 +364,7 @@ void Server::flush_all(uint64_t now) {
     Sequence& seq = *owned;
     bool wake = false;
     const FlushResult r = flush(view_, seq, now, &wake);
-    if (wake) shm::futex_wake(seq.writer.futex_word(), 1);
+    if (wake) notifier_->add(seq.writer.futex_word());
     if (r == FlushResult::kDone) {
       drop(seq, true);
     } else if (r == FlushResult::kAbandoned) {
@@ -400,14 +401,18 @@ void Server::drop(Sequence& seq, bool log_it) {
         break;
     }
   }
+  client_watch_.unwatch({seq.owner_pid, seq.owner_start_time});
   const uint32_t slot = seq.slot;
   by_slot_[slot].reset();
 }
 
 void Server::reap_dead_clients() {
-  // One /proc lookup per distinct (pid, start time) per pass.
+  // Clients with requests here are known from their pidfds, without a system call; others (a
+  // slot claimed but not yet submitted) take one /proc lookup per distinct (pid, start time).
   std::unordered_map<uint64_t, bool> alive_cache;
   auto alive = [&](int32_t pid, uint64_t start_time) {
+    const ClientWatch::Liveness known = client_watch_.liveness({pid, start_time});
+    if (known != ClientWatch::Liveness::kUnknown) return known == ClientWatch::Liveness::kAlive;
     const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(pid)) << 32) ^ start_time;
     auto it = alive_cache.find(key);
     if (it != alive_cache.end()) return it->second;

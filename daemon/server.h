@@ -14,12 +14,15 @@
 
 #include "config/config.h"
 #include "daemon/backend.h"
+#include "daemon/client_watch.h"
 #include "daemon/scheduler.h"
 #include "shm/request_ring.h"
 #include "shm/segment.h"
 #include "shm/wait.h"
 
 namespace ringserve::daemon {
+
+class WakeNotifier;
 
 class Server {
  public:
@@ -54,6 +57,8 @@ class Server {
   config::Config config_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<shm::Segment> segment_;
+  std::unique_ptr<WakeNotifier> notifier_;  // after segment_: destroyed before it
+  ClientWatch client_watch_;
   shm::SegmentView view_;
   std::unique_ptr<shm::RequestRingConsumer> requests_;
   Scheduler scheduler_;

@@ -13,6 +13,14 @@ inline uint64_t monotonic_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+// CPU time (user + system) of the calling thread: what the daemon counts as its own cost, so
+// that being preempted by client processes is not.
+inline uint64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 // A deadline that never passes.
 inline constexpr uint64_t kNoDeadline = UINT64_MAX;
 

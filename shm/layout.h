@@ -283,7 +283,10 @@ struct alignas(kCacheLine) SegmentHeader {
   uint64_t steps;
   uint64_t backend_step_ns;
   uint64_t daemon_step_ns;
-  uint64_t reserved2[4];
+  // Daemon: CPU time of its wake-notifier thread so far (the futex wakes of sleeping clients,
+  // made off the loop thread when there are many; daemon/wake_notifier.h).
+  uint64_t wake_thread_ns;
+  uint64_t reserved2[3];
   DaemonStats stats;  // line 3
   // Line 4: the doorbell the daemon sleeps on when the request ring is empty.
   uint32_t doorbell_seq;     // futex word; a producer bumps it when the daemon sleeps

@@ -195,6 +195,7 @@ int status(ringserve::Client& client, const std::vector<std::string>& args) {
     j["steps"] = st.steps;
     j["backend_ms_per_step"] = st.backend_ms_per_step;
     j["daemon_us_per_step"] = st.daemon_us_per_step;
+    j["wake_thread_us_per_step"] = st.wake_thread_us_per_step;
     std::vector<ringserve::RequestSummary> requests;
     if (client.requests(&requests).ok()) {
       j["requests"] = nlohmann::json::array();
@@ -225,10 +226,11 @@ int status(ringserve::Client& client, const std::vector<std::string>& args) {
       static_cast<unsigned long long>(st.tokens_generated), st.heartbeat_age_ns / 1e6);
   if (st.steps != 0) {
     const double total_us = st.backend_ms_per_step * 1e3 + st.daemon_us_per_step;
-    std::printf("steps %llu: model %.3f ms/step, daemon %.1f us/step (%.2f%% of a step)\n",
-                static_cast<unsigned long long>(st.steps), st.backend_ms_per_step,
-                st.daemon_us_per_step,
-                total_us > 0 ? 100.0 * st.daemon_us_per_step / total_us : 0.0);
+    std::printf(
+        "steps %llu: model %.3f ms/step, daemon %.1f us/step (%.2f%% of a step), "
+        "wake thread %.1f us/step\n",
+        static_cast<unsigned long long>(st.steps), st.backend_ms_per_step, st.daemon_us_per_step,
+        total_us > 0 ? 100.0 * st.daemon_us_per_step / total_us : 0.0, st.wake_thread_us_per_step);
   }
   const std::pair<const char*, const ringserve::LatencySummary*> rows[] = {
       {"queue wait", &st.queue_wait},

@@ -66,6 +66,12 @@ class TorchEngine final : public Engine {
   std::string device_name() const override { return device_.str(); }
   std::string dtype_name() const override { return options_.dtype; }
   int threads() const override { return static_cast<int>(torch::get_num_threads()); }
+  std::string products_name() const override {
+    if (kernel_ == KernelIsa::kNone || !device_.is_cpu() || dtype_ != torch::kFloat32) {
+      return "ATen";
+    }
+    return std::string("small-batch kernel ") + to_string(kernel_) + " + BLAS";
+  }
   bool use_small_batch_kernel(bool on) override {
     kernel_ = on ? best_kernel_isa() : KernelIsa::kNone;
     return kernel_ != KernelIsa::kNone;

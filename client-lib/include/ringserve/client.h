@@ -160,6 +160,7 @@ struct DaemonStatus {
   uint64_t steps = 0;                  // model steps run
   double backend_ms_per_step = 0;      // mean time inside the model step
   double daemon_us_per_step = 0;       // mean daemon-only work per step (everything else)
+  double wake_thread_us_per_step = 0;  // mean CPU of the daemon's wake thread per step
   LatencySummary queue_wait;           // received -> admitted
   LatencySummary time_to_first_token;  // received -> first token
   LatencySummary inter_token;          // between consecutive tokens
