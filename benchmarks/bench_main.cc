@@ -23,12 +23,14 @@ constexpr const char* kUsage =
     "      M=hybrid (spin | futex | hybrid).\n"
     "  model [--model DIR | --preset NAME] [--threads T] [--dtype D] [--device DEV]\n"
     "        [--prompt-tokens P] [--steps S] [--batches 1,4,8,16] [--compare-blas]\n"
-    "        [--json FILE]\n"
+    "        [--mixed-chunk C] [--json FILE]\n"
     "      the engine alone: prefill tokens/s, decode tokens/s per batch size, and batch-1\n"
     "      decode against its memory-bandwidth floor (weight bytes / measured bandwidth).\n"
     "      Without --model a random model of --preset (default gpt2-small; also llama-small)\n"
     "      is written to a temporary directory. Defaults: T=online CPUs, D=float32, P=128, S=32.\n"
-    "      --compare-blas repeats the decode runs with BLAS for every product (no AVX2 kernel).\n"
+    "      --compare-blas repeats the decode runs with BLAS for every product (no small-batch\n"
+    "      kernel, no fused attention). --mixed-chunk C adds a C-token prompt chunk of one more\n"
+    "      sequence to every decode step, as in a served step that admits a request.\n"
     "  serve --name NAME [--clients N] [--requests M] [--max-tokens K|MIN:MAX]\n"
     "        [--prompt-chars C|MIN:MAX] [--rate R] [--json FILE]\n"
     "      drives a running ringserved from N client processes: closed loop, or Poisson\n"
@@ -64,12 +66,12 @@ const OptionSpec kThroughputOptions = {
     {"set", OptionKind::kList},       {"help", OptionKind::kFlag}};
 
 const OptionSpec kModelOptions = {
-    {"model", OptionKind::kText},       {"preset", OptionKind::kText},
-    {"threads", OptionKind::kCount},    {"dtype", OptionKind::kText},
-    {"device", OptionKind::kText},      {"prompt-tokens", OptionKind::kCount},
-    {"steps", OptionKind::kCount},      {"batches", OptionKind::kText},
-    {"json", OptionKind::kText},        {"help", OptionKind::kFlag},
-    {"compare-blas", OptionKind::kFlag}};
+    {"model", OptionKind::kText},        {"preset", OptionKind::kText},
+    {"threads", OptionKind::kCount},     {"dtype", OptionKind::kText},
+    {"device", OptionKind::kText},       {"prompt-tokens", OptionKind::kCount},
+    {"steps", OptionKind::kCount},       {"batches", OptionKind::kText},
+    {"json", OptionKind::kText},         {"help", OptionKind::kFlag},
+    {"compare-blas", OptionKind::kFlag}, {"mixed-chunk", OptionKind::kCount}};
 
 const OptionSpec kServeOptions = {
     {"name", OptionKind::kText},         {"clients", OptionKind::kCount},

@@ -34,6 +34,12 @@ for mode in batch interleave; do
   done
 done
 
+# One unrecorded round per mode first: page in the weights, warm the caches and thread pools.
+for mode in batch interleave; do
+  build/ringserve-bench serve --name "modes-$mode-$$" --clients 16 --requests 16 --max-tokens 8 \
+    >/dev/null
+done
+
 for round in $(seq "$rounds"); do
   for mode in batch interleave; do
     build/ringserve-bench serve --name "modes-$mode-$$" "${serve_args[@]}" \

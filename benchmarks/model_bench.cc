@@ -136,7 +136,10 @@ int model_main(const Options& opts) {
       "threads", static_cast<uint32_t>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)))));
   eo.dtype = opts.get("dtype", "float32");
   eo.device = opts.get("device", "cpu");
-  eo.max_sequences = *std::max_element(batches.begin(), batches.end());
+  // --mixed-chunk C: every decode step also prefills a C-token chunk of one more sequence, the
+  // shape of a served step right after a request is admitted.
+  const uint32_t mixed_chunk = opts.get_u32("mixed-chunk", 0);
+  eo.max_sequences = *std::max_element(batches.begin(), batches.end()) + (mixed_chunk > 0 ? 1 : 0);
   eo.max_seq_len = prompt_tokens + steps + 1;
 
   ModelConfig config;
@@ -192,15 +195,24 @@ int model_main(const Options& opts) {
     const std::string products = kernel ? std::string("small-batch kernel (") +
                                               to_string(best_kernel_isa()) + ") + BLAS for prefill"
                                         : "BLAS only";
-    std::printf("decode, %s:\n", products.c_str());
+    std::printf("decode%s, %s:\n",
+                mixed_chunk > 0
+                    ? (" + a " + std::to_string(mixed_chunk) + "-token prompt chunk").c_str()
+                    : "",
+                products.c_str());
     std::printf("%8s %14s %14s %12s\n", "batch", "ms/step", "tokens/s", "floor/step");
     for (uint32_t batch : batches) {
       std::vector<std::vector<int32_t>> seqs(batch, prompt);
-      std::vector<EngineInput> inputs(batch);
+      std::vector<EngineInput> inputs(batch + (mixed_chunk > 0 ? 1 : 0));
+      if (mixed_chunk > 0) {
+        inputs[batch] = {static_cast<int32_t>(batch),
+                         0,
+                         {prompt.data(), std::min<size_t>(mixed_chunk, prompt.size())}};
+      }
       for (uint32_t b = 0; b < batch; ++b) {
         inputs[b] = {static_cast<int32_t>(b), 0, seqs[b]};
       }
-      engine->forward(inputs, &logits);  // prefill all
+      engine->forward({inputs.data(), batch}, &logits);  // prefill all
       std::vector<int32_t> next(batch, 1);
       std::vector<double> step_times;
       for (uint32_t s = 0; s < steps; ++s) {
@@ -220,6 +232,7 @@ int model_main(const Options& opts) {
       std::printf("%8u %14.2f %14.1f %11.0f%%\n", batch, step * 1e3, batch / step, ratio * 100);
       results.push_back({{"batch", batch},
                          {"kernel", kernel ? to_string(best_kernel_isa()) : "blas"},
+                         {"mixed_chunk", mixed_chunk},
                          {"step_ms", step * 1e3},
                          {"tokens_per_s", batch / step},
                          {"floor_ratio", ratio}});

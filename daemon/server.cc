@@ -232,7 +232,10 @@ void Server::accept(uint32_t slot_index, uint64_t now) {
 }
 
 void Server::record(shm::LatencyHistogram& histogram, uint64_t latency_ns) {
-  shm::fetch_add(histogram.buckets[shm::histogram_bucket(latency_ns)], uint64_t{1});
+  // The daemon is the histograms' only writer: a plain load and store, not a locked add
+  // (~40 ns each on this VM, 256 of them per step at 256 sequences).
+  uint64_t& bucket = histogram.buckets[shm::histogram_bucket(latency_ns)];
+  shm::store(bucket, shm::load(bucket, std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 void Server::finish(Sequence& seq, shm::FinishReason reason, shm::RequestError error) {

@@ -97,6 +97,8 @@ class TorchEngine final : public Engine {
   Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin) const;
   Tensor attention(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
                    std::span<const EngineInput> inputs);
+  Tensor attention_one(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
+                       const EngineInput& in, int64_t offset);
 
   ModelConfig config_;
   EngineOptions options_;
@@ -270,70 +272,95 @@ Tensor TorchEngine::rope(const Tensor& x, const Tensor& cos, const Tensor& sin) 
   return (xf * cos + rotated * sin).to(dtype_);
 }
 
-// q: [T, heads, head_dim]; k, v: [T, kv_heads, head_dim]. Returns [T, heads * head_dim].
-Tensor TorchEngine::attention(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
-                              std::span<const EngineInput> inputs) {
+// One sequence's tokens (rows [offset, offset + n) of q, k and v) through ATen: append its
+// keys and values to its cache row, then causal attention over the row. Returns
+// [n, heads * head_dim].
+Tensor TorchEngine::attention_one(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const EngineInput& in, int64_t offset) {
   const int64_t kv_heads = config_.num_kv_heads;
   const int64_t group = config_.num_heads / kv_heads;
   const int64_t d = config_.head_dim;
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-  const bool all_decode = std::all_of(inputs.begin(), inputs.end(),
-                                      [](const EngineInput& in) { return in.tokens.size() == 1; });
-  if (kernel_ != KernelIsa::kNone && all_decode && device_.is_cpu() && dtype_ == torch::kFloat32) {
-    const Tensor qc = q.contiguous();
-    const Tensor kc = k.contiguous();
-    const Tensor vc = v.contiguous();
-    Tensor out = torch::empty({q.size(0), config_.num_heads * d}, q.options());
-    std::vector<int32_t> slots, positions;
-    for (const EngineInput& in : inputs) {
-      slots.push_back(in.cache_slot);
-      positions.push_back(in.position);
-    }
-    const DecodeAttentionShape shape{config_.num_heads, kv_heads, d, max_seq_len_,
-                                     static_cast<float>(scale)};
-    decode_attention(shape, q.size(0), qc.data_ptr<float>(), kc.data_ptr<float>(),
-                     vc.data_ptr<float>(), k_cache_[static_cast<size_t>(layer)].data_ptr<float>(),
-                     v_cache_[static_cast<size_t>(layer)].data_ptr<float>(), slots.data(),
-                     positions.data(), out.data_ptr<float>(), at::get_num_threads());
-    return out;
+  const auto n = static_cast<int64_t>(in.tokens.size());
+  const int64_t context = in.position + n;
+  Tensor k_cache = k_cache_[static_cast<size_t>(layer)][in.cache_slot];  // [kv, L, d]
+  Tensor v_cache = v_cache_[static_cast<size_t>(layer)][in.cache_slot];
+  k_cache.narrow(1, in.position, n).copy_(k.narrow(0, offset, n).transpose(0, 1));
+  v_cache.narrow(1, in.position, n).copy_(v.narrow(0, offset, n).transpose(0, 1));
+  const Tensor keys = k_cache.narrow(1, 0, context);    // [kv, ctx, d]
+  const Tensor values = v_cache.narrow(1, 0, context);  // [kv, ctx, d]
+  // Query head h reads kv head h / group (Hugging Face's repeat_kv order).
+  const Tensor qi = q.narrow(0, offset, n)
+                        .view({n, kv_heads, group, d})
+                        .permute({1, 2, 0, 3})
+                        .reshape({kv_heads, group * n, d});
+  Tensor scores = torch::bmm(qi, keys.transpose(1, 2)).to(torch::kFloat32) * scale;
+  if (n > 1) {
+    // Causal: new token j (at position + j) sees keys up to position + j.
+    const auto opts = torch::TensorOptions().device(device_);
+    const Tensor key_pos = torch::arange(context, opts.dtype(torch::kInt64));
+    const Tensor query_pos = torch::arange(in.position, context, opts.dtype(torch::kInt64));
+    const Tensor blocked = key_pos.unsqueeze(0) > query_pos.unsqueeze(1);  // [n, ctx]
+    scores = scores.view({kv_heads, group, n, context})
+                 .masked_fill(blocked, -std::numeric_limits<float>::infinity())
+                 .view({kv_heads, group * n, context});
   }
-  std::vector<Tensor> outputs;
-  outputs.reserve(inputs.size());
+  const Tensor probs = torch::softmax(scores, -1).to(dtype_);
+  return torch::bmm(probs, values)  // [kv, group * n, d]
+      .view({kv_heads, group, n, d})
+      .permute({2, 0, 1, 3})
+      .reshape({n, kv_heads * group * d});
+}
+
+// q: [T, heads, head_dim]; k, v: [T, kv_heads, head_dim]. Returns [T, heads * head_dim].
+Tensor TorchEngine::attention(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
+                              std::span<const EngineInput> inputs) {
+  const bool fused = kernel_ != KernelIsa::kNone && device_.is_cpu() && dtype_ == torch::kFloat32;
+  if (!fused) {
+    std::vector<Tensor> outputs;
+    outputs.reserve(inputs.size());
+    int64_t offset = 0;
+    for (const EngineInput& in : inputs) {
+      outputs.push_back(attention_one(layer, q, k, v, in, offset));
+      offset += static_cast<int64_t>(in.tokens.size());
+    }
+    return outputs.size() == 1 ? outputs.front() : torch::cat(outputs, 0);
+  }
+  // Decode tokens (one-token inputs) go through the fused kernel, all in one call; prompt
+  // chunks through ATen. A served step mixes both whenever a request was just admitted: the
+  // decode tokens must not fall back to ~8 ATen calls each per layer because of one prompt.
+  const int64_t d = config_.head_dim;
+  Tensor out = torch::empty({q.size(0), config_.num_heads * d}, q.options());
+  std::vector<int64_t> decode_rows;
+  std::vector<int32_t> slots, positions;
   int64_t offset = 0;
   for (const EngineInput& in : inputs) {
     const auto n = static_cast<int64_t>(in.tokens.size());
-    const int64_t context = in.position + n;
-    Tensor k_cache = k_cache_[static_cast<size_t>(layer)][in.cache_slot];  // [kv, L, d]
-    Tensor v_cache = v_cache_[static_cast<size_t>(layer)][in.cache_slot];
-    k_cache.narrow(1, in.position, n).copy_(k.narrow(0, offset, n).transpose(0, 1));
-    v_cache.narrow(1, in.position, n).copy_(v.narrow(0, offset, n).transpose(0, 1));
-    const Tensor keys = k_cache.narrow(1, 0, context);    // [kv, ctx, d]
-    const Tensor values = v_cache.narrow(1, 0, context);  // [kv, ctx, d]
-    // Query head h reads kv head h / group (Hugging Face's repeat_kv order).
-    const Tensor qi = q.narrow(0, offset, n)
-                          .view({n, kv_heads, group, d})
-                          .permute({1, 2, 0, 3})
-                          .reshape({kv_heads, group * n, d});
-    Tensor scores = torch::bmm(qi, keys.transpose(1, 2)).to(torch::kFloat32) * scale;
-    if (n > 1) {
-      // Causal: new token j (at position + j) sees keys up to position + j.
-      const auto opts = torch::TensorOptions().device(device_);
-      const Tensor key_pos = torch::arange(context, opts.dtype(torch::kInt64));
-      const Tensor query_pos = torch::arange(in.position, context, opts.dtype(torch::kInt64));
-      const Tensor blocked = key_pos.unsqueeze(0) > query_pos.unsqueeze(1);  // [n, ctx]
-      scores = scores.view({kv_heads, group, n, context})
-                   .masked_fill(blocked, -std::numeric_limits<float>::infinity())
-                   .view({kv_heads, group * n, context});
+    if (n == 1) {
+      decode_rows.push_back(offset);
+      slots.push_back(in.cache_slot);
+      positions.push_back(in.position);
+    } else {
+      out.narrow(0, offset, n).copy_(attention_one(layer, q, k, v, in, offset));
     }
-    const Tensor probs = torch::softmax(scores, -1).to(dtype_);
-    const Tensor out = torch::bmm(probs, values)  // [kv, group * n, d]
-                           .view({kv_heads, group, n, d})
-                           .permute({2, 0, 1, 3})
-                           .reshape({n, kv_heads * group * d});
-    outputs.push_back(out);
     offset += n;
   }
-  return outputs.size() == 1 ? outputs.front() : torch::cat(outputs, 0);
+  if (decode_rows.empty()) return out;
+  const bool all_decode = decode_rows.size() == inputs.size();
+  Tensor rows;
+  if (!all_decode) rows = torch::tensor(decode_rows, torch::TensorOptions().dtype(torch::kInt64));
+  const Tensor qd = all_decode ? q.contiguous() : q.index_select(0, rows);
+  const Tensor kd = all_decode ? k.contiguous() : k.index_select(0, rows);
+  const Tensor vd = all_decode ? v.contiguous() : v.index_select(0, rows);
+  Tensor od = all_decode ? out : torch::empty({qd.size(0), out.size(1)}, out.options());
+  const DecodeAttentionShape shape{config_.num_heads, config_.num_kv_heads, d, max_seq_len_,
+                                   static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)))};
+  decode_attention(shape, qd.size(0), qd.data_ptr<float>(), kd.data_ptr<float>(),
+                   vd.data_ptr<float>(), k_cache_[static_cast<size_t>(layer)].data_ptr<float>(),
+                   v_cache_[static_cast<size_t>(layer)].data_ptr<float>(), slots.data(),
+                   positions.data(), od.data_ptr<float>(), at::get_num_threads());
+  if (!all_decode) out.index_copy_(0, rows, od);
+  return out;
 }
 
 void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float>* logits) {
