@@ -22,6 +22,10 @@ namespace ringserve::daemon {
 namespace {
 
 constexpr uint64_t kReapIntervalNs = 100'000'000;
+// The request ring is how a request arrives fast; the slot table is the truth. A request left
+// SUBMITTED this long without arriving lost its ring position (a client scribbled on the ring,
+// or its push failed) and is taken from the table.
+constexpr uint64_t kOrphanSubmitNs = 200'000'000;
 constexpr uint64_t kIdleWaitNs = 100'000'000;  // doorbell sleep between housekeeping
 constexpr uint64_t kBlockedPollNs = 50'000;    // re-check rings the clients must drain
 
@@ -93,6 +97,8 @@ bool Server::start(std::string* error) {
   requests_->initialize();
   notifier_ = std::make_unique<WakeNotifier>();
   by_slot_.resize(shape.slot_count);
+  submitted_word_.assign(shape.slot_count, 0);
+  submitted_since_ns_.assign(shape.slot_count, 0);
   // Everything above becomes visible to a client that sees kReady (acquire).
   shm::store(h->state, static_cast<uint32_t>(shm::SegmentState::kReady), std::memory_order_seq_cst);
   spdlog::info(
@@ -124,7 +130,7 @@ void Server::run() {
     // A client's death is reported by the kernel (client_watch.h) and reaped at once; the
     // timed pass catches slots of clients that died before their request reached us.
     if (client_watch_.check(now) || now >= next_reap_ns_) {
-      reap_dead_clients();
+      sweep_slots(now);
       next_reap_ns_ = now + kReapIntervalNs;
     }
     check_cancels_and_deadlines(now);
@@ -409,7 +415,7 @@ void Server::drop(Sequence& seq, bool log_it) {
   by_slot_[slot].reset();
 }
 
-void Server::reap_dead_clients() {
+void Server::sweep_slots(uint64_t now) {
   // Clients with requests here are known from their pidfds, without a system call; others (a
   // slot claimed but not yet submitted) take one /proc lookup per distinct (pid, start time).
   std::unordered_map<uint64_t, bool> alive_cache;
@@ -448,7 +454,21 @@ void Server::reap_dead_clients() {
     // field may still be the previous owner's: check the pid alone then.
     const uint64_t start_time =
         state == shm::SlotState::kClaimed ? 0 : shm::load(slot->owner_start_time);
-    if (alive(shm::word_pid(word), start_time)) continue;
+    if (alive(shm::word_pid(word), start_time)) {
+      if (state != shm::SlotState::kSubmitted) continue;
+      if (submitted_word_[i] != word) {
+        submitted_word_[i] = word;
+        submitted_since_ns_[i] = now;
+      } else if (now - submitted_since_ns_[i] >= kOrphanSubmitNs) {
+        spdlog::warn(
+            "slot {} was submitted {} ms ago but never came off the request ring; "
+            "taking it from the slot table",
+            i, (now - submitted_since_ns_[i]) / 1'000'000);
+        submitted_word_[i] = 0;
+        accept(i, now);
+      }
+      continue;
+    }
     shm::compare_exchange(slot->state_word, word, shm::with_state(word, shm::SlotState::kFree));
   }
 }

@@ -45,7 +45,9 @@ class Server {
   void admit(uint64_t now);
   bool step();
   void flush_all(uint64_t now);
-  void reap_dead_clients();
+  // Every 100 ms (and at once when a client dies): reclaims the slots of dead clients, and
+  // takes requests that sit SUBMITTED in the slot table without having come off the ring.
+  void sweep_slots(uint64_t now);
   void begin_shutdown(uint64_t now);
   void update_queue_positions(uint64_t now);
   void publish_stats();
@@ -65,7 +67,11 @@ class Server {
   shm::WaitPolicy wait_policy_;
 
   std::vector<std::unique_ptr<Sequence>> by_slot_;  // index = slot; null when not ours
-  std::vector<Sequence*> blocked_;                  // scratch: sequences waiting for ring room
+  // Per slot: the SUBMITTED state word a sweep last found there without the request having
+  // arrived, and since when (sweep_slots adopts it after kOrphanSubmitNs).
+  std::vector<uint64_t> submitted_word_;
+  std::vector<uint64_t> submitted_since_ns_;
+  std::vector<Sequence*> blocked_;  // scratch: sequences waiting for ring room
   std::vector<Sequence*> batch_;
   std::vector<StepOutput> outputs_;
   uint64_t next_request_id_ = 1;

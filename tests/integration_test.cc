@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <thread>
 
 #include "ringserve/client.h"
@@ -324,6 +326,97 @@ TEST(Integration, ProducerKilledBetweenClaimAndPublishDoesNotBlockTheRing) {
   EXPECT_EQ(r.output, echo_of("behind the hole", 20) + "\nids 20\nfinish length\n");
   const ProcessResult stopped = daemon.stop();
   EXPECT_NE(stopped.errors.find("skipped a position"), std::string::npos) << stopped.errors;
+}
+
+// A hostile client: starts a request of its own through the library, then for `ms` writes
+// random bytes over its slot (request fields and prompt area), its token ring, and the request
+// ring (cells, head, tail). Runs in a forked child; exits 0 when done, 1 if it could not start.
+[[noreturn]] void scribble(const std::string& name, int ms) {
+  std::unique_ptr<Client> client;
+  std::unique_ptr<Stream> stream;
+  if (!Client::connect(name, &client).ok() ||
+      !client->generate("mine", tokens(4000), &stream).ok()) {
+    ::_exit(1);
+  }
+  std::unique_ptr<shm::Segment> segment;
+  std::string message;
+  if (shm::Segment::open(name, 1'000'000'000, &segment, &message) != shm::SegmentError::kOk) {
+    ::_exit(2);
+  }
+  const shm::SegmentView& v = segment->view();
+  const shm::SegmentGeometry& g = v.geometry();
+  uint32_t mine = v.shape().slot_count;
+  for (uint32_t i = 0; i < v.shape().slot_count; ++i) {
+    if (shm::word_pid(shm::load(v.slot(i)->state_word)) == ::getpid()) mine = i;
+  }
+  if (mine == v.shape().slot_count) ::_exit(3);
+  std::mt19937_64 rng(static_cast<uint64_t>(::getpid()));
+  auto fill = [&](void* p, size_t n) {
+    auto* b = static_cast<unsigned char*>(p);
+    for (size_t i = 0; i < n; ++i) b[i] = static_cast<unsigned char>(rng());
+  };
+  auto* cells = reinterpret_cast<uint64_t*>(v.request_ring() + 1);
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < end) {
+    // Everything but the ownership fields: with a random state word, start time or release
+    // flag the slot could go back to FREE and to another client, and scribbling on it then
+    // would be scribbling on someone else's request (docs/SECURITY.md: possible, not tested
+    // here).
+    constexpr size_t kFrom = offsetof(shm::SlotHeader, prompt_length);
+    fill(reinterpret_cast<char*>(v.slot(mine)) + kFrom, g.slot_stride - kFrom);
+    fill(v.token_ring(mine), g.token_ring_stride);
+    for (int k = 0; k < 4; ++k) {
+      shm::store(cells[rng() % g.request_ring_capacity], rng(), std::memory_order_relaxed);
+    }
+    if (rng() % 8 == 0) shm::store(v.request_ring()->tail, rng(), std::memory_order_relaxed);
+    if (rng() % 8 == 0) shm::store(v.request_ring()->head, rng(), std::memory_order_relaxed);
+    std::this_thread::sleep_for(200us);
+  }
+  ::_exit(0);
+}
+
+TEST(Integration, ScribblingClientDoesNotDisturbOthers) {
+  Daemon daemon({"--set", "model.echo_step_delay_us=1000", "--set", "transport.slots=16"});
+  ASSERT_TRUE(daemon.ready());
+  struct Honest {
+    std::string prompt;
+    int tokens;
+    pid_t pid = -1;
+    int out = -1, err = -1;
+  };
+  // Three stream while the scribbling starts, three more submit in the middle of it.
+  std::vector<Honest> honest = {{"alpha", 1200}, {"bravo charlie", 1000}, {"日本語", 900},
+                                {"delta", 300},  {"echo foxtrot", 250},   {"golf", 200}};
+  auto start = [&](Honest& h) {
+    h.pid = spawn({TEST_CLIENT_PATH, daemon.name(), h.prompt, std::to_string(h.tokens)}, &h.out,
+                  &h.err);
+  };
+  for (size_t i = 0; i < 3; ++i) start(honest[i]);
+  std::this_thread::sleep_for(100ms);
+  const std::string name = daemon.name();
+  const pid_t scribbler = ::fork();
+  if (scribbler == 0) scribble(name, 800);
+  std::this_thread::sleep_for(200ms);
+  for (size_t i = 3; i < honest.size(); ++i) start(honest[i]);
+  int status = 0;
+  ::waitpid(scribbler, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "the scribbler did not run: status " << status;
+  for (Honest& h : honest) {
+    const ProcessResult r = collect(h.pid, h.out, h.err);
+    EXPECT_EQ(r.exit_code, 0) << h.prompt << ": " << r.output << r.errors;
+    EXPECT_EQ(r.output, echo_of(h.prompt, static_cast<size_t>(h.tokens)) + "\nids " +
+                            std::to_string(h.tokens) + "\nfinish length\n")
+        << h.prompt;
+  }
+  // The daemon is still serving, and the scribbler's slot came back (its owner is gone).
+  const ProcessResult after = run({TEST_CLIENT_PATH, daemon.name(), "after", "5"});
+  EXPECT_EQ(after.output, "after\nids 5\nfinish length\n");
+  auto client = connect_to(daemon);
+  DaemonStatus st;
+  EXPECT_TRUE(eventually([&] { return client->status(&st).ok() && st.running == 0; }));
+  const ProcessResult stopped = daemon.stop();
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.errors;
 }
 
 TEST(Integration, BlockedClientGetsDaemonGoneWhenTheDaemonIsKilled) {
