@@ -1,6 +1,8 @@
 // End-to-end tests: a real ringserved process (echo backend) and real client processes
 // (fork/exec of ringserve_test_client, ringserve_c_client and ringctl).
+#include <grp.h>
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -530,6 +532,42 @@ TEST(Integration, SegmentGetsTheConfiguredPermissions) {
   struct stat st {};
   ASSERT_EQ(::stat(("/dev/shm/ringserve." + daemon.name()).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0640u);
+}
+
+TEST(Integration, AnotherUserWithoutAccessGetsPermissionDenied) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root, to run a client as a throwaway user";
+  // A throwaway identity: a uid and gid no account has (no /etc/passwd entry needed to run as
+  // one, and nothing to clean up afterwards).
+  uid_t uid = 61000 + static_cast<uid_t>(::getpid() % 3000);
+  while (::getpwuid(uid) != nullptr || ::getgrgid(uid) != nullptr) ++uid;
+  Daemon daemon;  // default transport.permissions 0600, owned by root
+  ASSERT_TRUE(daemon.ready());
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::dup2(out[1], 1);
+    ::dup2(out[1], 2);
+    if (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0) ::_exit(90);
+    ::execl(TEST_CLIENT_PATH, TEST_CLIENT_PATH, daemon.name().c_str(), "hi", "3", nullptr);
+    ::_exit(91);
+  }
+  ::close(out[1]);
+  std::string output;
+  char buf[512];
+  ssize_t n = 0;
+  while ((n = ::read(out[0], buf, sizeof buf)) > 0) output.append(buf, static_cast<size_t>(n));
+  ::close(out[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_NE(WEXITSTATUS(status), 90) << "could not switch to uid " << uid;
+  ASSERT_NE(WEXITSTATUS(status), 91) << "uid " << uid << " cannot execute " << TEST_CLIENT_PATH;
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  EXPECT_NE(output.find("permission denied"), std::string::npos) << output;
+  // The daemon's own user still gets in.
+  const ProcessResult ok = run({TEST_CLIENT_PATH, daemon.name(), "hi", "3"});
+  EXPECT_EQ(ok.output, "hih\nids 3\nfinish length\n");
 }
 
 TEST(Integration, BadConfigFailsAtStartWithFileLineAndKey) {

@@ -58,7 +58,7 @@ void drain(const shm::SegmentView& view, daemon::Sequence& seq) {
 int run_segment_input(const uint8_t* data, size_t size) {
   const shm::SegmentView& view = segment();
   const shm::SegmentGeometry& g = view.geometry();
-  const size_t ring_bytes = sizeof(shm::RequestRingHeader) + g.request_ring_capacity * 8;
+  const size_t ring_bytes = sizeof(shm::RequestRingHeader) + size_t{g.request_ring_capacity} * 8;
   overlay(data, size, view.request_ring(), ring_bytes);
   overlay(data, size, view.slot(0), g.slot_stride);
   // Bytes for the token ring header come after take_request, as a client would scribble them
@@ -92,7 +92,7 @@ int run_segment_input(const uint8_t* data, size_t size) {
 
 std::vector<uint8_t> valid_segment_input(std::string_view prompt) {
   const shm::SegmentGeometry& g = segment().geometry();
-  std::vector<uint8_t> input(sizeof(shm::RequestRingHeader) + g.request_ring_capacity * 8 +
+  std::vector<uint8_t> input(sizeof(shm::RequestRingHeader) + size_t{g.request_ring_capacity} * 8 +
                              g.slot_stride + sizeof(shm::TokenRingHeader));
   uint8_t* p = input.data();
   shm::RequestRingHeader ring{};
