@@ -303,6 +303,33 @@ TEST(Integration, ClientKilledMidStreamFreesItsSlotWithinASecond) {
   EXPECT_EQ(got, echo_of("other", 300));
 }
 
+TEST(Integration, ClientKilledWhileQueuedGivesItsPlaceBackWithinASecond) {
+  Daemon daemon({"--set", "model.echo_step_delay_us=1000", "--set", "scheduler.max_concurrent=1"});
+  ASSERT_TRUE(daemon.ready());
+  auto client = connect_to(daemon);
+  std::unique_ptr<Stream> running;
+  ASSERT_TRUE(client->generate("running", tokens(1500), &running).ok());
+  int out = -1, err = -1;
+  const pid_t victim = spawn({TEST_CLIENT_PATH, daemon.name(), "victim", "10"}, &out, &err);
+  DaemonStatus st;
+  ASSERT_TRUE(eventually([&] { return client->status(&st).ok() && st.waiting == 1; }));
+  ::kill(victim, SIGKILL);
+  collect(victim, out, err);
+  const auto killed_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually([&] { return client->status(&st).ok() && st.waiting == 0; }, 1500ms));
+  EXPECT_LT(std::chrono::steady_clock::now() - killed_at, 1s + 200ms);
+  EXPECT_EQ(st.running, 1u);
+  // The running stream was not disturbed, and the next request gets the place.
+  Token t;
+  std::string got;
+  Status s;
+  while ((s = running->next(&t)).ok()) got += t.text;
+  EXPECT_TRUE(s.end_of_stream()) << s.to_string();
+  EXPECT_EQ(got, echo_of("running", 1500));
+  const ProcessResult next = run({TEST_CLIENT_PATH, daemon.name(), "next", "4"});
+  EXPECT_EQ(next.output, "next\nids 4\nfinish length\n");
+}
+
 TEST(Integration, ProducerKilledBetweenClaimAndPublishDoesNotBlockTheRing) {
   Daemon daemon({"--set", "transport.unpublished_timeout_ms=50"});
   ASSERT_TRUE(daemon.ready());
