@@ -128,7 +128,8 @@ void Server::run() {
     if (stop_requested_.load(std::memory_order_relaxed) && !stopping_) begin_shutdown(now);
     intake(now);
     // A client's death is reported by the kernel (client_watch.h) and reaped at once; the
-    // timed pass catches slots of clients that died before their request reached us.
+    // timed pass catches slots of clients that died before their request reached us, and
+    // requests that are SUBMITTED in the table but never came off the ring.
     if (client_watch_.check(now) || now >= next_reap_ns_) {
       sweep_slots(now);
       next_reap_ns_ = now + kReapIntervalNs;

@@ -53,6 +53,16 @@ GenerateParams tokens(uint32_t n) {
   return p;
 }
 
+// Reads `stream` to its end: expects exactly `text`, ending normally (not by an error).
+void expect_stream_text(Stream& stream, const std::string& text) {
+  Token t;
+  std::string got;
+  Status s;
+  while ((s = stream.next(&t)).ok()) got += t.text;
+  EXPECT_TRUE(s.end_of_stream()) << s.to_string();
+  EXPECT_EQ(got, text);
+}
+
 // Waits until cond() or the timeout; returns cond().
 template <class F>
 bool eventually(F cond, std::chrono::milliseconds timeout = 2000ms) {
@@ -264,19 +274,11 @@ TEST(Integration, SlowReaderIsPausedWithoutSlowingOthers) {
   std::unique_ptr<Stream> slow, fast;
   ASSERT_TRUE(client->generate("slow", tokens(1000), &slow).ok());
   ASSERT_TRUE(client->generate("fast", tokens(2000), &fast).ok());
-  Token t;
-  std::string got;
-  Status s;
   const auto start = std::chrono::steady_clock::now();
-  while ((s = fast->next(&t)).ok()) got += t.text;
-  EXPECT_TRUE(s.end_of_stream());
-  EXPECT_EQ(got, echo_of("fast", 2000));
+  expect_stream_text(*fast, echo_of("fast", 2000));
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
   // The slow one lost nothing while paused.
-  got.clear();
-  while ((s = slow->next(&t)).ok()) got += t.text;
-  EXPECT_TRUE(s.end_of_stream());
-  EXPECT_EQ(got, echo_of("slow", 1000));
+  expect_stream_text(*slow, echo_of("slow", 1000));
 }
 
 TEST(Integration, ClientKilledMidStreamFreesItsSlotWithinASecond) {
@@ -295,12 +297,7 @@ TEST(Integration, ClientKilledMidStreamFreesItsSlotWithinASecond) {
   const auto killed_at = std::chrono::steady_clock::now();
   ASSERT_TRUE(eventually([&] { return client->status(&st).ok() && st.running == 1; }, 1500ms));
   EXPECT_LT(std::chrono::steady_clock::now() - killed_at, 1s + 200ms);
-  Token t;
-  std::string got;
-  Status s;
-  while ((s = other->next(&t)).ok()) got += t.text;
-  EXPECT_TRUE(s.end_of_stream()) << s.to_string();
-  EXPECT_EQ(got, echo_of("other", 300));
+  expect_stream_text(*other, echo_of("other", 300));
 }
 
 TEST(Integration, ClientKilledWhileQueuedGivesItsPlaceBackWithinASecond) {
@@ -320,12 +317,7 @@ TEST(Integration, ClientKilledWhileQueuedGivesItsPlaceBackWithinASecond) {
   EXPECT_LT(std::chrono::steady_clock::now() - killed_at, 1s + 200ms);
   EXPECT_EQ(st.running, 1u);
   // The running stream was not disturbed, and the next request gets the place.
-  Token t;
-  std::string got;
-  Status s;
-  while ((s = running->next(&t)).ok()) got += t.text;
-  EXPECT_TRUE(s.end_of_stream()) << s.to_string();
-  EXPECT_EQ(got, echo_of("running", 1500));
+  expect_stream_text(*running, echo_of("running", 1500));
   const ProcessResult next = run({TEST_CLIENT_PATH, daemon.name(), "next", "4"});
   EXPECT_EQ(next.output, "next\nids 4\nfinish length\n");
 }

@@ -111,7 +111,8 @@ std::vector<uint8_t> valid_segment_input(std::string_view prompt) {
   slot.params.temperature = 1;
   slot.params.top_p = 1;
   slot.params.repetition_penalty = 1;
-  slot.prompt_length = static_cast<uint32_t>(std::min<size_t>(prompt.size(), 256));
+  slot.prompt_length =
+      static_cast<uint32_t>(std::min<size_t>(prompt.size(), segment().shape().prompt_capacity));
   std::memcpy(p, &slot, sizeof slot);
   std::memcpy(p + sizeof slot, prompt.data(), slot.prompt_length);
   // The token ring header stays zero: head = tail = 0, an empty ring with room.
