@@ -4,6 +4,8 @@
 // toml++ and its exceptions stay inside this file.
 #include "config/config.h"
 
+#include <grp.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -166,6 +168,24 @@ std::string check_device(std::string_view v) {
   return "unknown value '" + std::string(v) + "' (expected cpu, cuda or cuda:N)";
 }
 
+// A group name or a numeric id, as a string or an integer (so `--set transport.group=1001`
+// works unquoted).
+Store group() {
+  return [](const toml::node& node, Config* c) -> std::string {
+    std::string v;
+    if (const std::optional<int64_t> id = node.value_exact<int64_t>()) {
+      v = std::to_string(*id);
+    } else if (const std::optional<std::string_view> name = node.value_exact<std::string_view>()) {
+      v = std::string(*name);
+    } else {
+      return expected("a string or an integer", node);
+    }
+    if (!v.empty() && !group_id(v)) return "no such group '" + v + "'";
+    c->transport.group = std::move(v);
+    return "";
+  };
+}
+
 // The same rule as shm::daemon_name_is_valid (config/ does not depend on shm/); the daemon
 // checks again after --name.
 bool is_daemon_name(std::string_view name) {
@@ -206,6 +226,7 @@ const std::vector<Key>& keys() {
       {"transport.spin_us", integer(&C::transport, &T::spin_us, 0, 100000)},
       {"transport.permissions",
        integer(&C::transport, &T::permissions, 0, 0777, IntRule::kFileMode)},
+      {"transport.group", group()},
       {"transport.unpublished_timeout_ms",
        integer(&C::transport, &T::unpublished_timeout_ms, 1, 60000)},
       {"scheduler.max_concurrent", integer(&C::scheduler, &S::max_concurrent, 1, 4096)},
@@ -365,6 +386,28 @@ LoadResult load_config(const std::string& path, const std::vector<std::string>& 
     return failure(path + ": cannot read config file: " + std::strerror(read_errno));
   }
   return parse_config(text, path, overrides, out);
+}
+
+std::optional<uint32_t> group_id(std::string_view group) {
+  if (group.empty()) return std::nullopt;
+  if (std::all_of(group.begin(), group.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    if (group.size() > 10) return std::nullopt;
+    const uint64_t id = std::stoull(std::string(group));
+    // (gid_t)-1 means "unchanged" to chown(2), so it is not a group.
+    if (id >= 0xFFFFFFFFull) return std::nullopt;
+    return static_cast<uint32_t>(id);
+  }
+  // getgrnam_r: the daemon may look groups up from more than one thread some day.
+  std::vector<char> buffer(16384);
+  struct group entry {};
+  struct group* found = nullptr;
+  const std::string name(group);
+  while (::getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) == ERANGE &&
+         buffer.size() < (1u << 24)) {
+    buffer.resize(buffer.size() * 2);
+  }
+  if (found == nullptr) return std::nullopt;
+  return static_cast<uint32_t>(found->gr_gid);
 }
 
 const char* to_string(WaitMode mode) {

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,10 @@ struct TransportSection {
   uint32_t spin_us = 20;
   // Default 0600. File mode of the segment, 0..0777 (a TOML integer: 0o600 or 384).
   uint32_t permissions = 0600;
+  // Default "" = the daemon's own group. Group owner of the segment: a group name, which must
+  // exist, or a numeric id 0..4294967294. With permissions 0o660 its members can connect. The
+  // daemon's user must be root or a member of the group.
+  std::string group;
   // Default 50. A request ring position claimed by a client but not published within this many
   // milliseconds is skipped, 1..60000.
   uint32_t unpublished_timeout_ms = 50;
@@ -129,6 +134,10 @@ LoadResult parse_config(std::string_view toml_text, const std::string& source_na
                         const std::vector<std::string>& overrides, Config* out);
 
 // The config-file spelling: "spin", "futex", "hybrid"; "echo", "torch".
+// The group id `transport.group` names: a number, or a name looked up in the group database.
+// Empty: none.
+std::optional<uint32_t> group_id(std::string_view group);
+
 const char* to_string(WaitMode mode);
 const char* to_string(Backend backend);
 const char* to_string(SchedulerMode mode);

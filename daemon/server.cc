@@ -61,8 +61,17 @@ Server::~Server() = default;
 bool Server::start(std::string* error) {
   const config::TransportSection& t = config_.transport;
   const shm::SegmentShape shape{t.slots, t.prompt_bytes, t.token_ring_entries};
+  shm::SegmentAccess access{t.permissions, shm::SegmentAccess::kCreatorsGroup};
+  if (!t.group.empty()) {
+    const std::optional<uint32_t> gid = config::group_id(t.group);
+    if (!gid) {  // checked when the config loaded; the group database can change since
+      *error = "transport.group: no such group '" + t.group + "'";
+      return false;
+    }
+    access.group_id = *gid;
+  }
   std::string message;
-  if (shm::Segment::create(config_.daemon.name, shape, t.permissions, &segment_, &message) !=
+  if (shm::Segment::create(config_.daemon.name, shape, access, &segment_, &message) !=
       shm::SegmentError::kOk) {
     *error = message;
     return false;

@@ -83,8 +83,9 @@ static void* map_descriptor(int fd, uint64_t size) {
   return p == MAP_FAILED ? nullptr : p;
 }
 
-SegmentError Segment::create(std::string_view daemon_name, const SegmentShape& shape, uint32_t mode,
-                             std::unique_ptr<Segment>* out, std::string* message) {
+SegmentError Segment::create(std::string_view daemon_name, const SegmentShape& shape,
+                             const SegmentAccess& access, std::unique_ptr<Segment>* out,
+                             std::string* message) {
   if (!shape_is_valid(shape)) {
     *message = "invalid segment shape";
     return SegmentError::kBadGeometry;
@@ -93,11 +94,22 @@ SegmentError Segment::create(std::string_view daemon_name, const SegmentShape& s
   const std::string object_name = segment_object_name(daemon_name);
   try {
     bip::shared_memory_object::remove(object_name.c_str());
-    bip::permissions perms(static_cast<int>(mode));
+    // Created 0600 and opened up only after the group is set, so no one outside the intended
+    // group ever has a window to open it.
+    bip::permissions perms(0600);
     bip::shared_memory_object object(bip::create_only, object_name.c_str(), bip::read_write, perms);
     const int fd = object.get_mapping_handle().handle;
+    if (access.group_id != SegmentAccess::kCreatorsGroup &&
+        ::fchown(fd, static_cast<uid_t>(-1), static_cast<gid_t>(access.group_id)) != 0) {
+      const int err = errno;
+      *message = "cannot give /" + object_name + " to group " + std::to_string(access.group_id) +
+                 ": " + std::strerror(err) +
+                 (err == EPERM ? " (the daemon's user must be root or a member of the group)" : "");
+      bip::shared_memory_object::remove(object_name.c_str());
+      return err == EPERM ? SegmentError::kPermissionDenied : SegmentError::kSystem;
+    }
     // shm_open applies the umask; the configured mode is the contract, so set it exactly.
-    if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) {
+    if (::fchmod(fd, static_cast<mode_t>(access.mode)) != 0) {
       *message = std::string("fchmod: ") + std::strerror(errno);
       bip::shared_memory_object::remove(object_name.c_str());
       return SegmentError::kSystem;

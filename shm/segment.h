@@ -62,6 +62,14 @@ enum class SegmentError {
   kSystem,            // any other system error (message says which)
 };
 
+// Who may open a segment: its file mode, applied exactly (the umask does not apply), and its
+// group owner (kCreatorsGroup: the creating process's group).
+struct SegmentAccess {
+  static constexpr int64_t kCreatorsGroup = -1;
+  uint32_t mode = 0600;
+  int64_t group_id = kCreatorsGroup;
+};
+
 // A mapped segment; unmaps (and, for the creator, removes the object) on destruction.
 class Segment {
  public:
@@ -70,10 +78,11 @@ class Segment {
   Segment& operator=(const Segment&) = delete;
 
   // Daemon: removes any stale object of that name (the caller holds the instance lock), creates
-  // a zero-filled segment of the shape with exactly `mode` permissions, maps it. The header is
-  // left zero (state kInitializing) for the caller to fill.
-  static SegmentError create(std::string_view daemon_name, const SegmentShape& shape, uint32_t mode,
-                             std::unique_ptr<Segment>* out, std::string* message);
+  // a zero-filled segment of the shape with exactly `access`, maps it. The header is left zero
+  // (state kInitializing) for the caller to fill.
+  static SegmentError create(std::string_view daemon_name, const SegmentShape& shape,
+                             const SegmentAccess& access, std::unique_ptr<Segment>* out,
+                             std::string* message);
 
   // Client: opens and maps an existing segment, waits up to ready_timeout_ns for kReady, then
   // checks magic, version and that the geometry the header announces is exactly what

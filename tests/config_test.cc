@@ -80,6 +80,7 @@ token_ring_entries = 4
 wait_mode = "spin"
 spin_us = 0
 permissions = 0o640
+group = "root"
 unpublished_timeout_ms = 60000
 [scheduler]
 max_concurrent = 3
@@ -109,6 +110,7 @@ echo_step_delay_us = 10000000
   EXPECT_EQ(c.transport.wait_mode, WaitMode::kSpin);
   EXPECT_EQ(c.transport.spin_us, 0u);
   EXPECT_EQ(c.transport.permissions, 0640u);
+  EXPECT_EQ(c.transport.group, "root");
   EXPECT_EQ(c.transport.unpublished_timeout_ms, 60000u);
   EXPECT_EQ(c.scheduler.max_concurrent, 3u);
   EXPECT_EQ(c.scheduler.max_queue, 0u);
@@ -218,6 +220,14 @@ TEST(Config, OutOfRange) {
             "test.toml:2: key 'scheduler.max_queue': -1 is out of range 0..65536");
   EXPECT_EQ(error_of("[transport]\ntoken_ring_entries = 131072\n"),
             "test.toml:2: key 'transport.token_ring_entries': 131072 is out of range 4..65536");
+  EXPECT_EQ(error_of("[transport]\ngroup = \"no-such-group-ringserve\"\n"),
+            "test.toml:2: key 'transport.group': no such group 'no-such-group-ringserve'");
+  EXPECT_EQ(error_of("[transport]\ngroup = \"4294967295\"\n"),
+            "test.toml:2: key 'transport.group': no such group '4294967295'");
+  EXPECT_EQ(error_of("[transport]\ngroup = -5\n"),
+            "test.toml:2: key 'transport.group': no such group '-5'");
+  EXPECT_EQ(error_of("[transport]\ngroup = 1.5\n"),
+            "test.toml:2: key 'transport.group': expected a string or an integer, got a float");
   EXPECT_EQ(error_of("[transport]\npermissions = 0o1000\n"),
             "test.toml:2: key 'transport.permissions': 0o1000 is out of range 0o0..0o777");
   EXPECT_EQ(error_of("[transport]\npermissions = -9223372036854775808\n"),
@@ -325,6 +335,22 @@ TEST(Config, MalformedOverride) {
 TEST(Config, FileErrorsComeBeforeOverrides) {
   EXPECT_EQ(error_of("[transport]\nslots = 0\n", {"transport.slots=5"}),
             "test.toml:2: key 'transport.slots': 0 is out of range 1..4096");
+}
+
+TEST(Config, GroupIsANameOrANumber) {
+  EXPECT_EQ(group_id("root"), std::optional<uint32_t>(0));
+  EXPECT_EQ(group_id("0"), std::optional<uint32_t>(0));
+  EXPECT_EQ(group_id("61234"), std::optional<uint32_t>(61234));  // need not exist
+  EXPECT_EQ(group_id("4294967294"), std::optional<uint32_t>(4294967294u));
+  EXPECT_EQ(group_id("4294967295"), std::nullopt);  // chown's "unchanged"
+  EXPECT_EQ(group_id("99999999999"), std::nullopt);
+  EXPECT_EQ(group_id(""), std::nullopt);
+  EXPECT_EQ(group_id("no-such-group-ringserve"), std::nullopt);
+  Config c;
+  ASSERT_TRUE(load_config("", {"transport.group=61234"}, &c).ok);
+  EXPECT_EQ(c.transport.group, "61234");
+  ASSERT_TRUE(load_config("", {"transport.group=root"}, &c).ok);
+  EXPECT_EQ(c.transport.group, "root");
 }
 
 TEST(Config, ToStringUsesTheConfigSpelling) {

@@ -18,7 +18,7 @@ class Intake : public ::testing::Test {
   void SetUp() override {
     name_ = "intake-test-" + std::to_string(::getpid());
     std::string message;
-    ASSERT_EQ(shm::Segment::create(name_, {4, 64, 8}, 0600, &segment_, &message),
+    ASSERT_EQ(shm::Segment::create(name_, {4, 64, 8}, {}, &segment_, &message),
               shm::SegmentError::kOk)
         << message;
     view_ = segment_->view();

@@ -518,8 +518,7 @@ TEST(Integration, VersionMismatchIsDetectedAtConnect) {
   const std::string name = unique_name("oldlayout");
   std::unique_ptr<shm::Segment> segment;
   std::string message;
-  ASSERT_EQ(shm::Segment::create(name, {1, 16, 4}, 0600, &segment, &message),
-            shm::SegmentError::kOk);
+  ASSERT_EQ(shm::Segment::create(name, {1, 16, 4}, {}, &segment, &message), shm::SegmentError::kOk);
   shm::SegmentHeader* h = segment->view().header();
   h->magic = shm::kMagic;
   h->layout_version = shm::kLayoutVersion + 1;
@@ -535,8 +534,7 @@ TEST(Integration, ClientWaitsForAStartingDaemonOnlyUntilItsTimeout) {
   const std::string name = unique_name("halfborn");
   std::unique_ptr<shm::Segment> segment;
   std::string message;
-  ASSERT_EQ(shm::Segment::create(name, {1, 16, 4}, 0600, &segment, &message),
-            shm::SegmentError::kOk);
+  ASSERT_EQ(shm::Segment::create(name, {1, 16, 4}, {}, &segment, &message), shm::SegmentError::kOk);
   std::unique_ptr<Client> client;
   ConnectOptions options;
   options.ready_timeout = 200ms;
@@ -553,40 +551,81 @@ TEST(Integration, SegmentGetsTheConfiguredPermissions) {
   EXPECT_EQ(st.st_mode & 0777, 0640u);
 }
 
-TEST(Integration, AnotherUserWithoutAccessGetsPermissionDenied) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root, to run a client as a throwaway user";
-  // A throwaway identity: a uid and gid no account has (no /etc/passwd entry needed to run as
-  // one, and nothing to clean up afterwards).
-  uid_t uid = 61000 + static_cast<uid_t>(::getpid() % 3000);
-  while (::getpwuid(uid) != nullptr || ::getgrgid(uid) != nullptr) ++uid;
-  Daemon daemon;  // default transport.permissions 0600, owned by root
-  ASSERT_TRUE(daemon.ready());
+// A throwaway identity: an id no account or group has (no /etc/passwd entry is needed to run
+// as one, and nothing to clean up afterwards), at or above `from`.
+uid_t unused_id(uid_t from) {
+  uid_t id = from + static_cast<uid_t>(::getpid() % 3000);
+  while (::getpwuid(id) != nullptr || ::getgrgid(id) != nullptr) ++id;
+  return id;
+}
+
+// Runs the test client as uid `uid` (gid the same) with supplementary groups `groups`; the
+// caller must be root. Exit code 90: could not switch, 91: could not execute.
+ProcessResult run_client_as(uid_t uid, const std::vector<gid_t>& groups,
+                            const std::vector<std::string>& client_args) {
   int out[2];
-  ASSERT_EQ(::pipe(out), 0);
+  if (::pipe(out) != 0) return {};
+  std::vector<const char*> argv{TEST_CLIENT_PATH};
+  for (const std::string& a : client_args) argv.push_back(a.c_str());
+  argv.push_back(nullptr);
   const pid_t child = ::fork();
   if (child == 0) {
     ::dup2(out[1], 1);
     ::dup2(out[1], 2);
-    if (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0) ::_exit(90);
-    ::execl(TEST_CLIENT_PATH, TEST_CLIENT_PATH, daemon.name().c_str(), "hi", "3", nullptr);
+    if (::setgroups(groups.size(), groups.data()) != 0 || ::setgid(uid) != 0 ||
+        ::setuid(uid) != 0) {
+      ::_exit(90);
+    }
+    ::execv(TEST_CLIENT_PATH, const_cast<char* const*>(argv.data()));
     ::_exit(91);
   }
   ::close(out[1]);
-  std::string output;
+  ProcessResult result;
   char buf[512];
   ssize_t n = 0;
-  while ((n = ::read(out[0], buf, sizeof buf)) > 0) output.append(buf, static_cast<size_t>(n));
+  while ((n = ::read(out[0], buf, sizeof buf)) > 0)
+    result.output.append(buf, static_cast<size_t>(n));
   ::close(out[0]);
   int status = 0;
   ::waitpid(child, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status));
-  ASSERT_NE(WEXITSTATUS(status), 90) << "could not switch to uid " << uid;
-  ASSERT_NE(WEXITSTATUS(status), 91) << "uid " << uid << " cannot execute " << TEST_CLIENT_PATH;
-  EXPECT_NE(WEXITSTATUS(status), 0);
-  EXPECT_NE(output.find("permission denied"), std::string::npos) << output;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+TEST(Integration, AnotherUserWithoutAccessGetsPermissionDenied) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root, to run a client as a throwaway user";
+  const uid_t uid = unused_id(61000);
+  Daemon daemon;  // default transport.permissions 0600, owned by root
+  ASSERT_TRUE(daemon.ready());
+  const ProcessResult denied = run_client_as(uid, {}, {daemon.name(), "hi", "3"});
+  ASSERT_NE(denied.exit_code, 90) << "could not switch to uid " << uid;
+  ASSERT_NE(denied.exit_code, 91) << "uid " << uid << " cannot execute " << TEST_CLIENT_PATH;
+  EXPECT_NE(denied.exit_code, 0);
+  EXPECT_NE(denied.output.find("permission denied"), std::string::npos) << denied.output;
   // The daemon's own user still gets in.
   const ProcessResult ok = run({TEST_CLIENT_PATH, daemon.name(), "hi", "3"});
   EXPECT_EQ(ok.output, "hih\nids 3\nfinish length\n");
+}
+
+TEST(Integration, MembersOfTheConfiguredGroupGetInAndNobodyElse) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root, to run clients as throwaway users";
+  const gid_t group = unused_id(64000);
+  const uid_t member = unused_id(61000);
+  const uid_t outsider = unused_id(member + 1);
+  Daemon daemon({"--set", "transport.permissions=0o660", "--set",
+                 "transport.group=" + std::to_string(group)});
+  ASSERT_TRUE(daemon.ready());
+  struct stat st {};
+  ASSERT_EQ(::stat(("/dev/shm/ringserve." + daemon.name()).c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, group);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  const ProcessResult in = run_client_as(member, {group}, {daemon.name(), "hi", "3"});
+  ASSERT_NE(in.exit_code, 90) << "could not switch to uid " << member;
+  EXPECT_EQ(in.exit_code, 0) << in.output;
+  EXPECT_EQ(in.output, "hih\nids 3\nfinish length\n");
+  const ProcessResult out = run_client_as(outsider, {}, {daemon.name(), "hi", "3"});
+  EXPECT_NE(out.exit_code, 0);
+  EXPECT_NE(out.output.find("permission denied"), std::string::npos) << out.output;
 }
 
 TEST(Integration, BadConfigFailsAtStartWithFileLineAndKey) {

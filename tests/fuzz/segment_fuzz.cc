@@ -23,7 +23,7 @@ const shm::SegmentView& segment() {
     std::unique_ptr<shm::Segment> s;
     std::string message;
     const std::string name = "fuzz-" + std::to_string(::getpid());
-    if (shm::Segment::create(name, {4, 256, 8}, 0600, &s, &message) != shm::SegmentError::kOk) {
+    if (shm::Segment::create(name, {4, 256, 8}, {}, &s, &message) != shm::SegmentError::kOk) {
       std::fprintf(stderr, "segment_fuzz: %s\n", message.c_str());
       std::abort();
     }
