@@ -50,9 +50,11 @@ class TokenRingWriter {
     store(header_->head, head_, std::memory_order_seq_cst);
     // Dekker pair with the reader: it stores client_sleeping then loads head; we store head
     // then read client_sleeping. Sequential consistency makes at least one side see the other.
-    // The read also clears the flag: one wake is enough until the client sleeps again, so a
-    // client that is slow to be scheduled costs one system call, not one per step.
-    return exchange(header_->client_sleeping, 0u, std::memory_order_seq_cst) != 0;
+    // Only the reader clears its flag. A writer that cleared it (to save repeated wakes) could
+    // do so for a publish the reader had already seen just before it slept; the reader would
+    // then sleep unflagged and miss every later publish. A wake with no one waiting costs a
+    // system call but no interrupt.
+    return load(header_->client_sleeping, std::memory_order_seq_cst) != 0;
   }
 
   uint32_t* futex_word() { return &header_->head; }

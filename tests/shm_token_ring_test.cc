@@ -70,6 +70,26 @@ TEST(TokenRing, PublishAsksForWakeOnlyWhenReaderSleeps) {
   EXPECT_TRUE(writer.publish());
 }
 
+// The interleaving that lost wakes when publish() cleared the flag: the writer stores head for
+// entry 0; the reader, on another CPU, pops entry 0, raises its flag, sees no more entries and
+// heads into futex wait; only then does the writer read the flag. That wake is wasted (the
+// reader waits on the new head), so the flag must still be up for the next publish.
+TEST(TokenRing, EveryPublishWhileTheReaderIsFlaggedAsksForAWake) {
+  Ring ring;
+  TokenRingReader reader(ring.header, kCapacity);
+  reader.reset();
+  TokenRingWriter writer(ring.header, kCapacity);
+  writer.begin();
+  store(*reader.sleeping_flag(), 1u);
+  writer.write(entry(0));
+  EXPECT_TRUE(writer.publish());
+  writer.write(entry(1));
+  EXPECT_TRUE(writer.publish()) << "the first publish cleared the reader's flag";
+  store(*reader.sleeping_flag(), 0u);  // the reader woke and lowered it
+  writer.write(entry(2));
+  EXPECT_FALSE(writer.publish());
+}
+
 TEST(TokenRing, ImpossibleTailIsReportedNotTrusted) {
   Ring ring;
   TokenRingReader reader(ring.header, kCapacity);
@@ -102,12 +122,17 @@ TEST_P(TokenRingAcrossProcesses, EveryEntryArrivesOnceInOrder) {
   });
   WaitPolicy policy{GetParam(), 5'000};
   bool in_order = true;
+  // The writer publishes without pause, so a wait that runs to its deadline is a lost wake (the
+  // entry is there by then, so the wait still ends ready).
+  constexpr uint64_t kWaitNs = 2'000'000'000ULL;
+  uint32_t waits_to_deadline = 0;
   for (uint32_t i = 0; i < kEntries; ++i) {
     const auto ready = [&] { return reader.available() > 0; };
-    const uint64_t deadline = monotonic_ns() + 10'000'000'000ULL;
+    const uint64_t deadline = monotonic_ns() + kWaitNs;
     ASSERT_EQ(wait_until(ready, reader.futex_word(), reader.sleeping_flag(), policy, deadline),
               WaitOutcome::kReady)
         << "entry " << i;
+    if (monotonic_ns() >= deadline) ++waits_to_deadline;
     TokenEntry out{};
     reader.pop(&out);
     if (out.token_id != static_cast<int32_t>(i) || out.text[0] != 'a' + static_cast<int>(i % 26)) {
@@ -115,6 +140,7 @@ TEST_P(TokenRingAcrossProcesses, EveryEntryArrivesOnceInOrder) {
     }
   }
   EXPECT_TRUE(in_order);
+  EXPECT_EQ(waits_to_deadline, 0u) << "lost wakes";
   EXPECT_EQ(testing::wait_child(child), 0);
 }
 
