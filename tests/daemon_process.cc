@@ -74,17 +74,28 @@ std::string unique_name(const std::string& prefix) {
 
 Daemon::Daemon(const std::vector<std::string>& extra_args) : name_(unique_name("it")) {
   // The echo backend unless the test asks for another: transport tests need no model.
-  std::vector<std::string> argv = {RINGSERVED_PATH, "--name", name_, "--set", "model.backend=echo"};
-  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  argv_ = {RINGSERVED_PATH, "--name", name_, "--set", "model.backend=echo"};
+  argv_.insert(argv_.end(), extra_args.begin(), extra_args.end());
   // The daemon's log goes to a file, not a pipe: a pipe nobody drains would block its logging.
   log_path_ = "/tmp/ringserve-" + name_ + ".log";
+  start();
+}
+
+bool Daemon::restart() {
+  if (pid_ > 0) return false;
+  start();
+  return ready_;
+}
+
+void Daemon::start() {
+  ready_ = false;
   pid_ = ::fork();
   if (pid_ == 0) {
     const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
     std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    for (const std::string& a : argv_) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     ::execv(args[0], args.data());
     ::_exit(127);

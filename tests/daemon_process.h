@@ -34,9 +34,13 @@ class Daemon {
   // SIGTERM, wait; returns the exit code and the daemon's stderr.
   ProcessResult stop();
   void kill_hard();  // SIGKILL, reaped
+  // After stop() or kill_hard(): starts it again, same name and arguments; true when ready.
+  bool restart();
 
  private:
+  void start();
   ProcessResult reap();
+  std::vector<std::string> argv_;
   std::string name_;
   std::string log_path_;
   pid_t pid_ = -1;

@@ -17,6 +17,7 @@
 
 #include "ringserve/client.h"
 #include "shm/atomics.h"
+#include "shm/process.h"
 #include "shm/request_ring.h"
 #include "shm/segment.h"
 #include "tests/daemon_process.h"
@@ -224,8 +225,11 @@ TEST(Integration, CancelEndsTheStreamAndFreesTheSlot) {
   EXPECT_LT(extra, 10);
   stream.reset();
   DaemonStatus st;
-  EXPECT_TRUE(eventually([&] { return client->status(&st).ok() && st.slots_in_use == 0; }));
-  EXPECT_EQ(st.cancelled, 1u);
+  // The counters reach the segment at the end of the daemon's loop iteration, which can be
+  // after this client has seen its final token and freed the slot.
+  EXPECT_TRUE(eventually(
+      [&] { return client->status(&st).ok() && st.slots_in_use == 0 && st.cancelled == 1; }))
+      << "slots in use " << st.slots_in_use << ", cancelled " << st.cancelled;
 }
 
 TEST(Integration, CancelOfAnEarlierGenerationIsIgnored) {
@@ -348,6 +352,83 @@ TEST(Integration, ProducerKilledBetweenClaimAndPublishDoesNotBlockTheRing) {
   const ProcessResult stopped = daemon.stop();
   EXPECT_NE(stopped.errors.find("skipped a position"), std::string::npos) << stopped.errors;
 }
+
+// Claims a slot the way the client library does, then stops at `stage` and dies by SIGKILL
+// from the parent: right after the claim (before it wrote its start time), or halfway through
+// writing its prompt. Runs in a forked child; writes the slot index to `ready_fd` first.
+enum class ClaimStage { kJustClaimed, kHalfThePrompt };
+
+[[noreturn]] void claim_and_hang(const std::string& name, ClaimStage stage, int ready_fd) {
+  std::unique_ptr<shm::Segment> segment;
+  std::string message;
+  if (shm::Segment::open(name, 1'000'000'000, &segment, &message) != shm::SegmentError::kOk) {
+    ::_exit(1);
+  }
+  const shm::SegmentView& v = segment->view();
+  const int32_t pid = static_cast<int32_t>(::getpid());
+  for (uint32_t i = 0; i < v.shape().slot_count; ++i) {
+    shm::SlotHeader* slot = v.slot(i);
+    uint64_t word = shm::load(slot->state_word);
+    if (shm::word_state(word) != shm::SlotState::kFree) continue;
+    const uint64_t claimed =
+        shm::make_state_word(shm::word_generation(word) + 1, shm::SlotState::kClaimed, pid);
+    if (!shm::compare_exchange(slot->state_word, word, claimed)) continue;
+    if (stage == ClaimStage::kHalfThePrompt) {
+      slot->owner_start_time = shm::process_start_time(pid);
+      const std::string prompt(200, 'p');
+      slot->prompt_length = static_cast<uint32_t>(prompt.size());
+      std::memcpy(v.prompt(i), prompt.data(), prompt.size() / 2);
+    }
+    if (::write(ready_fd, &i, sizeof i) != sizeof i) ::_exit(3);
+    ::pause();
+  }
+  ::_exit(2);
+}
+
+class KilledWhileClaiming : public ::testing::TestWithParam<ClaimStage> {};
+
+TEST_P(KilledWhileClaiming, TheSlotIsFreedWithinASecondAndStreamsGoOn) {
+  Daemon daemon({"--set", "model.echo_step_delay_us=1000", "--set", "transport.slots=2"});
+  ASSERT_TRUE(daemon.ready());
+  auto client = connect_to(daemon);
+  std::unique_ptr<Stream> running;
+  ASSERT_TRUE(client->generate("running", tokens(1500), &running).ok());
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t victim = ::fork();
+  if (victim == 0) claim_and_hang(daemon.name(), GetParam(), ready[1]);
+  ::close(ready[1]);
+  uint32_t slot = 0;
+  ASSERT_EQ(::read(ready[0], &slot, sizeof slot), static_cast<ssize_t>(sizeof slot));
+  ::close(ready[0]);
+  // Both slots are taken now: a third request finds none.
+  std::unique_ptr<Stream> refused;
+  EXPECT_EQ(client->generate("no room", tokens(3), &refused).code(), ErrorCode::kQueueFull);
+  ::kill(victim, SIGKILL);
+  ::waitpid(victim, nullptr, 0);
+  const auto killed_at = std::chrono::steady_clock::now();
+  std::unique_ptr<shm::Segment> segment;
+  std::string message;
+  ASSERT_EQ(shm::Segment::open(daemon.name(), 1'000'000'000, &segment, &message),
+            shm::SegmentError::kOk);
+  shm::SlotHeader* claimed = segment->view().slot(slot);
+  ASSERT_TRUE(eventually(
+      [&] { return shm::word_state(shm::load(claimed->state_word)) == shm::SlotState::kFree; },
+      1500ms));
+  EXPECT_LT(std::chrono::steady_clock::now() - killed_at, 1s + 200ms);
+  // The slot serves the next request, and the running stream was not disturbed.
+  const ProcessResult next = run({TEST_CLIENT_PATH, daemon.name(), "next", "4"});
+  EXPECT_EQ(next.output, "next\nids 4\nfinish length\n");
+  expect_stream_text(*running, echo_of("running", 1500));
+}
+
+INSTANTIATE_TEST_SUITE_P(Stages, KilledWhileClaiming,
+                         ::testing::Values(ClaimStage::kJustClaimed, ClaimStage::kHalfThePrompt),
+                         [](const ::testing::TestParamInfo<ClaimStage>& info) {
+                           return info.param == ClaimStage::kJustClaimed
+                                      ? std::string("JustClaimed")
+                                      : std::string("HalfThePrompt");
+                         });
 
 // A hostile client: starts a request of its own through the library, then for `ms` writes
 // random bytes over its slot (request fields and prompt area), its token ring, and the request
