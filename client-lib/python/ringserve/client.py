@@ -1,0 +1,382 @@
+"""The synchronous client: Client, Stream, Token, DaemonStatus.
+
+    with ringserve.Client("demo") as client:
+        for piece in client.generate("Hello", max_tokens=32, temperature=0):
+            print(piece, end="", flush=True)
+
+Thread-safety as in client.h: a Client may be shared by threads; a Stream is read by one
+thread at a time, and cancel() or close() may be called from any thread while another reads.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import numbers
+import threading
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Mapping, Sequence, Union
+
+from . import _native, errors
+
+# How long one rs_stream_next call waits before the stream looks again at whether it is being
+# closed (and lets the interpreter run signal handlers, so Ctrl-C works while a stream waits).
+_WAIT_SLICE_MS = 100
+
+# Keyword parameters of generate() and chat(), as in rs_params. Integers with their C range.
+_INT_PARAMS = {
+    "max_tokens": (0, 2**32 - 1),
+    "top_k": (-(2**31), 2**31 - 1),
+    "seed": (0, 2**64 - 1),
+    "priority": (-(2**31), 2**31 - 1),
+    "queue_timeout_ms": (0, 2**32 - 1),
+    "total_timeout_ms": (0, 2**32 - 1),
+}
+_FLOAT_PARAMS = ("temperature", "top_p", "min_p", "repetition_penalty")
+PARAMS = tuple(_INT_PARAMS) + _FLOAT_PARAMS + ("stop_token_ids", "stop")
+
+
+@dataclass(frozen=True)
+class Token:
+    """One generated token. ``id`` is -1 for text without a token (text held back because it
+    might have begun a stop string, released at the end)."""
+
+    id: int
+    text: str
+    published_ns: int  # CLOCK_MONOTONIC when the daemon published it
+
+
+@dataclass(frozen=True)
+class DaemonStatus:
+    """The daemon's counters (rs_daemon_status)."""
+
+    pid: int
+    slots: int
+    slots_in_use: int
+    max_concurrent: int
+    max_queue: int
+    running: int
+    waiting: int
+    received: int
+    admitted: int
+    rejected: int
+    completed: int
+    cancelled: int
+    failed: int
+    tokens_generated: int
+
+
+def _invalid_params(message: str) -> errors.InvalidParams:
+    return errors.InvalidParams("invalid parameters: " + message)
+
+
+def _utf8(value: Union[str, bytes], what: str) -> bytes:
+    """str -> UTF-8 bytes (strictly); bytes are passed as they are (the library checks them)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be str or bytes, not {type(value).__name__}")
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise errors.InvalidUtf8(
+            f"invalid UTF-8: {what} is not valid UTF-8 ({e.reason} at character {e.start})"
+        ) from None
+
+
+def _int_param(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    return int(value)
+
+
+def build_params(params: Mapping[str, object], caller: str):
+    """Keyword parameters -> (rs_params, objects the struct points into). Parameters left out
+    (or None) keep rs_params_init's defaults. Raises TypeError for an unknown name or a wrong
+    type, InvalidParams for a value the C type cannot hold (the library checks the ranges)."""
+    for name in params:
+        if name not in PARAMS:
+            raise TypeError(f"{caller}() got an unexpected keyword argument '{name}'")
+    p = _native.rs_params()
+    _native.lib().rs_params_init(ctypes.byref(p))
+    keep = []
+    for name, (low, high) in _INT_PARAMS.items():
+        value = params.get(name)
+        if value is None:
+            continue
+        value = _int_param(name, value)
+        if not low <= value <= high:
+            raise _invalid_params(f"{name} {value} is out of range [{low}, {high}]")
+        setattr(p, name, value)
+    for name in _FLOAT_PARAMS:
+        value = params.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+        setattr(p, name, float(value))
+    ids = params.get("stop_token_ids")
+    if ids is not None:
+        ids = [_int_param("stop_token_ids[]", i) for i in ids]
+        if len(ids) > _native.MAX_STOP_TOKENS:
+            raise _invalid_params(f"stop_token_ids may hold at most {_native.MAX_STOP_TOKENS} ids")
+        for i, token_id in enumerate(ids):
+            if not -(2**31) <= token_id < 2**31:
+                raise _invalid_params(f"stop_token_ids[{i}] {token_id} is out of range")
+            p.stop_token_ids[i] = token_id
+        p.stop_token_count = len(ids)
+    stop = params.get("stop")
+    if stop is not None:
+        if isinstance(stop, (str, bytes)):
+            stop = [stop]
+        encoded = [_utf8(s, f"stop[{i}]") for i, s in enumerate(stop)]
+        for i, s in enumerate(encoded):
+            if b"\0" in s:  # a C string would end there
+                raise _invalid_params(f"stop[{i}] contains a NUL byte")
+        array = (ctypes.c_char_p * max(len(encoded), 1))(*encoded)
+        keep += [encoded, array]
+        p.stop = ctypes.cast(array, ctypes.POINTER(ctypes.c_char_p))
+        p.stop_count = len(encoded)
+    return p, keep
+
+
+Message = Union[Mapping[str, str], Sequence[str]]
+
+
+def build_messages(messages: Iterable[Message]):
+    """Chat turns ({"role": ..., "content": ...} or (role, content)) -> (rs_message array,
+    count, objects it points into)."""
+    turns = []
+    for i, m in enumerate(messages):
+        if isinstance(m, Mapping):
+            try:
+                role, content = m["role"], m["content"]
+            except KeyError as e:
+                raise TypeError(f"messages[{i}] has no {e.args[0]!r} key") from None
+        elif isinstance(m, (tuple, list)) and len(m) == 2:
+            role, content = m
+        else:
+            raise TypeError(f"messages[{i}] must be a dict with role and content or a "
+                            f"(role, content) pair, not {type(m).__name__}")
+        if not isinstance(role, str):
+            raise TypeError(f"messages[{i}].role must be str, not {type(role).__name__}")
+        if "\0" in role:
+            raise _invalid_params(f"messages[{i}].role contains a NUL character")
+        turns.append((role.encode("utf-8", "replace"), _utf8(content, f"messages[{i}].content")))
+    array = (_native.rs_message * max(len(turns), 1))()
+    for i, (role, content) in enumerate(turns):
+        array[i].role = role
+        array[i].content = ctypes.cast(ctypes.c_char_p(content), ctypes.c_void_p)
+        array[i].content_length = len(content)
+    return array, len(turns), turns
+
+
+class Stream:
+    """One request's output, as an iterator: text pieces (str), or Token objects when the
+    request was made with tokens=True.
+
+    Iteration ends when the request finishes with "stop", "length" or "cancelled"; any other
+    end raises the request's error (QueueFull, Timeout, DaemonGone, ...). ``finish_reason`` says
+    why it ended (None while it runs). close(), leaving a ``with`` block and garbage collection
+    of an unfinished stream cancel the request and give its slot back.
+    """
+
+    def __init__(self, handle: int, tokens: bool):
+        self._handle = handle
+        self._tokens = tokens
+        self._finish: str | None = None
+        self._closing = False
+        self._token = _native.rs_token()
+        self._read_lock = threading.Lock()  # held while a thread waits in rs_stream_next
+        self._handle_lock = threading.Lock()  # guards freeing the handle against cancel()
+
+    @property
+    def finish_reason(self) -> str | None:
+        """Why the stream ended: "stop", "length", "cancelled", "timeout", "rejected" or
+        "error"; None while it runs. Closing an unfinished stream makes it "cancelled"."""
+        return self._finish
+
+    def __iter__(self) -> Iterator:
+        return self
+
+    def __next__(self):
+        item = self._read()
+        if item is None:
+            raise StopIteration
+        return item
+
+    def cancel(self) -> None:
+        """Asks the daemon to stop the request (any thread). The tokens it already published
+        are still delivered; then iteration ends with finish_reason "cancelled"."""
+        with self._handle_lock:
+            if self._handle is not None:
+                _native.lib().rs_stream_cancel(self._handle)
+
+    def close(self) -> None:
+        """Cancels the request if it is unfinished and frees the stream. Idempotent."""
+        self._begin_close()
+        with self._read_lock:  # a reader on another thread leaves within one wait slice
+            self._free("cancelled")
+
+    def __enter__(self) -> "Stream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            if self._handle is not None:
+                self.close()
+        except Exception:  # interpreter shutdown: the module may be half torn down
+            pass
+
+    # Internals (also used by the asyncio wrapper).
+
+    def _begin_close(self) -> None:
+        self._closing = True
+        self.cancel()
+
+    def _free(self, reason: str | None) -> None:
+        with self._handle_lock:
+            if self._handle is None:
+                return
+            if self._finish is None:
+                self._finish = reason
+            _native.lib().rs_stream_close(self._handle)
+            self._handle = None
+
+    def _read(self):
+        """The next item, or None at the end; raises the request's error. Blocks."""
+        lib = _native.lib()
+        with self._read_lock:
+            while True:
+                if self._handle is None:
+                    return None
+                code = lib.rs_stream_next(self._handle, _WAIT_SLICE_MS, ctypes.byref(self._token))
+                if code == errors.OK:
+                    item = self._item()
+                    if item is not None:
+                        return item
+                    continue
+                # Read the message at once, on this thread (it is per thread).
+                message = "" if code == errors.END_OF_STREAM else _native.last_error_message()
+                reason = lib.rs_stream_finish_reason(self._handle)
+                if code == errors.TIMEOUT and reason == _native.FINISH_NONE:
+                    if self._closing:  # closed while waiting: do not wait for the daemon
+                        self._free("cancelled")
+                        return None
+                    continue  # one wait slice passed; the stream goes on
+                self._free(_native.FINISH_REASONS.get(reason, "error"))
+                if code == errors.END_OF_STREAM:
+                    return None
+                raise errors.error_for(code, message or _native.error_name(code))
+
+    def _item(self):
+        t = self._token
+        raw = ctypes.string_at(t.text, t.text_length) if t.text_length else b""
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            self._begin_close()
+            self._free("error")
+            raise errors.ProtocolError(f"protocol error: token text is not valid UTF-8: {e}")
+        if self._tokens:
+            return Token(t.id, text, t.published_ns)
+        return text or None  # a token without text adds nothing to the text
+
+
+class Client:
+    """A connection to the ringserved daemon called ``name`` on this machine.
+
+    ready_timeout: seconds to wait for a daemon that is still starting (None: the library's
+    default, 2 s). wait_mode: None (the daemon's), "spin", "futex" or "hybrid".
+    Raises DaemonNotRunning, PermissionDenied, VersionMismatch, InvalidArgument, ...
+    """
+
+    def __init__(self, name: str = "default", *, ready_timeout: float | None = None,
+                 wait_mode: str | None = None):
+        self._handle = None
+        self._lock = threading.Lock()
+        self.name = name
+        if not isinstance(name, str):
+            raise TypeError(f"name must be str, not {type(name).__name__}")
+        if ready_timeout is None:
+            timeout_ms = -1
+        elif ready_timeout < 0:
+            raise ValueError("ready_timeout must be >= 0 seconds (or None)")
+        else:
+            timeout_ms = int(ready_timeout * 1000)
+        mode = wait_mode.encode("utf-8") if wait_mode is not None else None
+        lib = _native.lib()
+        out = ctypes.c_void_p()
+        _native.check(lib.rs_connect_ex(name.encode("utf-8"), timeout_ms, mode, ctypes.byref(out)))
+        self._handle = out.value
+
+    def close(self) -> None:
+        """Disconnects. Streams already made keep working (they hold the connection)."""
+        with self._lock:
+            if self._handle is not None:
+                _native.lib().rs_disconnect(self._handle)
+                self._handle = None
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<ringserve.Client {self.name!r}{' closed' if self.closed else ''}>"
+
+    def generate(self, prompt: Union[str, bytes], *, tokens: bool = False, **params) -> Stream:
+        """Submits ``prompt`` and returns its Stream. Parameters as in rs_params: max_tokens,
+        temperature, top_p, top_k, min_p, repetition_penalty, seed, priority,
+        queue_timeout_ms, total_timeout_ms, stop_token_ids (list of ids), stop (list of str).
+        Errors found before submission raise here; errors the daemon finds (queue full, ...)
+        raise from the stream's first item."""
+        data = _utf8(prompt, "prompt")
+        p, _keep = build_params(params, "generate")  # _keep: what p points into
+        return self._submit(
+            lambda lib, handle, out: lib.rs_generate(handle, data, len(data), ctypes.byref(p), out),
+            tokens,
+        )
+
+    def chat(self, messages: Iterable[Message], *, tokens: bool = False, **params) -> Stream:
+        """As generate(), with chat turns: dicts {"role": ..., "content": ...} or
+        (role, content) pairs; roles "system", "user", "assistant". The daemon renders them
+        with its chat template."""
+        array, count, _keep_turns = build_messages(messages)
+        p, _keep = build_params(params, "chat")
+        return self._submit(
+            lambda lib, handle, out: lib.rs_chat(handle, array, count, ctypes.byref(p), out),
+            tokens,
+        )
+
+    def status(self) -> DaemonStatus:
+        """The daemon's counters."""
+        s = _native.rs_daemon_status()
+        with self._lock:
+            _native.check(_native.lib().rs_status(self._open_handle(), ctypes.byref(s)))
+        return DaemonStatus(**{name: getattr(s, name) for name, _ in s._fields_})
+
+    def _open_handle(self) -> int:
+        if self._handle is None:
+            raise errors.InvalidArgument("invalid argument: the client is closed")
+        return self._handle
+
+    def _submit(self, call, tokens: bool) -> Stream:
+        out = ctypes.c_void_p()
+        lib = _native.lib()
+        with self._lock:
+            _native.check(call(lib, self._open_handle(), ctypes.byref(out)))
+        return Stream(out.value, bool(tokens))
