@@ -321,6 +321,30 @@ LatencySummary summarize(const shm::LatencyHistogram& h) {
 
 }  // namespace
 
+Status Client::metrics(DaemonMetrics* out) const {
+  static_assert(LatencyHistogram::kBuckets == shm::kHistogramBuckets);
+  const Connection& c = *connection_;
+  if (!c.daemon_alive()) return daemon_gone_status(c);
+  const shm::SegmentHeader* h = c.view.header();
+  DaemonMetrics m;
+  m.steps = shm::load(h->steps, std::memory_order_relaxed);
+  m.backend_step_ns = shm::load(h->backend_step_ns, std::memory_order_relaxed);
+  m.daemon_step_ns = shm::load(h->daemon_step_ns, std::memory_order_relaxed);
+  m.wake_thread_ns = shm::load(h->wake_thread_ns, std::memory_order_relaxed);
+  auto copy = [](const shm::LatencyHistogram& from, LatencyHistogram* to) {
+    for (uint32_t i = 0; i < shm::kHistogramBuckets; ++i) {
+      to->counts[i] = shm::load(from.buckets[i], std::memory_order_relaxed);
+    }
+  };
+  const shm::SegmentMetrics* segment = c.view.metrics();
+  copy(segment->queue_wait, &m.queue_wait);
+  copy(segment->first_token, &m.time_to_first_token);
+  copy(segment->inter_token, &m.inter_token);
+  copy(segment->end_to_end, &m.end_to_end);
+  *out = m;
+  return {};
+}
+
 Status Client::requests(std::vector<RequestSummary>* out) const {
   const Connection& c = *connection_;
   if (!c.daemon_alive()) return daemon_gone_status(c);

@@ -1,9 +1,21 @@
 // ringctl: command-line client of a ringserve daemon.
 //   ringctl [--name NAME] generate "PROMPT" [--max-tokens N] [--temperature T] [--seed S]
 //           [--top-p P] [--top-k K] [--stop-token ID]... [--timeout-ms MS] [--json]
+//   ringctl [--name NAME] chat [--system TEXT] [generate's sampling flags]
 //   ringctl [--name NAME] status [--json]
+//   ringctl [--name NAME] metrics [--textfile DIR [--interval-ms MS]]
+//   ringctl tokenize [--model DIR] TEXT
 // generate streams text to stdout as it arrives (with --json: one JSON object per token per
-// line) and exits non-zero with the error's message on failure.
+// line) and exits non-zero with the error's message on failure. chat (ringctl_chat.cc) is an
+// interactive conversation on stdin/stdout; metrics (ringctl_metrics.cc) prints the daemon's
+// counters and histograms in the Prometheus text format, or keeps a node_exporter textfile
+// up to date.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -15,8 +27,9 @@
 #include "daemon/model/builtin_model.h"
 #include "daemon/model/tokenizer.h"
 #include "ringserve/client.h"
+#include "tools/ringctl.h"
 
-namespace {
+namespace ringctl {
 
 int usage(int rc) {
   std::fputs(
@@ -25,11 +38,20 @@ int usage(int rc) {
       "               [--stop-token ID]... [--stop TEXT]... [--timeout-ms MS]\n"
       "               [--priority P] [--queue-timeout-ms MS]\n"
       "               [--chat [--system TEXT]] [--json]\n"
+      "       ringctl [--name NAME] chat [--system TEXT] [generate's sampling flags]\n"
       "       ringctl [--name NAME] status [--json]\n"
+      "       ringctl [--name NAME] metrics [--textfile DIR [--interval-ms MS]]\n"
       "       ringctl tokenize [--model DIR] TEXT\n"
       "generate --chat sends PROMPT as a user message (after --system's), rendered with the\n"
-      "daemon's chat template; --temperature 0 is greedy. tokenize prints the token ids of TEXT\n"
-      "as the daemon tokenizes a raw prompt (DIR defaults to the built-in model).\n",
+      "daemon's chat template; --temperature 0 is greedy.\n"
+      "chat reads one user message per line of stdin and streams each answer, sending the\n"
+      "whole conversation every time; Ctrl-C cancels an answer (the part shown stays in the\n"
+      "history), Ctrl-C at the prompt or end of input exits, /reset forgets the conversation.\n"
+      "metrics prints the daemon's metrics in the Prometheus text format; --textfile writes\n"
+      "them to DIR/ringserve_NAME.prom for node_exporter instead (atomically, once, or every\n"
+      "MS milliseconds until SIGINT or SIGTERM, with ringserve_up 0 while the daemon is down).\n"
+      "tokenize prints the token ids of TEXT as the daemon tokenizes a raw prompt (DIR\n"
+      "defaults to the built-in model).\n",
       rc == 0 ? stdout : stderr);
   return rc;
 }
@@ -49,6 +71,107 @@ bool parse_number(const std::string& flag, const std::string& text, double* out)
   return true;
 }
 
+bool flag_value(const std::vector<std::string>& args, size_t* i, std::string* out) {
+  if (*i + 1 >= args.size()) {
+    std::fprintf(stderr, "ringctl: %s needs a value\n", args[*i].c_str());
+    return false;
+  }
+  *out = args[++*i];
+  return true;
+}
+
+FlagResult parse_generate_flag(const std::vector<std::string>& args, size_t* i,
+                               ringserve::GenerateParams* params) {
+  using ringserve::GenerateParams;
+  const std::string& a = args[*i];
+  std::string text;
+  if (a == "--stop") {
+    if (!flag_value(args, i, &text)) return FlagResult::kError;
+    params->stop.push_back(text);
+    return FlagResult::kOk;
+  }
+  // The number flags, each with how its value goes into the parameters (the daemon and the
+  // library check the ranges, so a cast is all that happens here).
+  using Store = void (*)(GenerateParams*, double);
+  static const std::pair<const char*, Store> kNumbers[] = {
+      {"--max-tokens",
+       [](GenerateParams* p, double v) { p->max_tokens = static_cast<uint32_t>(v); }},
+      {"--temperature",
+       [](GenerateParams* p, double v) { p->temperature = static_cast<float>(v); }},
+      {"--seed", [](GenerateParams* p, double v) { p->seed = static_cast<uint64_t>(v); }},
+      {"--top-p", [](GenerateParams* p, double v) { p->top_p = static_cast<float>(v); }},
+      {"--top-k", [](GenerateParams* p, double v) { p->top_k = static_cast<int32_t>(v); }},
+      {"--min-p", [](GenerateParams* p, double v) { p->min_p = static_cast<float>(v); }},
+      {"--repetition-penalty",
+       [](GenerateParams* p, double v) { p->repetition_penalty = static_cast<float>(v); }},
+      {"--priority", [](GenerateParams* p, double v) { p->priority = static_cast<int32_t>(v); }},
+      {"--queue-timeout-ms",
+       [](GenerateParams* p, double v) { p->queue_timeout_ms = static_cast<uint32_t>(v); }},
+      {"--timeout-ms",
+       [](GenerateParams* p, double v) { p->total_timeout_ms = static_cast<uint32_t>(v); }},
+      {"--stop-token",
+       [](GenerateParams* p, double v) { p->stop_token_ids.push_back(static_cast<int32_t>(v)); }},
+  };
+  for (const auto& [flag, store] : kNumbers) {
+    if (a != flag) continue;
+    double v = 0;
+    if (!flag_value(args, i, &text) || !parse_number(a, text, &v)) return FlagResult::kError;
+    store(params, v);
+    return FlagResult::kOk;
+  }
+  return FlagResult::kNotMine;
+}
+
+// Signals as events (see ringctl.h). The handler only stores a number and writes one byte,
+// both async-signal-safe.
+namespace {
+std::atomic<int> g_signal{0};
+int g_signal_pipe[2] = {-1, -1};
+
+void on_signal(int sig) {
+  const int saved_errno = errno;
+  g_signal.store(sig);
+  const char byte = 1;
+  // A full pipe already holds a wake-up, so a failed write loses nothing.
+  [[maybe_unused]] const ssize_t written = ::write(g_signal_pipe[1], &byte, 1);
+  errno = saved_errno;
+}
+}  // namespace
+
+void catch_signals(const std::vector<int>& signals) {
+  if (g_signal_pipe[0] < 0 && ::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    std::perror("ringctl: pipe2");
+    std::exit(1);
+  }
+  struct sigaction action {};
+  action.sa_handler = on_signal;
+  sigemptyset(&action.sa_mask);
+  // SA_RESTART: stdout writes interrupted by Ctrl-C resume instead of failing; poll() is never
+  // restarted, and the pipe wakes it anyway.
+  action.sa_flags = SA_RESTART;
+  for (const int sig : signals) ::sigaction(sig, &action, nullptr);
+}
+
+int signal_fd() { return g_signal_pipe[0]; }
+
+int pending_signal() { return g_signal.load(); }
+
+int take_signal() {
+  // Drain first, then take the number: a signal landing in between leaves its byte behind (a
+  // spurious wake-up later, which callers tolerate) instead of being lost.
+  char buf[64];
+  while (::read(g_signal_pipe[0], buf, sizeof(buf)) > 0) {
+  }
+  return g_signal.exchange(0);
+}
+
+}  // namespace ringctl
+
+namespace {
+
+using ringctl::fail;
+using ringctl::usage;
+
 int generate(ringserve::Client& client, const std::vector<std::string>& args) {
   ringserve::GenerateParams params;
   std::string prompt;
@@ -58,62 +181,16 @@ int generate(ringserve::Client& client, const std::vector<std::string>& args) {
   std::string system_prompt;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    double v = 0;
-    auto number = [&](double* out) {
-      if (i + 1 >= args.size()) {
-        std::fprintf(stderr, "ringctl: %s needs a value\n", a.c_str());
-        return false;
-      }
-      return parse_number(a, args[++i], out);
-    };
     if (a == "--json") {
       json = true;
-    } else if (a == "--max-tokens") {
-      if (!number(&v)) return 2;
-      params.max_tokens = static_cast<uint32_t>(v);
-    } else if (a == "--temperature") {
-      if (!number(&v)) return 2;
-      params.temperature = static_cast<float>(v);
-    } else if (a == "--seed") {
-      if (!number(&v)) return 2;
-      params.seed = static_cast<uint64_t>(v);
-    } else if (a == "--top-p") {
-      if (!number(&v)) return 2;
-      params.top_p = static_cast<float>(v);
-    } else if (a == "--top-k") {
-      if (!number(&v)) return 2;
-      params.top_k = static_cast<int32_t>(v);
-    } else if (a == "--priority") {
-      if (!number(&v)) return 2;
-      params.priority = static_cast<int32_t>(v);
-    } else if (a == "--queue-timeout-ms") {
-      if (!number(&v)) return 2;
-      params.queue_timeout_ms = static_cast<uint32_t>(v);
-    } else if (a == "--min-p") {
-      if (!number(&v)) return 2;
-      params.min_p = static_cast<float>(v);
-    } else if (a == "--repetition-penalty") {
-      if (!number(&v)) return 2;
-      params.repetition_penalty = static_cast<float>(v);
-    } else if (a == "--stop" || a == "--system") {
-      if (i + 1 >= args.size()) {
-        std::fprintf(stderr, "ringctl: %s needs a value\n", a.c_str());
-        return 2;
-      }
-      if (a == "--stop") {
-        params.stop.push_back(args[++i]);
-      } else {
-        system_prompt = args[++i];
-        chat = true;
-      }
     } else if (a == "--chat") {
       chat = true;
-    } else if (a == "--stop-token") {
-      if (!number(&v)) return 2;
-      params.stop_token_ids.push_back(static_cast<int32_t>(v));
-    } else if (a == "--timeout-ms") {
-      if (!number(&v)) return 2;
-      params.total_timeout_ms = static_cast<uint32_t>(v);
+    } else if (a == "--system") {
+      if (!ringctl::flag_value(args, &i, &system_prompt)) return 2;
+      chat = true;
+    } else if (const ringctl::FlagResult r = ringctl::parse_generate_flag(args, &i, &params);
+               r != ringctl::FlagResult::kNotMine) {
+      if (r == ringctl::FlagResult::kError) return 2;
     } else if (!have_prompt && (a.empty() || a[0] != '-')) {
       prompt = a;
       have_prompt = true;
@@ -317,13 +394,15 @@ int run(int argc, char** argv) {
     }
   }
   if (command == "tokenize") return tokenize(args);
-  if (command != "generate" && command != "status") {
+  if (command == "metrics") return ringctl::metrics(name, args);
+  if (command != "generate" && command != "status" && command != "chat") {
     std::fprintf(stderr, "ringctl: unknown command '%s'\n", command.c_str());
     return usage(2);
   }
   std::unique_ptr<ringserve::Client> client;
   const ringserve::Status s = ringserve::Client::connect(name, &client);
   if (!s.ok()) return fail(s);
+  if (command == "chat") return ringctl::chat(*client, args);
   return command == "generate" ? generate(*client, args) : status(*client, args);
 }
 

@@ -20,6 +20,7 @@
 // connection alive: a Stream may outlive the Client that made it.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -167,6 +168,38 @@ struct DaemonStatus {
   LatencySummary end_to_end;           // received -> finished (requests that were queued)
 };
 
+// The raw counts of one of the daemon's latency histograms, for exporters that need the
+// buckets rather than percentiles (ringctl metrics). counts[0] holds latencies under 1 us,
+// counts[i] (1..30) those in [2^(i-1), 2^i) us, and the last bucket everything from 2^30 us
+// (about 18 minutes) up. The daemon records no sum of the latencies, only these counts.
+struct LatencyHistogram {
+  static constexpr uint32_t kBuckets = 32;
+  std::array<uint64_t, kBuckets> counts{};
+
+  uint64_t count() const {
+    uint64_t n = 0;
+    for (const uint64_t c : counts) n += c;
+    return n;
+  }
+  // Exclusive upper edge of bucket i in microseconds; the last bucket has none (returns 0).
+  static constexpr uint64_t upper_edge_us(uint32_t i) {
+    return i + 1 < kBuckets ? uint64_t{1} << i : 0;
+  }
+};
+
+// The daemon's cumulative totals and raw histograms (Client::metrics): monotonic counters that
+// an exporter turns into rates; DaemonStatus has the same numbers as means and percentiles.
+struct DaemonMetrics {
+  uint64_t steps = 0;            // model steps run
+  uint64_t backend_step_ns = 0;  // wall time inside the model step, over all steps
+  uint64_t daemon_step_ns = 0;   // daemon-only CPU time of the loop thread in those iterations
+  uint64_t wake_thread_ns = 0;   // CPU time of the daemon's wake thread
+  LatencyHistogram queue_wait;
+  LatencyHistogram time_to_first_token;
+  LatencyHistogram inter_token;
+  LatencyHistogram end_to_end;
+};
+
 // One request the daemon holds, as `Client::requests` sees it in the segment.
 struct RequestSummary {
   uint64_t request_id = 0;
@@ -245,6 +278,8 @@ class RINGSERVE_API Client {
               std::unique_ptr<Stream>* out);
 
   Status status(DaemonStatus* out) const;
+  // The totals and raw histogram buckets behind status()'s means and percentiles.
+  Status metrics(DaemonMetrics* out) const;
   // Every request the daemon is running or holding in its waiting line, from any client:
   // running ones first, then waiting ones by queue position.
   Status requests(std::vector<RequestSummary>* out) const;

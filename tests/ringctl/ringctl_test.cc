@@ -1,0 +1,674 @@
+// ringctl end to end: a real ringserved and the real ringctl binary. `metrics` output is parsed
+// as the Prometheus text format and its numbers checked against requests made here; the
+// textfile mode is followed through a daemon stop and restart; `chat` gets piped stdin and
+// its answers are compared with the same conversations sent through the client library
+// (seeded sampling, so the same history gives the same answer), and Ctrl-C is sent to it
+// during an answer and at the prompt.
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ringserve/client.h"
+#include "tests/daemon_process.h"
+
+namespace ringserve::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// ---- A ringctl process with all three standard streams piped ----
+
+class Child {
+ public:
+  explicit Child(const std::vector<std::string>& argv) {
+    int in[2], out[2], err[2];
+    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
+        ::pipe2(err, O_CLOEXEC) != 0) {
+      std::abort();
+    }
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(in[0], 0);
+      ::dup2(out[1], 1);
+      ::dup2(err[1], 2);
+      // The test ignores SIGPIPE; ringctl must get the default.
+      ::signal(SIGPIPE, SIG_DFL);
+      std::vector<char*> args;
+      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    ::close(err[1]);
+    in_ = in[1];
+    out_fd_ = out[0];
+    err_fd_ = err[0];
+    ::fcntl(out_fd_, F_SETFL, O_NONBLOCK);
+    ::fcntl(err_fd_, F_SETFL, O_NONBLOCK);
+  }
+  ~Child() {
+    close_stdin();
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (out_fd_ >= 0) ::close(out_fd_);
+    if (err_fd_ >= 0) ::close(err_fd_);
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  void write(const std::string& text) {
+    ASSERT_EQ(::write(in_, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  }
+  void close_stdin() {
+    if (in_ >= 0) ::close(in_);
+    in_ = -1;
+  }
+  void signal(int sig) const { ::kill(pid_, sig); }
+
+  // Reads stdout and stderr until done() holds or the time is up; returns done().
+  bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() >= deadline || (out_fd_ < 0 && err_fd_ < 0)) {
+        return done();
+      }
+      pump(10);
+    }
+    return true;
+  }
+
+  // Closes stdin, reads to the end and reaps; SIGKILL after `timeout` (exit code 137).
+  ProcessResult finish(std::chrono::milliseconds timeout = 60s) {
+    close_stdin();
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (out_fd_ >= 0 || err_fd_ >= 0) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        ::kill(pid_, SIGKILL);
+        break;
+      }
+      pump(10);
+    }
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    while (out_fd_ >= 0 || err_fd_ >= 0) pump(10);
+    ProcessResult r;
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.output = out_;
+    r.errors = err_;
+    return r;
+  }
+
+  const std::string& out() const { return out_; }
+  const std::string& err() const { return err_; }
+
+ private:
+  void pump(int timeout_ms) {
+    pollfd fds[2] = {{out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}};
+    if (::poll(fds, 2, timeout_ms) <= 0) return;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buf[4096];
+      const ssize_t n = ::read(fds[i].fd, buf, sizeof(buf));
+      if (n > 0) {
+        (i == 0 ? out_ : err_).append(buf, static_cast<size_t>(n));
+      } else if (n == 0 || errno != EAGAIN) {
+        ::close(fds[i].fd);
+        (i == 0 ? out_fd_ : err_fd_) = -1;
+      }
+    }
+  }
+
+  pid_t pid_ = -1;
+  int in_ = -1;
+  int out_fd_ = -1;
+  int err_fd_ = -1;
+  std::string out_;
+  std::string err_;
+};
+
+// ---- The Prometheus text format (0.0.4), as a scraper reads it ----
+
+struct Sample {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  std::string value_text;
+  double value = 0;
+};
+
+struct Scrape {
+  std::map<std::string, std::string> help;
+  std::map<std::string, std::string> type;
+  std::vector<Sample> samples;
+  std::vector<std::string> errors;  // empty: the text is well-formed by the checks below
+
+  // The one sample named `name` (any labels); NaN and an error when there is not exactly one.
+  double value(const std::string& name) {
+    const Sample* found = nullptr;
+    int n = 0;
+    for (const Sample& s : samples) {
+      if (s.name == name) {
+        found = &s;
+        ++n;
+      }
+    }
+    if (n != 1) {
+      ADD_FAILURE() << name << " appears " << n << " times";
+      return std::nan("");
+    }
+    return found->value;
+  }
+};
+
+// The family a sample belongs to: its own name, or a histogram's for _bucket/_sum/_count.
+std::string family_of(const Scrape& p, const std::string& sample) {
+  if (p.type.count(sample) != 0) return sample;
+  for (const char* name : {"_bucket", "_sum", "_count"}) {
+    const std::string suffix = name;
+    if (sample.size() > suffix.size() &&
+        sample.compare(sample.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      std::string base = sample.substr(0, sample.size() - suffix.size());
+      const auto t = p.type.find(base);
+      if (t != p.type.end() && t->second == "histogram") return base;
+    }
+  }
+  return {};
+}
+
+Scrape parse_exposition(const std::string& text) {
+  Scrape p;
+  static const std::regex kSample(R"re(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+))re");
+  static const std::regex kLabel(R"re(([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$))re");
+  static const std::set<std::string> kTypes = {"counter", "gauge", "histogram", "summary",
+                                               "untyped"};
+  std::set<std::string> finished;  // families whose lines ended: each family's lines are adjacent
+  std::string current;
+  if (text.empty() || text.back() != '\n') p.errors.push_back("text does not end in a newline");
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(start, end - start);
+    start = end + 1;
+    std::string family;
+    if (line.rfind("# HELP ", 0) == 0 || line.rfind("# TYPE ", 0) == 0) {
+      const size_t space = line.find(' ', 7);
+      family = line.substr(7, space == std::string::npos ? std::string::npos : space - 7);
+      const std::string rest = space == std::string::npos ? "" : line.substr(space + 1);
+      const bool is_help = line[2] == 'H';
+      auto& table = is_help ? p.help : p.type;
+      if (table.count(family) != 0) p.errors.push_back("second HELP/TYPE: " + line);
+      if (!is_help && kTypes.count(rest) == 0) p.errors.push_back("bad type: " + line);
+      if (!is_help && p.help.count(family) == 0) p.errors.push_back("TYPE before HELP: " + line);
+      table[family] = rest;
+    } else if (!line.empty() && line[0] == '#') {
+      continue;  // a comment
+    } else {
+      std::smatch m;
+      if (!std::regex_match(line, m, kSample)) {
+        p.errors.push_back("not a sample: '" + line + "'");
+        continue;
+      }
+      Sample s;
+      s.name = m[1];
+      const std::string labels = m[3];
+      auto it = std::sregex_iterator(labels.begin(), labels.end(), kLabel);
+      size_t covered = 0;
+      for (; it != std::sregex_iterator(); ++it) {
+        if (static_cast<size_t>(it->position()) != covered) break;
+        s.labels[(*it)[1]] = (*it)[2];
+        covered += static_cast<size_t>(it->length());
+      }
+      if (covered != labels.size()) p.errors.push_back("bad labels: " + line);
+      s.value_text = m[4];
+      char* stop = nullptr;
+      s.value = std::strtod(s.value_text.c_str(), &stop);
+      if (*stop != '\0') p.errors.push_back("bad value: " + line);
+      family = family_of(p, s.name);
+      if (family.empty()) p.errors.push_back("no TYPE for " + s.name);
+      if (p.help.count(family) == 0) p.errors.push_back("no HELP for " + s.name);
+      const auto t = p.type.find(family);
+      if (t != p.type.end() && t->second == "counter" &&
+          (s.name.size() < 6 || s.name.compare(s.name.size() - 6, 6, "_total") != 0)) {
+        p.errors.push_back("counter without _total: " + s.name);
+      }
+      p.samples.push_back(s);
+    }
+    if (family != current) {
+      if (finished.count(family) != 0) p.errors.push_back("family split up: " + family);
+      if (!current.empty()) finished.insert(current);
+      current = family;
+    }
+  }
+  // Histograms: per label set (without le), buckets in increasing le, cumulative, ending with
+  // +Inf equal to _count, and a _sum.
+  for (const auto& [family, type] : p.type) {
+    if (type != "histogram") continue;
+    double last_le = -1;
+    double last_count = -1;
+    std::string last_le_text;
+    bool have_sum = false;
+    double count = -1;
+    for (const Sample& s : p.samples) {
+      if (s.name == family + "_bucket") {
+        const auto le = s.labels.find("le");
+        if (le == s.labels.end()) {
+          p.errors.push_back(family + " bucket without le");
+          continue;
+        }
+        const double bound =
+            le->second == "+Inf" ? HUGE_VAL : std::strtod(le->second.c_str(), nullptr);
+        if (bound <= last_le) p.errors.push_back(family + " le not increasing at " + le->second);
+        if (s.value < last_count) p.errors.push_back(family + " not cumulative at " + le->second);
+        last_le = bound;
+        last_count = s.value;
+        last_le_text = le->second;
+      } else if (s.name == family + "_sum") {
+        have_sum = s.value >= 0;
+      } else if (s.name == family + "_count") {
+        count = s.value;
+      }
+    }
+    if (last_le_text != "+Inf") p.errors.push_back(family + " does not end with le=\"+Inf\"");
+    if (last_count != count) p.errors.push_back(family + ": +Inf bucket != _count");
+    if (!have_sum) p.errors.push_back(family + " has no _sum >= 0");
+  }
+  return p;
+}
+
+std::string errors_of(const Scrape& p) {
+  std::string all;
+  for (const std::string& e : p.errors) all += e + "\n";
+  return all;
+}
+
+// ---- Helpers ----
+
+std::unique_ptr<Client> connect_to(const std::string& name) {
+  std::unique_ptr<Client> client;
+  const Status s = Client::connect(name, &client);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  return client;
+}
+
+// One request through the library, read to its end.
+std::string generate(Client& client, const std::string& prompt, uint32_t max_tokens) {
+  GenerateParams params;
+  params.max_tokens = max_tokens;
+  std::unique_ptr<Stream> stream;
+  Status s = client.generate(prompt, params, &stream);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  if (!s.ok()) return {};
+  std::string text;
+  Token t;
+  while ((s = stream->next(&t)).ok()) text += t.text;
+  EXPECT_TRUE(s.end_of_stream()) << s.to_string();
+  return text;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      const std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    ::closedir(d);
+  }
+  return names;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = "/tmp/ringctl-test-XXXXXX";
+    path_ = ::mkdtemp(tmpl.data()) != nullptr ? tmpl : "";
+  }
+  ~TempDir() {
+    for (const std::string& n : list_dir(path_)) ::unlink((path_ + "/" + n).c_str());
+    ::rmdir(path_.c_str());
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+class RingctlTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { ::signal(SIGPIPE, SIG_IGN); }
+};
+
+// ---- metrics ----
+
+using RingctlMetrics = RingctlTest;
+
+TEST_F(RingctlMetrics, PrometheusTextParsesAndCountsMatch) {
+  Daemon daemon;
+  ASSERT_TRUE(daemon.ready());
+  auto client = connect_to(daemon.name());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(generate(*client, "abcd", 4), "abcd");
+
+  const ProcessResult r = run({RINGCTL_PATH, "--name", daemon.name(), "metrics"});
+  ASSERT_EQ(r.exit_code, 0) << r.errors;
+  Scrape p = parse_exposition(r.output);
+  EXPECT_TRUE(p.errors.empty()) << errors_of(p) << r.output;
+  for (const Sample& s : p.samples) {
+    EXPECT_EQ(s.labels.count("name"), 1u) << s.name;
+    if (s.labels.count("name") != 0) {
+      EXPECT_EQ(s.labels.at("name"), daemon.name());
+    }
+    EXPECT_EQ(s.name.rfind("ringserve_", 0), 0u) << s.name;
+  }
+  EXPECT_EQ(p.type["ringserve_up"], "gauge");
+  EXPECT_EQ(p.type["ringserve_requests_completed_total"], "counter");
+  EXPECT_EQ(p.type["ringserve_end_to_end_seconds"], "histogram");
+  EXPECT_EQ(p.value("ringserve_up"), 1);
+  EXPECT_EQ(p.value("ringserve_requests_received_total"), 3);
+  EXPECT_EQ(p.value("ringserve_requests_admitted_total"), 3);
+  EXPECT_EQ(p.value("ringserve_requests_completed_total"), 3);
+  EXPECT_EQ(p.value("ringserve_requests_rejected_total"), 0);
+  EXPECT_EQ(p.value("ringserve_requests_cancelled_total"), 0);
+  EXPECT_EQ(p.value("ringserve_requests_failed_total"), 0);
+  EXPECT_EQ(p.value("ringserve_tokens_generated_total"), 12);
+  EXPECT_GE(p.value("ringserve_steps_total"), 4);
+  EXPECT_GE(p.value("ringserve_backend_step_seconds_total"), 0);
+  EXPECT_GT(p.value("ringserve_daemon_step_seconds_total"), 0);
+  EXPECT_GE(p.value("ringserve_wake_thread_seconds_total"), 0);
+  EXPECT_EQ(p.value("ringserve_requests_running"), 0);
+  EXPECT_EQ(p.value("ringserve_requests_waiting"), 0);
+  EXPECT_EQ(p.value("ringserve_slots_in_use"), 0);
+  EXPECT_EQ(p.value("ringserve_info"), 1);
+  EXPECT_LT(p.value("ringserve_heartbeat_age_seconds"), 5);
+  DaemonStatus st;
+  ASSERT_TRUE(client->status(&st).ok());
+  EXPECT_EQ(p.value("ringserve_slots"), st.slots);
+  EXPECT_EQ(p.value("ringserve_max_concurrent"), st.max_concurrent);
+  EXPECT_EQ(p.value("ringserve_max_queue"), st.max_queue);
+  // Every request has a queue wait, a first token and an end; 4 tokens make 3 gaps each.
+  EXPECT_EQ(p.value("ringserve_queue_wait_seconds_count"), 3);
+  EXPECT_EQ(p.value("ringserve_time_to_first_token_seconds_count"), 3);
+  EXPECT_EQ(p.value("ringserve_inter_token_seconds_count"), 9);
+  EXPECT_EQ(p.value("ringserve_end_to_end_seconds_count"), 3);
+  // Buckets in seconds: the first edge is 1 us, each next one twice that, 32 lines in all.
+  std::vector<std::string> edges;
+  for (const Sample& s : p.samples) {
+    if (s.name == "ringserve_end_to_end_seconds_bucket") edges.push_back(s.labels.at("le"));
+  }
+  ASSERT_EQ(edges.size(), 32u);
+  EXPECT_EQ(edges[0], "1e-06");
+  EXPECT_EQ(edges[20], "1.048576");
+  // A request of 4 echo tokens takes well under a second, end to end.
+  for (const Sample& s : p.samples) {
+    if (s.name == "ringserve_end_to_end_seconds_bucket" && s.labels.at("le") == "1.048576") {
+      EXPECT_EQ(s.value, 3);
+    }
+  }
+  const double sum = p.value("ringserve_end_to_end_seconds_sum");
+  EXPECT_GT(sum, 0);
+  EXPECT_LT(sum, 3.0);
+}
+
+TEST_F(RingctlMetrics, DaemonNotRunning) {
+  const std::string name = unique_name("nobody");
+  ProcessResult r = run({RINGCTL_PATH, "--name", name, "metrics"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.output, "");
+  EXPECT_NE(r.errors.find("daemon not running"), std::string::npos) << r.errors;
+
+  // The textfile still says so, replacing whatever an earlier run wrote.
+  TempDir dir;
+  const std::string file = dir.path() + "/ringserve_" + name + ".prom";
+  {
+    std::ofstream old(file);
+    old << "ringserve_up{name=\"" << name << "\"} 1\n";
+  }
+  r = run({RINGCTL_PATH, "--name", name, "metrics", "--textfile", dir.path()});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.errors.find("daemon not running"), std::string::npos) << r.errors;
+  Scrape p = parse_exposition(read_file(file));
+  EXPECT_TRUE(p.errors.empty()) << errors_of(p);
+  EXPECT_EQ(p.value("ringserve_up"), 0);
+  EXPECT_EQ(p.samples.size(), 1u);
+  EXPECT_EQ(list_dir(dir.path()).size(), 1u);
+
+  // A name the library refuses writes nothing (it could lead out of DIR).
+  r = run({RINGCTL_PATH, "--name", "../escape", "metrics", "--textfile", dir.path()});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(list_dir(dir.path()).size(), 1u);
+  r = run({RINGCTL_PATH, "--name", name, "metrics", "--interval-ms", "10"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.errors.find("--textfile"), std::string::npos) << r.errors;
+}
+
+TEST_F(RingctlMetrics, TextfileOnceWritesOneFileAtomically) {
+  Daemon daemon;
+  ASSERT_TRUE(daemon.ready());
+  auto client = connect_to(daemon.name());
+  EXPECT_EQ(generate(*client, "xy", 2), "xy");
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const ProcessResult r =
+      run({RINGCTL_PATH, "--name", daemon.name(), "metrics", "--textfile", dir.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.errors;
+  EXPECT_EQ(r.output, "");
+  const std::string file = "ringserve_" + daemon.name() + ".prom";
+  EXPECT_EQ(list_dir(dir.path()), std::vector<std::string>{file});  // no temporary file left
+  Scrape p = parse_exposition(read_file(dir.path() + "/" + file));
+  EXPECT_TRUE(p.errors.empty()) << errors_of(p);
+  EXPECT_EQ(p.value("ringserve_up"), 1);
+  EXPECT_EQ(p.value("ringserve_requests_completed_total"), 1);
+  EXPECT_EQ(p.value("ringserve_tokens_generated_total"), 2);
+}
+
+TEST_F(RingctlMetrics, TextfileLoopFollowsTheDaemonThroughARestart) {
+  Daemon daemon;
+  ASSERT_TRUE(daemon.ready());
+  TempDir dir;
+  const std::string file = dir.path() + "/ringserve_" + daemon.name() + ".prom";
+  Child ringctl({RINGCTL_PATH, "--name", daemon.name(), "metrics", "--textfile", dir.path(),
+                 "--interval-ms", "20"});
+  // Every read of the file, at any moment, is a whole exposition.
+  int reads = 0;
+  auto file_says = [&](const std::string& metric, double value) {
+    return [&, metric, value] {
+      const std::string text = read_file(file);
+      if (text.empty()) return false;  // not written yet
+      ++reads;
+      Scrape p = parse_exposition(text);
+      EXPECT_TRUE(p.errors.empty()) << errors_of(p) << text;
+      for (const Sample& s : p.samples) {
+        if (s.name == metric) return s.value == value;
+      }
+      return false;
+    };
+  };
+  ASSERT_TRUE(ringctl.wait_for(file_says("ringserve_up", 1), 10s)) << ringctl.err();
+  {
+    auto client = connect_to(daemon.name());
+    EXPECT_EQ(generate(*client, "ab", 3), "aba");
+    EXPECT_EQ(generate(*client, "ab", 3), "aba");
+  }
+  EXPECT_TRUE(ringctl.wait_for(file_says("ringserve_requests_completed_total", 2), 10s));
+  EXPECT_EQ(daemon.stop().exit_code, 0);
+  EXPECT_TRUE(ringctl.wait_for(file_says("ringserve_up", 0), 10s)) << read_file(file);
+  ASSERT_TRUE(daemon.restart());
+  EXPECT_TRUE(ringctl.wait_for(file_says("ringserve_up", 1), 10s)) << read_file(file);
+  // A new daemon, new counters.
+  EXPECT_TRUE(ringctl.wait_for(file_says("ringserve_requests_completed_total", 0), 10s));
+  ringctl.signal(SIGTERM);
+  const ProcessResult r = ringctl.finish(10s);
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  // The daemon's absence was reported, once (the file said so many times meanwhile).
+  const size_t first = r.errors.find("ringctl: ");
+  EXPECT_NE(first, std::string::npos) << r.errors;
+  EXPECT_EQ(r.errors.find("ringctl: ", first + 1), std::string::npos) << r.errors;
+  EXPECT_EQ(list_dir(dir.path()).size(), 1u);  // no temporary file left
+  EXPECT_GT(reads, 4);
+}
+
+// ---- chat ----
+
+// One daemon with the built-in model for all chat tests. Sampling is seeded, so a conversation
+// sent again gives the same answer; seed 2 with these prompts gives different answers with and
+// without the history (checked, so a changed model cannot make the tests vacuous).
+class RingctlChat : public RingctlTest {
+ protected:
+  static void SetUpTestSuite() {
+    RingctlTest::SetUpTestSuite();
+    daemon_ = new Daemon({"--set", "model.backend=torch", "--set", "model.threads=1"});
+  }
+  static void TearDownTestSuite() {
+    delete daemon_;
+    daemon_ = nullptr;
+  }
+  void SetUp() override { ASSERT_TRUE(daemon_->ready()); }
+
+  static GenerateParams params(uint32_t max_tokens) {
+    GenerateParams p;
+    p.seed = 2;
+    p.temperature = 1;
+    p.max_tokens = max_tokens;
+    return p;
+  }
+  static std::vector<std::string> command(uint32_t max_tokens) {
+    return {RINGCTL_PATH,    "--name",
+            daemon_->name(), "chat",
+            "--seed",        "2",
+            "--temperature", "1",
+            "--max-tokens",  std::to_string(max_tokens)};
+  }
+  // What the daemon answers to `history`, through the library.
+  static std::string answer(const std::vector<ChatMessage>& history, uint32_t max_tokens) {
+    auto client = connect_to(daemon_->name());
+    std::unique_ptr<Stream> stream;
+    Status s = client->chat(history, params(max_tokens), &stream);
+    EXPECT_TRUE(s.ok()) << s.to_string();
+    if (!s.ok()) return {};
+    std::string text;
+    Token t;
+    while ((s = stream->next(&t)).ok()) text += t.text;
+    EXPECT_TRUE(s.end_of_stream()) << s.to_string();
+    return text;
+  }
+  static DaemonStatus status() {
+    DaemonStatus st;
+    EXPECT_TRUE(connect_to(daemon_->name())->status(&st).ok());
+    return st;
+  }
+
+  static Daemon* daemon_;
+  const std::string u1_ = "Hello, who are you?";
+  const std::string u2_ = "What did you say?";
+};
+
+Daemon* RingctlChat::daemon_ = nullptr;
+
+TEST_F(RingctlChat, SecondRequestCarriesTheHistory) {
+  const uint32_t n = 32;
+  const std::string a1 = answer({{"user", u1_}}, n);
+  const std::string a2 = answer({{"user", u1_}, {"assistant", a1}, {"user", u2_}}, n);
+  ASSERT_NE(a2, answer({{"user", u2_}}, n)) << "these prompts no longer tell history apart";
+  ASSERT_FALSE(a1.empty());
+
+  Child ringctl(command(n));
+  ringctl.write(u1_ + "\n" + u2_ + "\n");
+  const ProcessResult r = ringctl.finish();
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  EXPECT_EQ(r.output, a1 + "\n" + a2 + "\n");  // no "> " prompt: stdin is no terminal
+}
+
+TEST_F(RingctlChat, ResetForgetsAllButTheSystemPrompt) {
+  const uint32_t n = 32;
+  const std::string system = "You answer in riddles.";
+  const std::string a1 = answer({{"system", system}, {"user", u1_}}, n);
+  const std::string a2 = answer({{"system", system}, {"user", u2_}}, n);
+  ASSERT_NE(a2, answer({{"system", system}, {"user", u1_}, {"assistant", a1}, {"user", u2_}}, n));
+  ASSERT_NE(a2, answer({{"user", u2_}}, n)) << "the system prompt no longer changes the answer";
+
+  std::vector<std::string> argv = command(n);
+  argv.insert(argv.end(), {"--system", system});
+  Child ringctl(argv);
+  ringctl.write(u1_ + "\n\n/reset\n" + u2_);  // an empty line is skipped; no final newline
+  const ProcessResult r = ringctl.finish();
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  EXPECT_EQ(r.output, a1 + "\n" + a2 + "\n");
+}
+
+TEST_F(RingctlChat, CtrlCCancelsTheAnswerKeepsWhatWasShownAndChatGoesOn) {
+  const uint32_t n = 160;
+  const uint64_t cancelled_before = status().cancelled;
+  Child ringctl(command(n));
+  ringctl.write(u1_ + "\n");
+  ASSERT_TRUE(ringctl.wait_for([&] { return !ringctl.out().empty(); }, 60s)) << ringctl.err();
+  // Freeze the daemon so the answer cannot end on its own before Ctrl-C reaches ringctl.
+  ::kill(daemon_->pid(), SIGSTOP);
+  ringctl.signal(SIGINT);
+  std::this_thread::sleep_for(200ms);
+  ::kill(daemon_->pid(), SIGCONT);
+  ASSERT_TRUE(ringctl.wait_for(
+      [&] { return ringctl.err().find("answer cancelled") != std::string::npos; }, 30s))
+      << ringctl.err();
+  // stdout was flushed before the notice: what was shown, then the newline ending it.
+  ringctl.wait_for([] { return false; }, 100ms);
+  const std::string shown = ringctl.out();
+  ASSERT_GE(shown.size(), 2u);
+  ASSERT_EQ(shown.back(), '\n');
+  const std::string partial = shown.substr(0, shown.size() - 1);
+  EXPECT_LT(partial.size(), answer({{"user", u1_}}, n).size());
+  EXPECT_EQ(status().cancelled, cancelled_before + 1);
+
+  ringctl.write(u2_ + "\n");
+  const ProcessResult r = ringctl.finish();
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  const std::string a2 = answer({{"user", u1_}, {"assistant", partial}, {"user", u2_}}, n);
+  EXPECT_EQ(r.output, shown + a2 + "\n");
+}
+
+TEST_F(RingctlChat, CtrlCAtThePromptExitsZero) {
+  const uint32_t n = 8;
+  const std::string a1 = answer({{"user", u1_}}, n);
+  Child ringctl(command(n));
+  ringctl.write(u1_ + "\n");
+  // ringctl prints the newline after the answer ended and before it waits at the prompt.
+  ASSERT_TRUE(ringctl.wait_for([&] { return ringctl.out() == a1 + "\n"; }, 60s)) << ringctl.out();
+  ringctl.signal(SIGINT);  // stdin stays open: ringctl is waiting at the prompt
+  const ProcessResult r = ringctl.finish(10s);
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  EXPECT_EQ(r.output, a1 + "\n");
+}
+
+TEST_F(RingctlTest, ChatWithoutDaemonFails) {
+  const ProcessResult r = run({RINGCTL_PATH, "--name", unique_name("nobody"), "chat"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.errors.find("daemon not running"), std::string::npos) << r.errors;
+}
+
+}  // namespace
+}  // namespace ringserve::testing

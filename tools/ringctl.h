@@ -1,0 +1,37 @@
+// ringctl's internal interface: the commands that live in their own files (ringctl_metrics.cc,
+// ringctl_chat.cc) and the helpers they share with ringctl.cc.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ringserve/client.h"
+
+namespace ringctl {
+
+int usage(int rc);
+int fail(const ringserve::Status& s);
+
+// Parses the sampling and limit flag at args[*i] (--max-tokens, --temperature, --stop, ...)
+// into *params, advancing *i past its value. kNotMine: args[*i] is no such flag.
+enum class FlagResult { kNotMine, kOk, kError };
+FlagResult parse_generate_flag(const std::vector<std::string>& args, size_t* i,
+                               ringserve::GenerateParams* params);
+// The value after a flag that takes one (args[*i] is the flag); false with a message if none.
+bool flag_value(const std::vector<std::string>& args, size_t* i, std::string* out);
+bool parse_number(const std::string& flag, const std::string& text, double* out);
+
+// SIGINT / SIGTERM as events rather than deaths: the handler records the signal and writes a
+// byte into a pipe, so a command can poll() the pipe next to its other file descriptors and
+// never miss a signal that lands between a check and a sleep.
+void catch_signals(const std::vector<int>& signals);
+int signal_fd();       // readable while a caught signal is pending
+int pending_signal();  // the last caught signal not yet taken, or 0
+int take_signal();     // pending_signal(), then clears it and drains the pipe
+
+// `ringctl metrics`; connects itself (the loop mode reconnects after a daemon restart).
+int metrics(const std::string& name, const std::vector<std::string>& args);
+// `ringctl chat`.
+int chat(ringserve::Client& client, const std::vector<std::string>& args);
+
+}  // namespace ringctl

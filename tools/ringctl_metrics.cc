@@ -1,0 +1,305 @@
+// ringctl metrics: the daemon's counters, gauges and latency histograms in the Prometheus text
+// exposition format (version 0.0.4), read from the segment; the daemon runs no HTTP server.
+//
+// Every sample carries name="<daemon name>", so one node_exporter can collect several
+// daemons. The histograms keep the daemon's power-of-two microsecond buckets, converted to
+// seconds. The segment holds no sum of the latencies, so each histogram's _sum is an estimate:
+// every observation counted at the middle of its bucket (HELP says so).
+//
+// --textfile DIR writes DIR/ringserve_<name>.prom for node_exporter's textfile collector,
+// through a temporary file in DIR renamed over it, so the collector never reads half a file;
+// the temporary name starts with '.' and does not end in .prom, so the collector skips it. A
+// daemon that cannot be read gives a file with only `ringserve_up 0` (a one-shot run still
+// writes it, so a cron job replaces the numbers of a dead daemon, then exits non-zero). With
+// --interval-ms the file is rewritten every MS milliseconds until SIGINT or SIGTERM, and a
+// daemon that stops or restarts is reconnected to; the file is left in place at exit.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ringserve/client.h"
+#include "tools/ringctl.h"
+
+namespace ringctl {
+namespace {
+
+std::string format(double v) {
+  char buf[64];
+  // Shortest text that reads back as the same double: 1e-06, 0.000128, 1073.741824.
+  const std::to_chars_result r = std::to_chars(buf, buf + sizeof(buf), v);
+  return {buf, r.ptr};
+}
+
+std::string format(uint64_t v) { return std::to_string(v); }
+
+// Label values and HELP text: the escapes the format defines.
+std::string escape(const std::string& text, bool quotes) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '"' && quotes) {
+      out += "\\\"";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+class Exposition {
+ public:
+  explicit Exposition(const std::string& name) : labels_("name=\"" + escape(name, true) + "\"") {}
+
+  void gauge(const std::string& metric, const std::string& help, const std::string& value,
+             const std::string& extra_labels = "") {
+    header(metric, "gauge", help);
+    sample(metric, value, extra_labels);
+  }
+  void counter(const std::string& metric, const std::string& help, const std::string& value) {
+    header(metric, "counter", help);
+    sample(metric, value);
+  }
+  void histogram(const std::string& metric, const std::string& help,
+                 const ringserve::LatencyHistogram& h) {
+    using ringserve::LatencyHistogram;
+    header(metric, "histogram",
+           help + " Power-of-two microsecond buckets; _sum is estimated from bucket midpoints.");
+    uint64_t cumulative = 0;
+    double sum_us = 0;
+    for (uint32_t i = 0; i < LatencyHistogram::kBuckets; ++i) {
+      cumulative += h.counts[i];
+      const uint64_t edge = LatencyHistogram::upper_edge_us(i);
+      // Bucket 0 is [0, 1) us, bucket i [2^(i-1), 2^i) us; the open last one counts at its
+      // lower edge, as nothing is known above it.
+      const double mid_us = i == 0      ? 0.5
+                            : edge != 0 ? 0.75 * static_cast<double>(edge)
+                                        : static_cast<double>(uint64_t{1} << (i - 1));
+      sum_us += mid_us * static_cast<double>(h.counts[i]);
+      const std::string le = edge != 0 ? format(static_cast<double>(edge) / 1e6) : "+Inf";
+      sample(metric + "_bucket", format(cumulative), "le=\"" + le + "\"");
+    }
+    sample(metric + "_sum", format(sum_us / 1e6));
+    sample(metric + "_count", format(cumulative));
+  }
+  const std::string& text() const { return text_; }
+
+ private:
+  void header(const std::string& metric, const char* type, const std::string& help) {
+    text_ += "# HELP " + metric + " " + escape(help, false) + "\n";
+    text_ += "# TYPE " + metric + " " + type + "\n";
+  }
+  void sample(const std::string& metric, const std::string& value,
+              const std::string& extra_labels = "") {
+    text_ += metric + "{" + labels_ + (extra_labels.empty() ? "" : ",") + extra_labels + "} " +
+             value + "\n";
+  }
+
+  std::string labels_;
+  std::string text_;
+};
+
+std::string render(const std::string& name, const ringserve::DaemonStatus& st,
+                   const ringserve::DaemonMetrics& m) {
+  Exposition e(name);
+  e.gauge("ringserve_up", "1 when ringctl read the daemon's segment, 0 when it could not.", "1");
+  e.gauge("ringserve_info", "The daemon's identity, in labels.", "1",
+          "pid=\"" + std::to_string(st.pid) + "\",layout_version=\"" +
+              std::to_string(st.layout_version) + "\",wait_mode=\"" + escape(st.wait_mode, true) +
+              "\"");
+  e.gauge("ringserve_heartbeat_age_seconds", "Time since the daemon's last loop iteration.",
+          format(static_cast<double>(st.heartbeat_age_ns) / 1e9));
+  e.gauge("ringserve_requests_running", "Requests generating now.", format(uint64_t{st.running}));
+  e.gauge("ringserve_requests_waiting", "Requests in the waiting line.",
+          format(uint64_t{st.waiting}));
+  e.gauge("ringserve_slots", "Request slots in the segment.", format(uint64_t{st.slots}));
+  e.gauge("ringserve_slots_in_use", "Request slots not free.", format(uint64_t{st.slots_in_use}));
+  e.gauge("ringserve_max_concurrent", "Configured limit of requests generating at once.",
+          format(uint64_t{st.max_concurrent}));
+  e.gauge("ringserve_max_queue", "Configured limit of the waiting line.",
+          format(uint64_t{st.max_queue}));
+  e.counter("ringserve_requests_received_total", "Requests taken off the request ring.",
+            format(st.received));
+  e.counter("ringserve_requests_admitted_total", "Requests admitted to generate.",
+            format(st.admitted));
+  e.counter("ringserve_requests_rejected_total",
+            "Requests rejected (queue full, invalid, shutting down).", format(st.rejected));
+  e.counter("ringserve_requests_completed_total", "Requests that finished normally.",
+            format(st.completed));
+  e.counter("ringserve_requests_cancelled_total", "Requests cancelled by their client.",
+            format(st.cancelled));
+  e.counter("ringserve_requests_failed_total", "Requests that ended with an error.",
+            format(st.failed));
+  e.counter("ringserve_tokens_generated_total", "Tokens generated.", format(st.tokens_generated));
+  // Totals rather than status's per-step means: rate(x_seconds_total) / rate(steps_total) is
+  // the mean over any window.
+  e.counter("ringserve_steps_total", "Model steps run.", format(m.steps));
+  e.counter("ringserve_backend_step_seconds_total", "Wall time inside the model's steps.",
+            format(static_cast<double>(m.backend_step_ns) / 1e9));
+  e.counter("ringserve_daemon_step_seconds_total",
+            "CPU time of the daemon's loop outside the model, in iterations that ran a step.",
+            format(static_cast<double>(m.daemon_step_ns) / 1e9));
+  e.counter("ringserve_wake_thread_seconds_total",
+            "CPU time of the daemon's thread that wakes sleeping clients.",
+            format(static_cast<double>(m.wake_thread_ns) / 1e9));
+  e.histogram("ringserve_queue_wait_seconds", "Time from receipt to admission.", m.queue_wait);
+  e.histogram("ringserve_time_to_first_token_seconds", "Time from receipt to the first token.",
+              m.time_to_first_token);
+  e.histogram("ringserve_inter_token_seconds", "Time between consecutive tokens of a request.",
+              m.inter_token);
+  e.histogram("ringserve_end_to_end_seconds", "Time from receipt to the end of a request.",
+              m.end_to_end);
+  return e.text();
+}
+
+std::string render_down(const std::string& name) {
+  Exposition e(name);
+  e.gauge("ringserve_up", "1 when ringctl read the daemon's segment, 0 when it could not.", "0");
+  return e.text();
+}
+
+// One reading of the segment. Connects when *client is empty and drops the connection when it
+// fails, so the next reading finds a restarted daemon.
+ringserve::Status scrape(const std::string& name, std::unique_ptr<ringserve::Client>* client,
+                         std::string* text) {
+  ringserve::Status s;
+  if (!*client) s = ringserve::Client::connect(name, client);
+  ringserve::DaemonStatus st;
+  ringserve::DaemonMetrics m;
+  if (s.ok()) s = (*client)->status(&st);
+  if (s.ok()) s = (*client)->metrics(&m);
+  if (!s.ok()) {
+    client->reset();
+    return s;
+  }
+  *text = render(name, st, m);
+  return s;
+}
+
+bool write_all(int fd, const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Replaces dir/file with text atomically: readers see the old file or the new one, whole.
+bool write_textfile(const std::string& dir, const std::string& file, const std::string& text) {
+  std::string temp = dir + "/." + file + ".XXXXXX";
+  const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
+  if (fd < 0) {
+    std::fprintf(stderr, "ringctl: cannot create a file in %s: %s\n", dir.c_str(),
+                 std::strerror(errno));
+    return false;
+  }
+  // mkostemp makes the file 0600; the collector often runs as another user, so give it the
+  // mode a plain create would have.
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  bool ok = ::fchmod(fd, 0666 & ~mask) == 0 && write_all(fd, text);
+  ok = ::close(fd) == 0 && ok;
+  const std::string path = dir + "/" + file;
+  if (ok) ok = ::rename(temp.c_str(), path.c_str()) == 0;
+  if (!ok) {
+    std::fprintf(stderr, "ringctl: cannot write %s: %s\n", path.c_str(), std::strerror(errno));
+    ::unlink(temp.c_str());
+  }
+  return ok;
+}
+
+// Starts with the reading metrics() took first (status s, text).
+int textfile_loop(const std::string& name, const std::string& dir, const std::string& file,
+                  std::chrono::milliseconds interval, std::unique_ptr<ringserve::Client> client,
+                  ringserve::Status s, std::string text) {
+  catch_signals({SIGINT, SIGTERM});
+  bool down = false;  // an outage is reported once, not every interval
+  auto next = std::chrono::steady_clock::now();
+  for (;;) {
+    if (!s.ok()) {
+      text = render_down(name);
+      if (!down) fail(s);
+    }
+    down = !s.ok();
+    if (!write_textfile(dir, file, text)) return 1;
+    // Fixed rate: the next write is due one interval after the last one was due, unless that
+    // time already passed.
+    next = std::max(next + interval, std::chrono::steady_clock::now());
+    for (;;) {
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(next - std::chrono::steady_clock::now());
+      pollfd fd = {signal_fd(), POLLIN, 0};
+      const int r = ::poll(&fd, 1, static_cast<int>(std::max<int64_t>(left.count(), 0)));
+      if (r > 0 && take_signal() != 0) return 0;
+      if (r == 0) break;
+    }
+    s = scrape(name, &client, &text);
+  }
+}
+
+}  // namespace
+
+int metrics(const std::string& name, const std::vector<std::string>& args) {
+  std::string dir;
+  double interval_ms = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string value;
+    if (args[i] == "--textfile") {
+      if (!flag_value(args, &i, &dir)) return 2;
+    } else if (args[i] == "--interval-ms") {
+      if (!flag_value(args, &i, &value) || !parse_number(args[i - 1], value, &interval_ms)) {
+        return 2;
+      }
+      if (interval_ms < 1 || interval_ms > 86'400'000) {
+        std::fprintf(stderr, "ringctl: --interval-ms must be 1..86400000\n");
+        return 2;
+      }
+    } else {
+      std::fprintf(stderr, "ringctl: unknown metrics argument '%s'\n", args[i].c_str());
+      return usage(2);
+    }
+  }
+  if (interval_ms != 0 && dir.empty()) {
+    std::fprintf(stderr, "ringctl: --interval-ms needs --textfile\n");
+    return 2;
+  }
+  std::unique_ptr<ringserve::Client> client;
+  std::string text;
+  const ringserve::Status s = scrape(name, &client, &text);
+  // A name the library refuses names no file either (it could hold a '/').
+  if (s.code() == ringserve::ErrorCode::kInvalidArgument) return fail(s);
+  const std::string file = "ringserve_" + name + ".prom";
+  if (interval_ms != 0) {
+    return textfile_loop(name, dir, file,
+                         std::chrono::milliseconds(static_cast<int64_t>(interval_ms)),
+                         std::move(client), s, text);
+  }
+  if (dir.empty()) {
+    if (!s.ok()) return fail(s);
+    std::fputs(text.c_str(), stdout);
+    return std::fflush(stdout) == 0 ? 0 : 1;
+  }
+  if (!write_textfile(dir, file, s.ok() ? text : render_down(name))) return 1;
+  return s.ok() ? 0 : fail(s);
+}
+
+}  // namespace ringctl
