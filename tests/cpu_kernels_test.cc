@@ -83,5 +83,73 @@ TEST(CpuKernelsTest, SmallBatchProductMatchesReferenceOnEveryIsa) {
   }
 }
 
+// The packed product against the same reference: row counts that leave every remainder of
+// the 6-row tile (and a 512-row prefill chunk), column counts that leave part of the last
+// 16-column panel as padding, inner sizes past one 256-index block with an odd tail; serial
+// over uneven panel ranges, and threaded.
+TEST(CpuKernelsTest, PackedProductMatchesReference) {
+  if (best_kernel_isa() == KernelIsa::kNone) GTEST_SKIP() << "this CPU has no AVX2+FMA";
+  const Case cases[] = {{1, 1, 1, false},     {1, 37, 64, true},    {2, 16, 16, false},
+                        {3, 13, 33, true},    {4, 48, 257, false},  {5, 61, 200, true},
+                        {6, 17, 96, false},   {7, 100, 513, true},  {8, 32, 768, true},
+                        {11, 35, 17, true},   {13, 50, 160, false}, {16, 67, 256, true},
+                        {16, 9, 3072, false}, {512, 40, 64, true}};
+  for (const Case& c : cases) {
+    for (const bool parallel : {false, true}) {
+      std::mt19937 rng(static_cast<uint32_t>((c.n * 10) + c.k + (c.batch * 1000L)));
+      const std::vector<float> x =
+          random_floats(static_cast<size_t>(c.batch) * static_cast<size_t>(c.k), &rng);
+      const std::vector<float> w = random_floats(static_cast<size_t>(c.n * c.k), &rng);
+      const std::vector<float> bias = random_floats(static_cast<size_t>(c.n), &rng);
+      // NaN in the padding too: a kernel that read past row n would poison real outputs.
+      std::vector<float> packed(static_cast<size_t>(packed_floats(c.n, c.k)), std::nanf(""));
+      pack_panels(w.data(), c.n, c.k, packed.data());
+      const float* bp = c.bias ? bias.data() : nullptr;
+      // One float past y's end must stay untouched: the last panel's padding is not written.
+      std::vector<float> y(static_cast<size_t>(c.batch * c.n) + 1, std::nanf(""));
+      y.back() = 12345.0f;
+      if (parallel) {
+        packed_matmul_parallel(x.data(), c.batch, packed.data(), c.k, bp, y.data(), c.n, 2);
+      } else {
+        const int64_t panel_count = (c.n + kPanelWidth - 1) / kPanelWidth;
+        for (int64_t p0 = 0; p0 < panel_count; p0 += 2) {
+          packed_matmul(x.data(), c.batch, packed.data(), c.k, bp, y.data(), c.n, p0,
+                        std::min(panel_count, p0 + 2));
+        }
+      }
+      EXPECT_EQ(y.back(), 12345.0f) << "wrote past the output, n " << c.n;
+      for (int b = 0; b < c.batch; ++b) {
+        for (int64_t r = 0; r < c.n; ++r) {
+          double expected = c.bias ? bias[r] : 0.0;
+          for (int64_t i = 0; i < c.k; ++i) {
+            expected += static_cast<double>(x[b * c.k + i]) * w[r * c.k + i];
+          }
+          ASSERT_NEAR(y[b * c.n + r], expected, 1e-4 * (1 + std::sqrt(static_cast<double>(c.k))))
+              << "rows " << c.batch << " n " << c.n << " k " << c.k << " at input " << b << " row "
+              << r << (parallel ? " (parallel)" : "");
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuKernelsTest, PackedRowsUnpackToTheOriginalRows) {
+  if (best_kernel_isa() == KernelIsa::kNone) GTEST_SKIP() << "this CPU has no AVX2+FMA";
+  std::mt19937 rng(7);
+  const int64_t n = 37;
+  const int64_t k = 24;
+  const std::vector<float> w = random_floats(static_cast<size_t>(n * k), &rng);
+  std::vector<float> packed(static_cast<size_t>(packed_floats(n, k)));
+  pack_panels(w.data(), n, k, packed.data());
+  const std::vector<int64_t> ids = {0, 15, 16, 36, 5, 5};
+  std::vector<float> rows(ids.size() * static_cast<size_t>(k));
+  unpack_panel_rows(packed.data(), k, ids.data(), static_cast<int64_t>(ids.size()), rows.data());
+  for (size_t t = 0; t < ids.size(); ++t) {
+    for (int64_t c = 0; c < k; ++c) {
+      ASSERT_EQ(rows[t * k + c], w[ids[t] * k + c]) << "id " << ids[t] << " column " << c;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ringserve::model
