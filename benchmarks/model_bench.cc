@@ -3,8 +3,12 @@
 // floor: every decode step reads all weights once, so a step cannot beat
 // weight bytes / memory bandwidth. The bandwidth is measured here, with as many threads as
 // the engine uses, by streaming a buffer larger than the caches.
+// While it runs, a progress line ("model: decode batch 8 (3/4), step 12/32, 9 s") is rewritten
+// in place on stderr, only when stderr is a terminal: redirected or captured output gets
+// nothing extra.
 #include <algorithm>
 #include <chrono>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -77,6 +81,38 @@ double measure_bandwidth_gbps(int threads) {
   return best;
 }
 
+// A line on stderr rewritten in place, at most ten times a second, when stderr is a
+// terminal; otherwise it does nothing. clear() it before printing a result line.
+class ProgressLine {
+ public:
+  ProgressLine() : on_(::isatty(STDERR_FILENO) == 1), start_(Clock::now()) {}
+  ~ProgressLine() { clear(); }
+  void show(const char* format, ...) __attribute__((format(printf, 2, 3))) {
+    const auto now = Clock::now();
+    if (!on_ || (shown_ && now - last_ < std::chrono::milliseconds(100))) return;
+    last_ = now;
+    char text[256];
+    va_list args;
+    va_start(args, format);
+    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): clang 14 misses the va_start above.
+    std::vsnprintf(text, sizeof text, format, args);
+    va_end(args);
+    // \033[K erases what a longer earlier line left.
+    std::fprintf(stderr, "\rmodel: %s, %.0f s\033[K", text, seconds_since(start_));
+    shown_ = true;
+  }
+  void clear() {
+    if (shown_) std::fputs("\r\033[K", stderr);
+    shown_ = false;
+  }
+
+ private:
+  bool on_;
+  bool shown_ = false;
+  Clock::time_point start_;
+  Clock::time_point last_;
+};
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -146,19 +182,25 @@ int model_main(const Options& opts) {
   std::unique_ptr<ModelWeights> weights;
   std::unique_ptr<Engine> engine;
   std::string error;
+  ProgressLine progress;
+  progress.show("loading %s", dir.c_str());
   if (!ModelConfig::load(dir, &config, &error) ||
       !ModelWeights::open(dir, config, &weights, &error) ||
       !Engine::create(config, *weights, eo, &engine, &error)) {
+    progress.clear();
     std::fprintf(stderr, "ringserve-bench model: %s\n", error.c_str());
     return 1;
   }
   weights.reset();  // the engine holds its own copy; drop the mapping
+  progress.clear();
   if (eo.max_seq_len > engine->max_seq_len()) {
     std::fprintf(stderr, "ringserve-bench model: --prompt-tokens + --steps exceed the context\n");
     return 2;
   }
 
+  progress.show("measuring memory bandwidth");
   const double bandwidth = eo.device == "cpu" ? measure_bandwidth_gbps(engine->threads()) : 0;
+  progress.clear();
   const double weight_mb = static_cast<double>(engine->weight_bytes()) / 1e6;
   std::printf("model %s: %s, %lld layers, hidden %lld, vocab %lld; %s %s, %d threads\n",
               dir.c_str(), config.model_type.c_str(), static_cast<long long>(config.num_layers),
@@ -177,11 +219,13 @@ int model_main(const Options& opts) {
   // Prefill: one prompt of prompt_tokens, alone.
   std::vector<double> prefill_times;
   for (int r = 0; r < 3; ++r) {
+    progress.show("prefill %d/3", r + 1);
     EngineInput in{0, 0, prompt};
     const auto t0 = Clock::now();
     engine->forward({&in, 1}, &logits);
     prefill_times.push_back(seconds_since(t0));
   }
+  progress.clear();
   const double prefill_tps = prompt_tokens / median(prefill_times);
   std::printf("prefill: %u tokens in %.1f ms = %.0f tokens/s\n", prompt_tokens,
               median(prefill_times) * 1e3, prefill_tps);
@@ -201,7 +245,9 @@ int model_main(const Options& opts) {
                     : "",
                 products.c_str());
     std::printf("%8s %14s %14s %12s\n", "batch", "ms/step", "tokens/s", "floor/step");
-    for (uint32_t batch : batches) {
+    for (size_t bi = 0; bi < batches.size(); ++bi) {
+      const uint32_t batch = batches[bi];
+      progress.show("decode batch %u (%zu/%zu), prefill", batch, bi + 1, batches.size());
       std::vector<std::vector<int32_t>> seqs(batch, prompt);
       std::vector<EngineInput> inputs(batch + (mixed_chunk > 0 ? 1 : 0));
       if (mixed_chunk > 0) {
@@ -221,10 +267,13 @@ int model_main(const Options& opts) {
           inputs[b] = {
               static_cast<int32_t>(b), static_cast<int32_t>(prompt_tokens + s), {&next[b], 1}};
         }
+        progress.show("decode batch %u (%zu/%zu), step %u/%u", batch, bi + 1, batches.size(), s + 1,
+                      steps);
         const auto t0 = Clock::now();
         engine->forward(inputs, &logits);
         step_times.push_back(seconds_since(t0));
       }
+      progress.clear();
       const double step = median(step_times);
       const double floor_s = bandwidth > 0 ? weight_mb / 1e3 / bandwidth : 0;
       const double ratio = step > 0 ? floor_s / step : 0;

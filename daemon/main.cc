@@ -16,6 +16,7 @@
 #include "daemon/echo_backend.h"
 #include "daemon/instance_lock.h"
 #include "daemon/model/builtin_model.h"
+#include "daemon/model/model_weights.h"
 #include "daemon/model_backend.h"
 #include "daemon/server.h"
 #include "shm/segment.h"
@@ -87,6 +88,12 @@ int main(int argc, char** argv) {
   logger->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(config.daemon.log_level));
+  // Model loading (per-shard progress) reports through the daemon's log.
+  ringserve::model::set_load_log([](ringserve::model::LoadLogLevel level, const std::string& line) {
+    spdlog::log(
+        level == ringserve::model::LoadLogLevel::kInfo ? spdlog::level::info : spdlog::level::debug,
+        "model: {}", line);
+  });
 
   ringserve::daemon::InstanceLock lock;
   std::string error;

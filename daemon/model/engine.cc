@@ -1,7 +1,9 @@
 // The only translation unit of the engine that includes torch.
 #include "daemon/model/engine.h"
 
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <numbers>
 #include <optional>
@@ -154,6 +156,8 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
                      ? std::min(options_.max_seq_len, c.max_position_embeddings)
                      : c.max_position_embeddings;
   const bool gpt2 = c.arch == Architecture::kGpt2;
+  weights.read_shards();  // from disk, shard by shard, with progress in the load log
+  const auto copy_start = std::chrono::steady_clock::now();
   if (gpt2) {
     embed_ = load(weights, "wte.weight");
     positions_embed_ = load(weights, "wpe.weight");
@@ -200,6 +204,12 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
     }
     layers_.push_back(std::move(l));
   }
+  char line[160];
+  std::snprintf(
+      line, sizeof line, "weights on %s as %s: %.1f MiB in %.1f s", device_.str().c_str(),
+      options_.dtype.c_str(), static_cast<double>(weight_bytes_) / (1 << 20),
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - copy_start).count());
+  load_log(weights.total_bytes(), line);
 
   if (!gpt2) {
     const std::vector<double> inv = rope_inv_freq(c);
