@@ -296,8 +296,8 @@ Tensor project(const Tensor& x, const Matrix& m, const Tensor& b, KernelIsa kern
     const Tensor xc = x.contiguous();
     Tensor y = torch::empty({rows, m.out}, x.options());
     packed_matmul_parallel(xc.data_ptr<float>(), rows, w.data_ptr<float>(), k,
-                           b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>(), m.out,
-                           at::get_num_threads());
+                           b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>(),
+                           m.out, at::get_num_threads());
     return y;
   }
   if (kernel != KernelIsa::kNone && rows <= kSmallBatchMaxRows && x.device().is_cpu() &&
