@@ -18,24 +18,12 @@ namespace {
 
 using torch::Tensor;
 
-// A projection's weight: nn.Linear's [out, in], or, where the packed AVX2 product runs, its
-// panels [ceil(out / 16), in, 16] (cpu_kernels.h), whose padding hides the real `out`.
-struct Matrix {
-  Tensor w;
-  int64_t out = 0;
-  bool packed() const { return w.defined() && w.dim() == 3; }
-};
-
 struct Layer {
   Tensor norm1_w, norm1_b, norm2_w, norm2_b;  // *_b only for LayerNorm (GPT-2)
-  Matrix qkv;                                 // fused [q + 2 kv, hidden]
-  Tensor qkv_b;
-  Matrix out;
-  Tensor out_b;
-  Matrix up;  // GPT-2: c_fc; Llama: gate and up fused [2 * intermediate, hidden]
-  Tensor up_b;
-  Matrix down;
-  Tensor down_b;
+  Tensor qkv_w, qkv_b;                        // fused [q + 2 kv, hidden] (nn.Linear layout)
+  Tensor out_w, out_b;
+  Tensor up_w, up_b;  // GPT-2: c_fc; Llama: gate and up fused [2 * intermediate, hidden]
+  Tensor down_w, down_b;
 };
 
 bool parse_dtype(const std::string& name, torch::Dtype* dtype) {
@@ -84,7 +72,6 @@ class TorchEngine final : public Engine {
     if (kernel_ == KernelIsa::kNone || !device_.is_cpu() || dtype_ != torch::kFloat32) {
       return "ATen";
     }
-    if (pack_) return "packed panels avx2";
     return std::string("small-batch kernel ") + to_string(kernel_) + " + BLAS";
   }
   bool use_small_batch_kernel(bool on) override {
@@ -102,20 +89,6 @@ class TorchEngine final : public Engine {
     Tensor t = view.to(device_, dtype_, /*non_blocking=*/false, /*copy=*/true);
     weight_bytes_ += static_cast<uint64_t>(t.numel()) * t.element_size();
     return t;
-  }
-  // A projection's weight [out, in], packed into panels when pack_ is set (the copy at load
-  // replaces the original, so the weights are held once).
-  Matrix matrix(Tensor w) {
-    Matrix m{std::move(w), 0};
-    m.out = m.w.size(0);
-    if (!pack_) return m;
-    const int64_t k = m.w.size(1);
-    const int64_t panels = packed_floats(m.out, k) / (k * kPanelWidth);
-    Tensor packed = torch::empty({panels, k, kPanelWidth}, m.w.options());
-    pack_panels(m.w.data_ptr<float>(), m.out, k, packed.data_ptr<float>());
-    weight_bytes_ += static_cast<uint64_t>(packed.numel() - m.w.numel()) * sizeof(float);
-    m.w = std::move(packed);
-    return m;
   }
   // GPT-2's Conv1D stores [in, out]; the engine keeps every matrix as nn.Linear's [out, in].
   Tensor load_conv1d(const ModelWeights& weights, const std::string& name) {
@@ -137,12 +110,8 @@ class TorchEngine final : public Engine {
   uint64_t weight_bytes_ = 0;
   uint64_t kv_cache_bytes_ = 0;
   KernelIsa kernel_ = best_kernel_isa();
-  // Projections packed for the AVX2 panel product: float32 on a CPU with AVX2 but not
-  // AVX-512 (where the small-batch tile on the plain layout is as fast), unless switched off.
-  bool pack_ = false;
 
-  Tensor embed_, positions_embed_, final_norm_w_, final_norm_b_;  // embed_ empty: in lm_head_
-  Matrix lm_head_;
+  Tensor embed_, positions_embed_, final_norm_w_, final_norm_b_, lm_head_;
   std::vector<Layer> layers_;
   Tensor rope_cos_, rope_sin_;             // [max_seq_len, head_dim], float32
   std::vector<Tensor> k_cache_, v_cache_;  // per layer [slots, kv_heads, max_seq_len, head_dim]
@@ -198,15 +167,7 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
     embed_ = load(weights, "model.embed_tokens.weight");
     final_norm_w_ = load(weights, "model.norm.weight");
   }
-  pack_ = options_.pack_weights && kernel_ == KernelIsa::kAvx2 && device_.is_cpu() &&
-          dtype_ == torch::kFloat32;
-  const bool tied = weights.find("lm_head.weight") == nullptr;
-  lm_head_ = matrix(tied ? embed_ : load(weights, "lm_head.weight"));
-  if (tied && lm_head_.packed()) {
-    // The embedding lookup reads its rows out of the packed head instead of a second copy.
-    weight_bytes_ -= static_cast<uint64_t>(embed_.numel()) * sizeof(float);
-    embed_ = Tensor();
-  }
+  lm_head_ = weights.find("lm_head.weight") != nullptr ? load(weights, "lm_head.weight") : embed_;
 
   for (int64_t i = 0; i < c.num_layers; ++i) {
     Layer l;
@@ -214,32 +175,32 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
       const std::string p = "h." + std::to_string(i) + ".";
       l.norm1_w = load(weights, p + "ln_1.weight");
       l.norm1_b = load(weights, p + "ln_1.bias");
-      l.qkv = matrix(load_conv1d(weights, p + "attn.c_attn.weight"));
+      l.qkv_w = load_conv1d(weights, p + "attn.c_attn.weight");
       l.qkv_b = load(weights, p + "attn.c_attn.bias");
-      l.out = matrix(load_conv1d(weights, p + "attn.c_proj.weight"));
+      l.out_w = load_conv1d(weights, p + "attn.c_proj.weight");
       l.out_b = load(weights, p + "attn.c_proj.bias");
       l.norm2_w = load(weights, p + "ln_2.weight");
       l.norm2_b = load(weights, p + "ln_2.bias");
-      l.up = matrix(load_conv1d(weights, p + "mlp.c_fc.weight"));
+      l.up_w = load_conv1d(weights, p + "mlp.c_fc.weight");
       l.up_b = load(weights, p + "mlp.c_fc.bias");
-      l.down = matrix(load_conv1d(weights, p + "mlp.c_proj.weight"));
+      l.down_w = load_conv1d(weights, p + "mlp.c_proj.weight");
       l.down_b = load(weights, p + "mlp.c_proj.bias");
     } else {
       const std::string p = "model.layers." + std::to_string(i) + ".";
       l.norm1_w = load(weights, p + "input_layernorm.weight");
-      l.qkv = matrix(torch::cat({load(weights, p + "self_attn.q_proj.weight"),
-                                 load(weights, p + "self_attn.k_proj.weight"),
-                                 load(weights, p + "self_attn.v_proj.weight")}));
+      l.qkv_w = torch::cat({load(weights, p + "self_attn.q_proj.weight"),
+                            load(weights, p + "self_attn.k_proj.weight"),
+                            load(weights, p + "self_attn.v_proj.weight")});
       if (c.attention_bias) {
         l.qkv_b = torch::cat({load(weights, p + "self_attn.q_proj.bias"),
                               load(weights, p + "self_attn.k_proj.bias"),
                               load(weights, p + "self_attn.v_proj.bias")});
       }
-      l.out = matrix(load(weights, p + "self_attn.o_proj.weight"));
+      l.out_w = load(weights, p + "self_attn.o_proj.weight");
       l.norm2_w = load(weights, p + "post_attention_layernorm.weight");
-      l.up = matrix(torch::cat(
-          {load(weights, p + "mlp.gate_proj.weight"), load(weights, p + "mlp.up_proj.weight")}));
-      l.down = matrix(load(weights, p + "mlp.down_proj.weight"));
+      l.up_w = torch::cat(
+          {load(weights, p + "mlp.gate_proj.weight"), load(weights, p + "mlp.up_proj.weight")});
+      l.down_w = load(weights, p + "mlp.down_proj.weight");
     }
     layers_.push_back(std::move(l));
   }
@@ -278,28 +239,12 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
   return true;
 }
 
-// x [T, in] times W [out, in]^T (+ b). A packed matrix goes through the panel product at any
-// row count. Otherwise float32 products on the CPU of up to kSmallBatchMaxRows rows use the
-// tiled kernel (each weight read from memory once); BLAS GEMM
+// x [T, in] times W [out, in]^T (+ b). Float32 products on the CPU of up to
+// kSmallBatchMaxRows rows use the tiled kernel (each weight read from memory once); BLAS GEMM
 // would first pack, i.e. copy, the whole weight matrix, which at decode sizes costs more than
 // the product itself.
-Tensor project(const Tensor& x, const Matrix& m, const Tensor& b, KernelIsa kernel) {
+Tensor project(const Tensor& x, const Tensor& w, const Tensor& b, KernelIsa kernel) {
   const int64_t rows = x.size(0);
-  const Tensor& w = m.w;
-  if (m.packed()) {
-    const int64_t k = w.size(1);
-    if (kernel == KernelIsa::kNone) {
-      // BLAS for comparison (use_small_batch_kernel(false)) needs the plain layout back: a copy
-      // per call, so time it with EngineOptions::pack_weights off instead.
-      return torch::linear(x, w.permute({0, 2, 1}).reshape({-1, k}).narrow(0, 0, m.out), b);
-    }
-    const Tensor xc = x.contiguous();
-    Tensor y = torch::empty({rows, m.out}, x.options());
-    packed_matmul_parallel(xc.data_ptr<float>(), rows, w.data_ptr<float>(), k,
-                           b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>(),
-                           m.out, at::get_num_threads());
-    return y;
-  }
   if (kernel != KernelIsa::kNone && rows <= kSmallBatchMaxRows && x.device().is_cpu() &&
       x.scalar_type() == torch::kFloat32 && w.is_contiguous()) {
     const Tensor xc = x.contiguous();
@@ -449,14 +394,7 @@ void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float
   const Tensor pos_t = torch::from_blob(positions.data(), {T}, long_opts).to(device_);
 
   const bool gpt2 = c.arch == Architecture::kGpt2;
-  Tensor x;
-  if (embed_.defined()) {
-    x = embed_.index_select(0, ids_t);
-  } else {  // tied and packed: the rows come out of the head's panels
-    x = torch::empty({T, c.hidden_size}, torch::TensorOptions().dtype(torch::kFloat32));
-    unpack_panel_rows(lm_head_.w.data_ptr<float>(), c.hidden_size, ids.data(), T,
-                      x.data_ptr<float>());
-  }
+  Tensor x = embed_.index_select(0, ids_t);
   if (gpt2) x = x + positions_embed_.index_select(0, pos_t);
   Tensor cos, sin;
   if (!gpt2) {
@@ -468,7 +406,7 @@ void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float
   for (size_t li = 0; li < layers_.size(); ++li) {
     const Layer& l = layers_[li];
     Tensor h = norm(x, l.norm1_w, l.norm1_b);
-    const Tensor qkv = project(h, l.qkv, l.qkv_b, kernel_);
+    const Tensor qkv = project(h, l.qkv_w, l.qkv_b, kernel_);
     Tensor q = qkv.narrow(1, 0, q_width).view({T, c.num_heads, c.head_dim});
     Tensor k = qkv.narrow(1, q_width, kv_width).view({T, c.num_kv_heads, c.head_dim});
     const Tensor v =
@@ -478,16 +416,16 @@ void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float
       k = rope(k, cos, sin);
     }
     const Tensor attn = attention(static_cast<int64_t>(li), q, k, v, inputs);
-    x = x + project(attn, l.out, l.out_b, kernel_);
+    x = x + project(attn, l.out_w, l.out_b, kernel_);
     h = norm(x, l.norm2_w, l.norm2_b);
     if (gpt2) {
-      h = torch::gelu(project(h, l.up, l.up_b, kernel_), "tanh");
+      h = torch::gelu(project(h, l.up_w, l.up_b, kernel_), "tanh");
     } else {
-      const Tensor gate_up = project(h, l.up, {}, kernel_);
+      const Tensor gate_up = project(h, l.up_w, {}, kernel_);
       h = torch::silu(gate_up.narrow(1, 0, c.intermediate_size)) *
           gate_up.narrow(1, c.intermediate_size, c.intermediate_size);
     }
-    x = x + project(h, l.down, l.down_b, kernel_);
+    x = x + project(h, l.down_w, l.down_b, kernel_);
   }
   const Tensor rows =
       torch::from_blob(last_rows.data(), {static_cast<int64_t>(last_rows.size())}, long_opts)
