@@ -33,27 +33,6 @@ void small_batch_matmul(KernelIsa isa, const float* x, int batch, const float* w
 void small_batch_matmul_parallel(KernelIsa isa, const float* x, int batch, const float* w,
                                  int64_t k, const float* bias, float* y, int64_t n, int threads);
 
-// Panel-packed weights, for CPUs with AVX2 but not AVX-512 (packed_avx2.cc says why): W [n, k]
-// is stored as ceil(n / 16) panels, each [k][16] (panel p holds rows 16p .. 16p + 15 of W,
-// inner index outermost; rows past n are zeros). Every function here needs AVX2 + FMA
-// (best_kernel_isa() != kNone).
-inline constexpr int64_t kPanelWidth = 16;
-
-// Floats the packed copy of an [n, k] matrix takes.
-int64_t packed_floats(int64_t n, int64_t k);
-// out (packed_floats(n, k) floats) = W [n, k] row-major, packed.
-void pack_panels(const float* w, int64_t n, int64_t k, float* out);
-// out[t * k ...] = row ids[t] of the packed matrix (an embedding lookup in a tied lm_head).
-void unpack_panel_rows(const float* packed, int64_t k, const int64_t* ids, int64_t count,
-                       float* out);
-// y[b * n + r] = dot(x[b], W[r]) + (bias ? bias[r] : 0) for any number of rows of x, over the
-// panels [panel_begin, panel_end) (columns 16 * panel_begin ..), or all of them split over
-// `threads` OpenMP threads.
-void packed_matmul(const float* x, int64_t rows, const float* packed, int64_t k, const float* bias,
-                   float* y, int64_t n, int64_t panel_begin, int64_t panel_end);
-void packed_matmul_parallel(const float* x, int64_t rows, const float* packed, int64_t k,
-                            const float* bias, float* y, int64_t n, int threads);
-
 // Attention for a decode step (one new token per sequence), float32, straight on the KV cache:
 // appends each token's key and value at its position, then for every query head computes
 // softmax(q . K / sqrt(d)) V over the positions so far. One task per (token, kv head), split

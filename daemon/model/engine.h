@@ -28,10 +28,6 @@ struct EngineOptions {
   int threads = 0;                // intra-op threads; 0 = leave libtorch's default
   int64_t max_sequences = 1;      // KV cache rows
   int64_t max_seq_len = 0;        // 0 = the model's max_position_embeddings
-  // Float32 on a CPU with AVX2 but not AVX-512: store the projections packed into panels for
-  // the panel product (cpu_kernels.h), which replaces both the small-batch tile and BLAS
-  // there. Off keeps the plain layout, for A/B runs against BLAS.
-  bool pack_weights = true;
 };
 
 // One sequence's part of a forward: `tokens` go to cache row `cache_slot` at positions
@@ -67,9 +63,8 @@ class Engine {
   virtual std::string device_name() const = 0;
   virtual std::string dtype_name() const = 0;
   virtual int threads() const = 0;
-  // Which matrix products the engine runs: "packed panels avx2" (every product, packed
-  // weights), "small-batch kernel avx512" (or avx2) up to kSmallBatchMaxRows rows and BLAS
-  // above, or "ATen" for everything.
+  // Which matrix products the engine runs: "small-batch kernel avx512" (or avx2) up to
+  // kSmallBatchMaxRows rows and BLAS above, or "ATen" for everything.
   virtual std::string products_name() const = 0;
   // The small-batch kernel (AVX-512 or AVX2/FMA, chosen at run time) for decode-sized float32
   // products on the CPU (on by default where the CPU has one); off = BLAS for everything.
