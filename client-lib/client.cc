@@ -335,6 +335,7 @@ Status Client::metrics(DaemonMetrics* out) const {
     for (uint32_t i = 0; i < shm::kHistogramBuckets; ++i) {
       to->counts[i] = shm::load(from.buckets[i], std::memory_order_relaxed);
     }
+    to->sum_ns = shm::load(from.sum_ns, std::memory_order_relaxed);
   };
   const shm::SegmentMetrics* segment = c.view.metrics();
   copy(segment->queue_wait, &m.queue_wait);

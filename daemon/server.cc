@@ -252,6 +252,8 @@ void Server::record(shm::LatencyHistogram& histogram, uint64_t latency_ns) {
   // (~40 ns each on this VM, 256 of them per step at 256 sequences).
   uint64_t& bucket = histogram.buckets[shm::histogram_bucket(latency_ns)];
   shm::store(bucket, shm::load(bucket, std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  shm::store(histogram.sum_ns, shm::load(histogram.sum_ns, std::memory_order_relaxed) + latency_ns,
+             std::memory_order_relaxed);
 }
 
 void Server::finish(Sequence& seq, shm::FinishReason reason, shm::RequestError error) {

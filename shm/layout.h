@@ -19,7 +19,7 @@
 namespace ringserve::shm {
 
 inline constexpr uint64_t kMagic = 0x3156524553474E52ULL;  // "RNGSERV1" little-endian
-inline constexpr uint32_t kLayoutVersion = 2;
+inline constexpr uint32_t kLayoutVersion = 3;
 inline constexpr uint32_t kCacheLine = 64;
 
 // Segment life cycle, SegmentHeader::state. The daemon fills the whole segment while the state
@@ -332,6 +332,7 @@ inline constexpr uint64_t kHeaderBytes = 4096;
 inline constexpr uint32_t kHistogramBuckets = 32;
 struct LatencyHistogram {
   uint64_t buckets[kHistogramBuckets];
+  uint64_t sum_ns;  // of every latency counted, for a mean (Prometheus' _sum)
 };
 struct SegmentMetrics {
   LatencyHistogram queue_wait;   // received -> admitted
@@ -342,7 +343,7 @@ struct SegmentMetrics {
 inline constexpr uint64_t kMetricsOffset = 512;
 static_assert(std::is_standard_layout_v<SegmentMetrics>);
 static_assert(std::is_trivially_copyable_v<SegmentMetrics>);
-static_assert(sizeof(SegmentMetrics) == 1024);
+static_assert(sizeof(SegmentMetrics) == 1056);
 static_assert(kMetricsOffset >= sizeof(SegmentHeader) &&
               kMetricsOffset + sizeof(SegmentMetrics) <= kHeaderBytes);
 

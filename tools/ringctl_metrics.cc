@@ -3,8 +3,7 @@
 //
 // Every sample carries name="<daemon name>", so one node_exporter can collect several
 // daemons. The histograms keep the daemon's power-of-two microsecond buckets, converted to
-// seconds. The segment holds no sum of the latencies, so each histogram's _sum is an estimate:
-// every observation counted at the middle of its bucket (HELP says so).
+// seconds; _sum is the exact total the daemon keeps beside the buckets.
 //
 // --textfile DIR writes DIR/ringserve_<name>.prom for node_exporter's textfile collector,
 // through a temporary file in DIR renamed over it, so the collector never reads half a file;
@@ -79,23 +78,15 @@ class Exposition {
   void histogram(const std::string& metric, const std::string& help,
                  const ringserve::LatencyHistogram& h) {
     using ringserve::LatencyHistogram;
-    header(metric, "histogram",
-           help + " Power-of-two microsecond buckets; _sum is estimated from bucket midpoints.");
+    header(metric, "histogram", help + " Power-of-two microsecond buckets.");
     uint64_t cumulative = 0;
-    double sum_us = 0;
     for (uint32_t i = 0; i < LatencyHistogram::kBuckets; ++i) {
       cumulative += h.counts[i];
       const uint64_t edge = LatencyHistogram::upper_edge_us(i);
-      // Bucket 0 is [0, 1) us, bucket i [2^(i-1), 2^i) us; the open last one counts at its
-      // lower edge, as nothing is known above it.
-      const double mid_us = i == 0      ? 0.5
-                            : edge != 0 ? 0.75 * static_cast<double>(edge)
-                                        : static_cast<double>(uint64_t{1} << (i - 1));
-      sum_us += mid_us * static_cast<double>(h.counts[i]);
       const std::string le = edge != 0 ? format(static_cast<double>(edge) / 1e6) : "+Inf";
       sample(metric + "_bucket", format(cumulative), "le=\"" + le + "\"");
     }
-    sample(metric + "_sum", format(sum_us / 1e6));
+    sample(metric + "_sum", format(static_cast<double>(h.sum_ns) / 1e9));
     sample(metric + "_count", format(cumulative));
   }
   const std::string& text() const { return text_; }

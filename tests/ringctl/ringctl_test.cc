@@ -433,6 +433,12 @@ TEST_F(RingctlMetrics, PrometheusTextParsesAndCountsMatch) {
   const double sum = p.value("ringserve_end_to_end_seconds_sum");
   EXPECT_GT(sum, 0);
   EXPECT_LT(sum, 3.0);
+  // _sum is the daemon's exact total, not an estimate from the buckets.
+  DaemonMetrics m;
+  ASSERT_TRUE(client->metrics(&m).ok());
+  EXPECT_NEAR(sum, static_cast<double>(m.end_to_end.sum_ns) / 1e9, 1e-6 * sum);
+  EXPECT_NEAR(p.value("ringserve_inter_token_seconds_sum"),
+              static_cast<double>(m.inter_token.sum_ns) / 1e9, 1e-6);
 }
 
 TEST_F(RingctlMetrics, DaemonNotRunning) {

@@ -175,6 +175,7 @@ struct DaemonStatus {
 struct LatencyHistogram {
   static constexpr uint32_t kBuckets = 32;
   std::array<uint64_t, kBuckets> counts{};
+  uint64_t sum_ns = 0;  // the latencies' exact total (the daemon adds each one)
 
   uint64_t count() const {
     uint64_t n = 0;
