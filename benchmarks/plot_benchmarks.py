@@ -25,6 +25,7 @@ import math
 import os
 import statistics
 import sys
+import textwrap
 
 PROG = "plot_benchmarks.py"
 DEBIAN_PYTHON = "/usr/bin/python3"
@@ -201,6 +202,10 @@ def footer(metadata, records):
 
 def titles(fig, title, metadata, records):
     label = model_label(metadata)
+    # The model line can be wider than a narrow figure: wrap it to the figure's width in
+    # characters (about 11 per inch at this size) instead of letting it run off both edges.
+    width = int(fig.get_figwidth() * 11)
+    label = "\n".join(textwrap.wrap(label, width)) if label else ""
     fig.suptitle(title + (f"\n{label}" if label else ""), fontsize=11)
     fig.text(0.5, 0.01, footer(metadata, records), ha="center", va="bottom", fontsize=7.5,
              color="0.3", wrap=True)
