@@ -40,14 +40,19 @@ void free_slot(const shm::SegmentView& view, Sequence& seq) {
 
 namespace {
 
-// Stores the finish fields, then moves the slot to FINISHED. False if the slot is not ours.
-bool mark_finished(const shm::SegmentView& view, Sequence& seq, uint64_t now_ns) {
+// Why the stream ended, for the client that reads the final entry.
+void store_finish_fields(const shm::SegmentView& view, const Sequence& seq, uint64_t now_ns) {
   shm::SlotHeader* slot = view.slot(seq.slot);
   shm::store(slot->finish_reason, static_cast<uint32_t>(seq.finish_reason));
   shm::store(slot->error_code, static_cast<uint32_t>(seq.error));
   shm::store(slot->tokens_generated, seq.generated);
   shm::store(slot->finished_ns, now_ns);
   shm::store(slot->queue_position, 0u);
+}
+
+// Moves the slot to FINISHED. False if the slot is not ours.
+bool set_finished(const shm::SegmentView& view, Sequence& seq) {
+  shm::SlotHeader* slot = view.slot(seq.slot);
   uint64_t expected = seq.state_word;
   const uint64_t finished = shm::with_state(seq.state_word, shm::SlotState::kFinished);
   if (!shm::compare_exchange(slot->state_word, expected, finished, std::memory_order_seq_cst)) {
@@ -70,9 +75,9 @@ FlushResult flush(const shm::SegmentView& view, Sequence& seq, uint64_t now_ns, 
   while (room > 0 && !seq.pending.empty()) {
     shm::TokenEntry& e = seq.pending.front();
     if (e.flags & shm::kTokenFinal) {
-      // The finish fields and FINISHED are stored before the final entry is published, so
-      // a client that sees the final entry also sees why the stream ended.
-      if (!mark_finished(view, seq, now_ns)) return FlushResult::kAbandoned;
+      // The finish fields are stored before the final entry is published, so a client that
+      // sees the final entry also sees why the stream ended.
+      store_finish_fields(view, seq, now_ns);
       final_written = true;
     }
     e.published_ns = now_ns;
@@ -83,6 +88,11 @@ FlushResult flush(const shm::SegmentView& view, Sequence& seq, uint64_t now_ns, 
   }
   *wake = seq.writer.publish();
   if (final_written) {
+    // FINISHED only after the last publish. A client that has let go of its stream frees the
+    // slot the moment it sees FINISHED, and the slot's next owner resets the ring: a publish
+    // after FINISHED could land in the next request's ring and hand it this one's tokens (the
+    // soak test caught that, about once a minute).
+    if (!set_finished(view, seq)) return FlushResult::kAbandoned;
     // Dekker pair with the client's release: we stored FINISHED (seq_cst), now look at its
     // flag; it stores its flag, then looks at the state. CAS: only one of us frees the slot.
     if (shm::load(slot->client_released, std::memory_order_seq_cst) != 0) free_slot(view, seq);
@@ -91,7 +101,8 @@ FlushResult flush(const shm::SegmentView& view, Sequence& seq, uint64_t now_ns, 
   if (seq.pending.empty()) return FlushResult::kOpen;
   // Ring full. A client that has let go will never read: stop writing for it.
   if (shm::load(slot->client_released, std::memory_order_seq_cst) != 0) {
-    if (mark_finished(view, seq, now_ns)) free_slot(view, seq);
+    store_finish_fields(view, seq, now_ns);
+    if (set_finished(view, seq)) free_slot(view, seq);
     return FlushResult::kDone;
   }
   return FlushResult::kBlocked;

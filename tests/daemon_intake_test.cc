@@ -3,12 +3,16 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <random>
+#include <thread>
 
 #include "daemon/request_intake.h"
+#include "daemon/token_output.h"
 #include "shm/atomics.h"
 #include "shm/segment.h"
+#include "shm/token_ring.h"
 
 namespace ringserve::daemon {
 namespace {
@@ -54,6 +58,48 @@ TEST_F(Intake, AcceptsAValidRequestAndMovesItToQueued) {
   EXPECT_EQ(seq->prompt, "hello");
   EXPECT_EQ(seq->params.max_tokens, 10u);
   EXPECT_EQ(shm::word_state(shm::load(view_.slot(0)->state_word)), shm::SlotState::kQueued);
+}
+
+// A client that has let go of its stream frees the slot the moment it sees FINISHED, and the
+// slot's next owner resets the ring: so when FINISHED becomes visible, the final entry must
+// already be published. A second thread plays that client, watching the state word and reading
+// the ring's head the instant FINISHED appears; with FINISHED stored before the publish it sees
+// an old head within a few hundred rounds.
+TEST_F(Intake, FinishedBecomesVisibleOnlyAfterTheFinalEntryIsPublished) {
+  constexpr int kRounds = 3000;
+  constexpr uint32_t kEntries = 7;  // 6 tokens + the final entry, in a ring of 8
+  std::atomic<int> go{-1};
+  std::atomic<int> seen{-1};
+  std::atomic<int> early{0};
+  shm::SlotHeader* slot = view_.slot(0);
+  shm::TokenRingHeader* ring = view_.token_ring(0);
+  std::thread client([&] {
+    for (int r = 0; r < kRounds; ++r) {
+      while (go.load() < r) std::this_thread::yield();
+      while (shm::word_state(shm::load(slot->state_word)) != shm::SlotState::kFinished) {
+      }
+      if (shm::load(ring->head) != kEntries) early.fetch_add(1);
+      seen.store(r);
+    }
+  });
+  for (int r = 0; r < kRounds; ++r) {
+    submit("abcdef");
+    shm::TokenRingReader(ring, view_.shape().token_ring_capacity).reset();
+    std::unique_ptr<Sequence> seq;
+    shm::RequestCheck check;
+    ASSERT_EQ(take(0, &seq, &check), IntakeOutcome::kAccepted) << check.message;
+    for (int t = 0; t < 6; ++t) {
+      queue_token(*seq, 'a' + t, std::string(1, static_cast<char>('a' + t)));
+    }
+    queue_finish(*seq, shm::FinishReason::kLength, shm::RequestError::kNone);
+    go.store(r);
+    bool wake = false;
+    EXPECT_EQ(flush(view_, *seq, 1000, &wake), FlushResult::kDone);
+    while (seen.load() != r) std::this_thread::yield();
+  }
+  client.join();
+  EXPECT_EQ(early.load(), 0) << "FINISHED was visible before the final entry, in " << early
+                             << " of " << kRounds << " rounds";
 }
 
 TEST_F(Intake, IgnoresIndicesOutOfRangeAndSlotsNotSubmitted) {

@@ -83,6 +83,7 @@ Daemon::Daemon(const std::vector<std::string>& extra_args) : name_(unique_name("
 
 bool Daemon::restart() {
   if (pid_ > 0) return false;
+  ++restarts_;
   start();
   return ready_;
 }
@@ -91,7 +92,9 @@ void Daemon::start() {
   ready_ = false;
   pid_ = ::fork();
   if (pid_ == 0) {
-    const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    // A restart appends: the log of a run with restarts reads as one story.
+    const int fd =
+        ::open(log_path_.c_str(), O_WRONLY | O_CREAT | (restarts_ == 0 ? O_TRUNC : O_APPEND), 0600);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
     std::vector<char*> args;

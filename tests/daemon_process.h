@@ -44,6 +44,7 @@ class Daemon {
   std::string name_;
   std::string log_path_;
   pid_t pid_ = -1;
+  int restarts_ = 0;
   bool ready_ = false;
 };
 

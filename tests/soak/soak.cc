@@ -5,6 +5,7 @@
 // counts last.
 //
 //   ringserve_soak [--seconds S] [--clients N] [--daemon-kills K] [--backend echo|torch]
+//                  [--log-level warn|info|debug]
 //
 // Exit 0 when every check holds, 1 otherwise. ctest runs it with the label "soak".
 #include <signal.h>
@@ -47,7 +48,7 @@ struct Counts {
   std::atomic<uint64_t> wrong_streams;        // a stream whose tokens were not the expected ones
   std::atomic<uint64_t> errors[kErrorCodes];  // by ErrorCode, from generate() or next()
   std::atomic<uint32_t> stop;                 // the clients finish their request and exit
-  char first_wrong[256];                      // what the first wrong stream looked like
+  char first_wrong[1024];                     // what the first wrong stream looked like
   std::atomic<uint32_t> first_wrong_taken;
 };
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
@@ -57,6 +58,7 @@ struct Options {
   int clients = 12;
   int daemon_kills = 3;
   std::string backend = "echo";
+  std::string log_level = "warn";  // info: every request's end in the daemon's log
 };
 
 // A prompt and what it produces alone: the token ids and whether it ended on a stop token
@@ -109,9 +111,16 @@ void note_wrong(Counts* counts, const Reference& ref, uint32_t max_tokens, const
                 const std::vector<int32_t>& got) {
   counts->wrong_streams.fetch_add(1);
   if (counts->first_wrong_taken.exchange(1) != 0) return;
+  std::string ids;
+  for (size_t i = 0; i < got.size() && i < 48; ++i) ids += " " + std::to_string(got[i]);
+  std::string expected;
+  for (size_t i = 0; i < ref.ids.size() && i < 48; ++i)
+    expected += " " + std::to_string(ref.ids[i]);
   std::snprintf(counts->first_wrong, sizeof counts->first_wrong,
-                "prompt '%s' max_tokens %u ended %s with %zu ids (reference %zu, stops %d)",
-                ref.prompt.c_str(), max_tokens, how, got.size(), ref.ids.size(), ref.stops ? 1 : 0);
+                "prompt '%s' max_tokens %u ended %s with %zu ids (reference %zu, stops %d), pid %d;"
+                " got%s; reference%s",
+                ref.prompt.c_str(), max_tokens, how, got.size(), ref.ids.size(), ref.stops ? 1 : 0,
+                static_cast<int>(::getpid()), ids.c_str(), expected.c_str());
 }
 
 // Checks a stream that ended with end of stream against the prompt's reference.
@@ -228,6 +237,8 @@ bool parse(int argc, char** argv, Options* o) {
       o->daemon_kills = std::atoi(value);
     } else if (flag == "--backend") {
       o->backend = value;
+    } else if (flag == "--log-level") {
+      o->log_level = value;
     } else {
       return false;
     }
@@ -245,7 +256,7 @@ int run(const Options& o) {
   // line full.
   testing::Daemon daemon({"--set", "model.backend=" + o.backend, "--set", "transport.slots=16",
                           "--set", "scheduler.max_concurrent=6", "--set", "scheduler.max_queue=4",
-                          "--set", "daemon.log_level=warn"});
+                          "--set", "daemon.log_level=" + o.log_level});
   if (!daemon.ready()) {
     std::fprintf(stderr, "soak: the daemon did not start\n");
     return 1;
@@ -388,7 +399,7 @@ int main(int argc, char** argv) {
   if (!ringserve::soak::parse(argc, argv, &options)) {
     std::fprintf(stderr,
                  "usage: %s [--seconds S] [--clients N] [--daemon-kills K] "
-                 "[--backend echo|torch]\n",
+                 "[--backend echo|torch] [--log-level LEVEL]\n",
                  argv[0]);
     return 2;
   }
