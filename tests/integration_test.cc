@@ -227,9 +227,10 @@ TEST(Integration, CancelEndsTheStreamAndFreesTheSlot) {
   DaemonStatus st;
   // The counters reach the segment at the end of the daemon's loop iteration, which can be
   // after this client has seen its final token and freed the slot.
-  EXPECT_TRUE(eventually(
-      [&] { return client->status(&st).ok() && st.slots_in_use == 0 && st.cancelled == 1; }))
-      << "slots in use " << st.slots_in_use << ", cancelled " << st.cancelled;
+  EXPECT_TRUE(eventually([&] {
+    return client->status(&st).ok() && st.slots_in_use == 0 && st.cancelled == 1;
+  })) << "slots in use "
+      << st.slots_in_use << ", cancelled " << st.cancelled;
 }
 
 TEST(Integration, CancelOfAnEarlierGenerationIsIgnored) {
