@@ -8,7 +8,6 @@
 // nothing extra.
 #include <algorithm>
 #include <chrono>
-#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "benchmarks/bench_options.h"
+#include "benchmarks/progress_line.h"
 #include "daemon/model/cpu_kernels.h"
 #include "daemon/model/engine.h"
 #include "daemon/model/model_weights.h"
@@ -80,38 +80,6 @@ double measure_bandwidth_gbps(int threads) {
   }
   return best;
 }
-
-// A line on stderr rewritten in place, at most ten times a second, when stderr is a
-// terminal; otherwise it does nothing. clear() it before printing a result line.
-class ProgressLine {
- public:
-  ProgressLine() : on_(::isatty(STDERR_FILENO) == 1), start_(Clock::now()) {}
-  ~ProgressLine() { clear(); }
-  void show(const char* format, ...) __attribute__((format(printf, 2, 3))) {
-    const auto now = Clock::now();
-    if (!on_ || (shown_ && now - last_ < std::chrono::milliseconds(100))) return;
-    last_ = now;
-    char text[256];
-    va_list args;
-    va_start(args, format);
-    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): clang 14 misses the va_start above.
-    std::vsnprintf(text, sizeof text, format, args);
-    va_end(args);
-    // \033[K erases what a longer earlier line left.
-    std::fprintf(stderr, "\rmodel: %s, %.0f s\033[K", text, seconds_since(start_));
-    shown_ = true;
-  }
-  void clear() {
-    if (shown_) std::fputs("\r\033[K", stderr);
-    shown_ = false;
-  }
-
- private:
-  bool on_;
-  bool shown_ = false;
-  Clock::time_point start_;
-  Clock::time_point last_;
-};
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -182,7 +150,7 @@ int model_main(const Options& opts) {
   std::unique_ptr<ModelWeights> weights;
   std::unique_ptr<Engine> engine;
   std::string error;
-  ProgressLine progress;
+  ProgressLine progress("model: ", /*show_elapsed=*/true);
   progress.show("loading %s", dir.c_str());
   if (!ModelConfig::load(dir, &config, &error) ||
       !ModelWeights::open(dir, config, &weights, &error) ||

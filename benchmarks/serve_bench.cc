@@ -19,7 +19,6 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
-#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -36,6 +35,7 @@
 
 #include "benchmarks/bench_options.h"
 #include "benchmarks/percentiles.h"
+#include "benchmarks/progress_line.h"
 #include "ringserve/client.h"
 #include "shm/clock.h"
 
@@ -75,33 +75,6 @@ struct SharedProgress {
 static_assert(std::atomic<uint64_t>::is_always_lock_free, "shared across processes");
 
 SharedProgress* g_progress = nullptr;
-
-// A line on stderr rewritten in place, when stderr is a terminal; otherwise it does nothing.
-class ProgressLine {
- public:
-  ProgressLine() : on_(::isatty(STDERR_FILENO) == 1) {}
-  ~ProgressLine() { clear(); }
-  bool on() const { return on_; }
-  void show(const char* format, ...) __attribute__((format(printf, 2, 3))) {
-    if (!on_) return;
-    char text[256];
-    va_list args;
-    va_start(args, format);
-    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): clang 14 misses the va_start above.
-    std::vsnprintf(text, sizeof text, format, args);
-    va_end(args);
-    std::fprintf(stderr, "\r%s\033[K", text);  // \033[K erases what a longer line left
-    shown_ = true;
-  }
-  void clear() {
-    if (shown_) std::fputs("\r\033[K", stderr);
-    shown_ = false;
-  }
-
- private:
-  bool on_;
-  bool shown_ = false;
-};
 
 struct RequestResult {
   bool ok = false;
@@ -283,7 +256,7 @@ int serve_main(const Options& opts) {
   std::fflush(stdout);
 
   const std::string dir = "/tmp/ringserve-serve-" + std::to_string(::getpid());
-  ProgressLine progress_line;
+  ProgressLine progress_line("", /*show_elapsed=*/false);
   if (progress_line.on()) {
     void* shared = ::mmap(nullptr, sizeof(SharedProgress), PROT_READ | PROT_WRITE,
                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
