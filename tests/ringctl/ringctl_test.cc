@@ -312,19 +312,25 @@ std::unique_ptr<Client> connect_to(const std::string& name) {
   return client;
 }
 
+// The text of a request that `started` (generate's or chat's status) to its end.
+std::string text_to_end(const Status& started, Stream* stream) {
+  EXPECT_TRUE(started.ok()) << started.to_string();
+  if (!started.ok()) return {};
+  std::string text;
+  Token t;
+  Status s;
+  while ((s = stream->next(&t)).ok()) text += t.text;
+  EXPECT_TRUE(s.end_of_stream()) << s.to_string();
+  return text;
+}
+
 // One request through the library, read to its end.
 std::string generate(Client& client, const std::string& prompt, uint32_t max_tokens) {
   GenerateParams params;
   params.max_tokens = max_tokens;
   std::unique_ptr<Stream> stream;
-  Status s = client.generate(prompt, params, &stream);
-  EXPECT_TRUE(s.ok()) << s.to_string();
-  if (!s.ok()) return {};
-  std::string text;
-  Token t;
-  while ((s = stream->next(&t)).ok()) text += t.text;
-  EXPECT_TRUE(s.end_of_stream()) << s.to_string();
-  return text;
+  const Status s = client.generate(prompt, params, &stream);
+  return text_to_end(s, stream.get());
 }
 
 std::string read_file(const std::string& path) {
@@ -574,14 +580,8 @@ class RingctlChat : public RingctlTest {
   static std::string answer(const std::vector<ChatMessage>& history, uint32_t max_tokens) {
     auto client = connect_to(daemon_->name());
     std::unique_ptr<Stream> stream;
-    Status s = client->chat(history, params(max_tokens), &stream);
-    EXPECT_TRUE(s.ok()) << s.to_string();
-    if (!s.ok()) return {};
-    std::string text;
-    Token t;
-    while ((s = stream->next(&t)).ok()) text += t.text;
-    EXPECT_TRUE(s.end_of_stream()) << s.to_string();
-    return text;
+    const Status s = client->chat(history, params(max_tokens), &stream);
+    return text_to_end(s, stream.get());
   }
   static DaemonStatus status() {
     DaemonStatus st;
