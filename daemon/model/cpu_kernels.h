@@ -10,14 +10,20 @@
 
 namespace ringserve::model {
 
-// Most rows of x the small-batch kernel is used for; BLAS takes larger products. Measured on
-// the Zen 5 VM (docs/BENCHMARKS.md), the tiled kernel beat OpenBLAS GEMM at every size up to
-// a 512-token prefill chunk (by 2.5x at 16 rows, 5% at 512), so this covers every step that
-// scheduler.max_batch_tokens allows by default; larger products were not measured.
-inline constexpr int kSmallBatchMaxRows = 512;
-
 // The instruction sets the small-batch kernel is written for, best last.
 enum class KernelIsa { kNone, kAvx2, kAvx512 };
+
+// Most rows of x the small-batch kernel is used for; BLAS takes larger products. Measured over
+// GPT-2 small's layer products (docs/BENCHMARKS.md): on the Zen 5 VM the AVX-512 tile beat
+// OpenBLAS GEMM at every size up to a 512-token prefill chunk (2.5x at 16 rows, 5% at 512),
+// so that covers every step scheduler.max_batch_tokens allows by default. On the AVX2-only
+// Zen 3 host the AVX2 tile wins up to 64 rows (2x at 28), ties at 128, and loses from 256 on
+// (455 against 371 ms at 256 rows, 789 against 676 at 450).
+inline constexpr int kSmallBatchMaxRows = 512;
+inline constexpr int kSmallBatchMaxRowsAvx2 = 160;
+inline constexpr int small_batch_max_rows(KernelIsa isa) {
+  return isa == KernelIsa::kAvx512 ? kSmallBatchMaxRows : kSmallBatchMaxRowsAvx2;
+}
 
 // The best one this CPU runs (kNone: use BLAS).
 KernelIsa best_kernel_isa();

@@ -240,12 +240,12 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
 }
 
 // x [T, in] times W [out, in]^T (+ b). Float32 products on the CPU of up to
-// kSmallBatchMaxRows rows use the tiled kernel (each weight read from memory once); BLAS GEMM
-// would first pack, i.e. copy, the whole weight matrix, which at decode sizes costs more than
+// small_batch_max_rows(kernel) rows use the tiled kernel (each weight read from memory once); BLAS
+// GEMM would first pack, i.e. copy, the whole weight matrix, which at decode sizes costs more than
 // the product itself.
 Tensor project(const Tensor& x, const Tensor& w, const Tensor& b, KernelIsa kernel) {
   const int64_t rows = x.size(0);
-  if (kernel != KernelIsa::kNone && rows <= kSmallBatchMaxRows && x.device().is_cpu() &&
+  if (kernel != KernelIsa::kNone && rows <= small_batch_max_rows(kernel) && x.device().is_cpu() &&
       x.scalar_type() == torch::kFloat32 && w.is_contiguous()) {
     const Tensor xc = x.contiguous();
     const int64_t n = w.size(0);

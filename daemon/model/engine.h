@@ -64,7 +64,7 @@ class Engine {
   virtual std::string dtype_name() const = 0;
   virtual int threads() const = 0;
   // Which matrix products the engine runs: "small-batch kernel avx512" (or avx2) up to
-  // kSmallBatchMaxRows rows and BLAS above, or "ATen" for everything.
+  // small_batch_max_rows() rows and BLAS above, or "ATen" for everything.
   virtual std::string products_name() const = 0;
   // The small-batch kernel (AVX-512 or AVX2/FMA, chosen at run time) for decode-sized float32
   // products on the CPU (on by default where the CPU has one); off = BLAS for everything.
