@@ -18,20 +18,12 @@ serve_args=("$@")
 [ ${#serve_args[@]} -gt 0 ] || serve_args=(--clients 16 --requests 64 --max-tokens 32)
 mkdir -p "$outdir"
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+source benchmarks/daemon_lib.sh
+trap stop_daemons EXIT
 
 for mode in batch interleave; do
-  name="modes-$mode-$$"
-  build/ringserved --name "$name" --set model.path="$model" --set model.max_seq_len=256 \
-    --set scheduler.mode="$mode" 2>"$outdir/$mode.log" &
-  pids+=($!)
-  for _ in $(seq 600); do
-    build/ringctl status --name "$name" >/dev/null 2>&1 && break
-    kill -0 "${pids[-1]}" 2>/dev/null || { cat "$outdir/$mode.log"; exit 1; }
-    sleep 0.1
-  done
+  start_daemon "modes-$mode-$$" "$outdir/$mode.log" --set model.path="$model" \
+    --set model.max_seq_len=256 --set scheduler.mode="$mode"
 done
 
 # One unrecorded round per mode first: page in the weights, warm the caches and thread pools.

@@ -58,23 +58,13 @@ max_concurrent=$((max_clients > 16 ? max_clients : 16))
 sets=(--set model.path="$model" --set model.max_seq_len=256
   --set scheduler.max_concurrent="$max_concurrent" "${extra_sets[@]}")
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+source benchmarks/daemon_lib.sh
+trap stop_daemons EXIT
 
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 load_start=$(cut -d" " -f1-3 /proc/loadavg)  # others on the machine make noise
 for mode in batch interleave; do
-  name="sweep-$mode-$$"
-  build/ringserved --name "$name" "${sets[@]}" --set scheduler.mode="$mode" \
-    2>"$outdir/$mode.log" &
-  pids+=($!)
-  for _ in $(seq 600); do
-    build/ringctl status --name "$name" >/dev/null 2>&1 && break
-    kill -0 "${pids[-1]}" 2>/dev/null || { cat "$outdir/$mode.log"; exit 1; }
-    sleep 0.1
-  done
-  build/ringctl status --name "$name" >/dev/null || { cat "$outdir/$mode.log"; exit 1; }
+  start_daemon "sweep-$mode-$$" "$outdir/$mode.log" "${sets[@]}" --set scheduler.mode="$mode"
 done
 
 # One unrecorded run per mode first: page in the weights, warm the caches and thread pools.
