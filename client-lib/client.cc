@@ -296,22 +296,30 @@ Status Client::submit(std::string_view area, uint32_t prompt_length, uint32_t fl
 
 namespace {
 
-LatencySummary summarize(const shm::LatencyHistogram& h) {
-  uint64_t counts[shm::kHistogramBuckets];
-  LatencySummary s;
+// One relaxed read of a histogram the daemon keeps writing: each bucket is exact, the set of
+// them a moment's snapshot.
+LatencyHistogram read_histogram(const shm::LatencyHistogram& h) {
+  static_assert(LatencyHistogram::kBuckets == shm::kHistogramBuckets);
+  LatencyHistogram out;
   for (uint32_t i = 0; i < shm::kHistogramBuckets; ++i) {
-    counts[i] = shm::load(h.buckets[i], std::memory_order_relaxed);
-    s.count += counts[i];
+    out.counts[i] = shm::load(h.buckets[i], std::memory_order_relaxed);
   }
+  out.sum_ns = shm::load(h.sum_ns, std::memory_order_relaxed);
+  return out;
+}
+
+LatencySummary summarize(const LatencyHistogram& h) {
+  LatencySummary s;
+  s.count = h.count();
   if (s.count == 0) return s;
   auto percentile = [&](double q) {
     const auto rank = static_cast<uint64_t>(q * static_cast<double>(s.count - 1)) + 1;
     uint64_t seen = 0;
-    for (uint32_t i = 0; i < shm::kHistogramBuckets; ++i) {
-      seen += counts[i];
+    for (uint32_t i = 0; i < LatencyHistogram::kBuckets; ++i) {
+      seen += h.counts[i];
       if (seen >= rank) return static_cast<double>(uint64_t{1} << i) / 1000.0;  // edge, in ms
     }
-    return static_cast<double>(uint64_t{1} << (shm::kHistogramBuckets - 1)) / 1000.0;
+    return static_cast<double>(uint64_t{1} << (LatencyHistogram::kBuckets - 1)) / 1000.0;
   };
   s.p50_ms = percentile(0.50);
   s.p90_ms = percentile(0.90);
@@ -322,7 +330,6 @@ LatencySummary summarize(const shm::LatencyHistogram& h) {
 }  // namespace
 
 Status Client::metrics(DaemonMetrics* out) const {
-  static_assert(LatencyHistogram::kBuckets == shm::kHistogramBuckets);
   const Connection& c = *connection_;
   if (!c.daemon_alive()) return daemon_gone_status(c);
   const shm::SegmentHeader* h = c.view.header();
@@ -331,17 +338,11 @@ Status Client::metrics(DaemonMetrics* out) const {
   m.backend_step_ns = shm::load(h->backend_step_ns, std::memory_order_relaxed);
   m.daemon_step_ns = shm::load(h->daemon_step_ns, std::memory_order_relaxed);
   m.wake_thread_ns = shm::load(h->wake_thread_ns, std::memory_order_relaxed);
-  auto copy = [](const shm::LatencyHistogram& from, LatencyHistogram* to) {
-    for (uint32_t i = 0; i < shm::kHistogramBuckets; ++i) {
-      to->counts[i] = shm::load(from.buckets[i], std::memory_order_relaxed);
-    }
-    to->sum_ns = shm::load(from.sum_ns, std::memory_order_relaxed);
-  };
   const shm::SegmentMetrics* segment = c.view.metrics();
-  copy(segment->queue_wait, &m.queue_wait);
-  copy(segment->first_token, &m.time_to_first_token);
-  copy(segment->inter_token, &m.inter_token);
-  copy(segment->end_to_end, &m.end_to_end);
+  m.queue_wait = read_histogram(segment->queue_wait);
+  m.time_to_first_token = read_histogram(segment->first_token);
+  m.inter_token = read_histogram(segment->inter_token);
+  m.end_to_end = read_histogram(segment->end_to_end);
   *out = m;
   return {};
 }
@@ -417,10 +418,10 @@ Status Client::status(DaemonStatus* out) const {
         static_cast<double>(st.steps);
   }
   const shm::SegmentMetrics* m = c.view.metrics();
-  st.queue_wait = summarize(m->queue_wait);
-  st.time_to_first_token = summarize(m->first_token);
-  st.inter_token = summarize(m->inter_token);
-  st.end_to_end = summarize(m->end_to_end);
+  st.queue_wait = summarize(read_histogram(m->queue_wait));
+  st.time_to_first_token = summarize(read_histogram(m->first_token));
+  st.inter_token = summarize(read_histogram(m->inter_token));
+  st.end_to_end = summarize(read_histogram(m->end_to_end));
   *out = st;
   return {};
 }

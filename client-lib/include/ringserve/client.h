@@ -171,7 +171,7 @@ struct DaemonStatus {
 // The raw counts of one of the daemon's latency histograms, for exporters that need the
 // buckets rather than percentiles (ringctl metrics). counts[0] holds latencies under 1 us,
 // counts[i] (1..30) those in [2^(i-1), 2^i) us, and the last bucket everything from 2^30 us
-// (about 18 minutes) up. The daemon records no sum of the latencies, only these counts.
+// (about 18 minutes) up; sum_ns is the total of every latency counted.
 struct LatencyHistogram {
   static constexpr uint32_t kBuckets = 32;
   std::array<uint64_t, kBuckets> counts{};
