@@ -106,10 +106,15 @@ class Exposition {
   std::string text_;
 };
 
+void up(Exposition& e, bool read) {
+  e.gauge("ringserve_up", "1 when ringctl read the daemon's segment, 0 when it could not.",
+          read ? "1" : "0");
+}
+
 std::string render(const std::string& name, const ringserve::DaemonStatus& st,
                    const ringserve::DaemonMetrics& m) {
   Exposition e(name);
-  e.gauge("ringserve_up", "1 when ringctl read the daemon's segment, 0 when it could not.", "1");
+  up(e, true);
   e.gauge("ringserve_info", "The daemon's identity, in labels.", "1",
           "pid=\"" + std::to_string(st.pid) + "\",layout_version=\"" +
               std::to_string(st.layout_version) + "\",wait_mode=\"" + escape(st.wait_mode, true) +
@@ -161,7 +166,7 @@ std::string render(const std::string& name, const ringserve::DaemonStatus& st,
 
 std::string render_down(const std::string& name) {
   Exposition e(name);
-  e.gauge("ringserve_up", "1 when ringctl read the daemon's segment, 0 when it could not.", "0");
+  up(e, false);
   return e.text();
 }
 
