@@ -16,13 +16,19 @@
 
 namespace ringserve::testing {
 
-pid_t spawn(const std::vector<std::string>& argv, int* stdout_fd, int* stderr_fd) {
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) return -1;
+pid_t spawn(const std::vector<std::string>& argv, int* stdout_fd, int* stderr_fd, int* stdin_fd) {
+  int out[2], err[2], in[2] = {-1, -1};
+  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
+      (stdin_fd != nullptr && ::pipe2(in, O_CLOEXEC) != 0)) {
+    return -1;
+  }
   const pid_t pid = ::fork();
   if (pid == 0) {
+    if (stdin_fd != nullptr) ::dup2(in[0], 0);
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
+    // A test that ignores SIGPIPE must not hand that on: the program gets the default.
+    ::signal(SIGPIPE, SIG_DFL);
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -33,6 +39,10 @@ pid_t spawn(const std::vector<std::string>& argv, int* stdout_fd, int* stderr_fd
   ::close(err[1]);
   *stdout_fd = out[0];
   *stderr_fd = err[0];
+  if (stdin_fd != nullptr) {
+    ::close(in[0]);
+    *stdin_fd = in[1];
+  }
   return pid;
 }
 
@@ -92,7 +102,7 @@ void Daemon::start() {
   ready_ = false;
   pid_ = ::fork();
   if (pid_ == 0) {
-    // A restart appends: the log of a run with restarts reads as one story.
+    // A restart appends (kill_hard() leaves the log): stop() returns one story of all runs.
     const int fd =
         ::open(log_path_.c_str(), O_WRONLY | O_CREAT | (restarts_ == 0 ? O_TRUNC : O_APPEND), 0600);
     ::dup2(fd, 1);
@@ -122,7 +132,11 @@ void Daemon::start() {
 }
 
 Daemon::~Daemon() {
-  if (pid_ > 0) stop();
+  if (pid_ > 0) {
+    stop();
+  } else {
+    ::unlink(log_path_.c_str());  // left by kill_hard() without a restart
+  }
 }
 
 ProcessResult Daemon::stop() {
@@ -134,7 +148,9 @@ ProcessResult Daemon::stop() {
 void Daemon::kill_hard() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGKILL);
-  reap();
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  // The log stays: a restart appends to it, and stop() returns all of it.
 }
 
 ProcessResult Daemon::reap() {

@@ -15,8 +15,10 @@ struct ProcessResult {
   std::string errors;  // stderr
 };
 
-// Starts a program (argv[0] = path) with stdout/stderr captured; returns its pid.
-pid_t spawn(const std::vector<std::string>& argv, int* stdout_fd, int* stderr_fd);
+// Starts a program (argv[0] = path) with stdout/stderr captured, and with stdin a pipe whose
+// write end goes to *stdin_fd when that is given; returns its pid (-1 if no pipe could be made).
+pid_t spawn(const std::vector<std::string>& argv, int* stdout_fd, int* stderr_fd,
+            int* stdin_fd = nullptr);
 // Reads both pipes to the end and reaps the process.
 ProcessResult collect(pid_t pid, int stdout_fd, int stderr_fd);
 // spawn + collect.

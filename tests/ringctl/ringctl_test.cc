@@ -38,30 +38,8 @@ using namespace std::chrono_literals;
 class Child {
  public:
   explicit Child(const std::vector<std::string>& argv) {
-    int in[2], out[2], err[2];
-    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
-        ::pipe2(err, O_CLOEXEC) != 0) {
-      std::abort();
-    }
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(in[0], 0);
-      ::dup2(out[1], 1);
-      ::dup2(err[1], 2);
-      // The test ignores SIGPIPE; ringctl must get the default.
-      ::signal(SIGPIPE, SIG_DFL);
-      std::vector<char*> args;
-      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    ::close(in[0]);
-    ::close(out[1]);
-    ::close(err[1]);
-    in_ = in[1];
-    out_fd_ = out[0];
-    err_fd_ = err[0];
+    pid_ = spawn(argv, &out_fd_, &err_fd_, &in_);
+    if (pid_ < 0) std::abort();
     ::fcntl(out_fd_, F_SETFL, O_NONBLOCK);
     ::fcntl(err_fd_, F_SETFL, O_NONBLOCK);
   }
