@@ -50,8 +50,9 @@ void check(KernelIsa isa, const Case& c, bool parallel) {
     small_batch_matmul_parallel(isa, x.data(), c.batch, w.data(), c.k, bp, y.data(), c.n, 2);
   } else {
     for (int64_t r0 = 0; r0 < c.n; r0 += 7) {
+      // Each call prefetches the rows after its own, as the threaded split's calls do.
       small_batch_matmul(isa, x.data(), c.batch, w.data(), c.k, bp, y.data(), c.n, r0,
-                         std::min(c.n, r0 + 7));
+                         std::min(c.n, r0 + 7), c.n);
     }
   }
   for (int b = 0; b < c.batch; ++b) {

@@ -31,9 +31,12 @@ const char* to_string(KernelIsa isa);
 
 // y[b * n + r] = dot(x[b * k ...], w[r * k ...]) + (bias ? bias[r] : 0), for rows r in
 // [row_begin, row_end) and b in [0, batch). x: [batch, k]; w: [n, k]; all row-major float32.
-// `isa` must be one this CPU runs, not kNone.
+// `isa` must be one this CPU runs, not kNone. Rows [row_end, prefetch_end) are the ones the
+// caller multiplies next on this thread: the kernel starts reading them from memory while it
+// works (prefetch_end <= row_end: it does not).
 void small_batch_matmul(KernelIsa isa, const float* x, int batch, const float* w, int64_t k,
-                        const float* bias, float* y, int64_t n, int64_t row_begin, int64_t row_end);
+                        const float* bias, float* y, int64_t n, int64_t row_begin, int64_t row_end,
+                        int64_t prefetch_end);
 
 // The same over all n rows, split over `threads` OpenMP threads (the pool BLAS uses too).
 void small_batch_matmul_parallel(KernelIsa isa, const float* x, int batch, const float* w,

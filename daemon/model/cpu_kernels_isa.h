@@ -7,9 +7,10 @@
 namespace ringserve::model {
 
 void small_batch_rows_avx2(const float* x, int batch, const float* w, int64_t k, const float* bias,
-                           float* y, int64_t n, int64_t row_begin, int64_t row_end);
+                           float* y, int64_t n, int64_t row_begin, int64_t row_end,
+                           int64_t prefetch_end);
 void small_batch_rows_avx512(const float* x, int batch, const float* w, int64_t k,
                              const float* bias, float* y, int64_t n, int64_t row_begin,
-                             int64_t row_end);
+                             int64_t row_end, int64_t prefetch_end);
 
 }  // namespace ringserve::model

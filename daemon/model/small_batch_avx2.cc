@@ -33,11 +33,12 @@ struct Avx2 {
 }  // namespace
 
 void small_batch_rows_avx2(const float* x, int batch, const float* w, int64_t k, const float* bias,
-                           float* y, int64_t n, int64_t row_begin, int64_t row_end) {
+                           float* y, int64_t n, int64_t row_begin, int64_t row_end,
+                           int64_t prefetch_end) {
   if (batch < 8) {
-    small_batch::rows<Avx2<1>>(x, batch, w, k, bias, y, n, row_begin, row_end);
+    small_batch::rows<Avx2<1>>(x, batch, w, k, bias, y, n, row_begin, row_end, prefetch_end);
   } else {
-    small_batch::rows<Avx2<3>>(x, batch, w, k, bias, y, n, row_begin, row_end);
+    small_batch::rows<Avx2<3>>(x, batch, w, k, bias, y, n, row_begin, row_end, prefetch_end);
   }
 }
 

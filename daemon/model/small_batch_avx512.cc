@@ -31,8 +31,8 @@ struct Avx512 {
 
 void small_batch_rows_avx512(const float* x, int batch, const float* w, int64_t k,
                              const float* bias, float* y, int64_t n, int64_t row_begin,
-                             int64_t row_end) {
-  small_batch::rows<Avx512>(x, batch, w, k, bias, y, n, row_begin, row_end);
+                             int64_t row_end, int64_t prefetch_end) {
+  small_batch::rows<Avx512>(x, batch, w, k, bias, y, n, row_begin, row_end, prefetch_end);
 }
 
 }  // namespace ringserve::model

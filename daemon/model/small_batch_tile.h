@@ -9,15 +9,24 @@
 // weight vectors and one input vector, must fit the register file).
 #pragma once
 
+#include <xmmintrin.h>
+
 #include <cstdint>
 
 namespace ringserve::model::small_batch {
 
+inline constexpr int64_t kLine = 64;  // bytes per cache line
+
 // R weight rows against B input rows: per kWidth columns, R weight loads and B input loads
 // feed R * B fused multiply-adds, so the loads, not the FMA units, stop being the limit that
 // one row at a time hits. out[b * Isa::kRows + r] = dot(x[b], w[r]).
+//
+// It also prefetches [prefetch, prefetch_end) into the cache, a line per kWidth columns (two if
+// the range needs it): the rows() loop hands each tile a slice of the next weight block, so the
+// memory reads of that block overlap this block's arithmetic instead of following it.
 template <class Isa, int R, int B>
-void tile(const float* x, int64_t k, const float* w, float* out) {
+void tile(const float* x, int64_t k, const float* w, float* out, const char* prefetch,
+          const char* prefetch_end) {
   using V = typename Isa::V;
   V acc[R][B];
 #pragma GCC unroll 8
@@ -27,6 +36,11 @@ void tile(const float* x, int64_t k, const float* w, float* out) {
   }
   int64_t c = 0;
   for (; c + Isa::kWidth <= k; c += Isa::kWidth) {
+    if (prefetch < prefetch_end) {
+      _mm_prefetch(prefetch, _MM_HINT_T1);
+      _mm_prefetch(prefetch + kLine < prefetch_end ? prefetch + kLine : prefetch, _MM_HINT_T1);
+      prefetch += prefetch + kLine < prefetch_end ? 2 * kLine : kLine;
+    }
     V wv[R];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) wv[r] = Isa::load(w + r * k + c);
@@ -46,7 +60,7 @@ void tile(const float* x, int64_t k, const float* w, float* out) {
   }
 }
 
-using TileFn = void (*)(const float*, int64_t, const float*, float*);
+using TileFn = void (*)(const float*, int64_t, const float*, float*, const char*, const char*);
 
 // tiles[r][b]: the tile for r rows and b inputs, 1 <= r <= kRows, 1 <= b <= kInputs (the full
 // tile almost everywhere; the smaller ones for the edges).
@@ -73,22 +87,38 @@ struct TileTable {
 };
 
 // y[b * n + r] = dot(x[b], w[r]) + bias[r] for r in [row_begin, row_end), b in [0, batch).
+// Rows [row_end, prefetch_end) are the caller's next ones: the first block of them is prefetched
+// while the last block here is worked on.
 template <class Isa>
 void rows(const float* x, int batch, const float* w, int64_t k, const float* bias, float* y,
-          int64_t n, int64_t row_begin, int64_t row_end) {
+          int64_t n, int64_t row_begin, int64_t row_end, int64_t prefetch_end) {
   static const TileTable<Isa> table;
   // Over a block of weight rows (about 128 KB, kept in L2) once per group of kInputs inputs,
   // so the weights come from memory once whatever the batch.
   const int64_t block_rows = (128 << 10) / (k * 4) / Isa::kRows * Isa::kRows;
   const int64_t block = block_rows > Isa::kRows ? block_rows : Isa::kRows;
+  const int groups = (batch + Isa::kInputs - 1) / Isa::kInputs;
   float out[Isa::kRows * Isa::kInputs];
   for (int64_t r0 = row_begin; r0 < row_end; r0 += block) {
     const int64_t r1 = r0 + block < row_end ? r0 + block : row_end;
+    // The next block (as many rows as this one) is read from memory during the second and
+    // later groups, when this block already sits in L2 and the memory would otherwise be idle;
+    // each of those tiles prefetches an equal slice of it. With one group there is nothing to
+    // overlap: the tile streams its weights, and the hardware prefetcher follows.
+    const int64_t next_end = r1 + (r1 - r0) < prefetch_end ? r1 + (r1 - r0) : prefetch_end;
+    const char* next = reinterpret_cast<const char*>(w + r1 * k);
+    const char* const next_stop = reinterpret_cast<const char*>(w + next_end * k);
+    const int64_t calls = (groups - 1) * ((r1 - r0 + Isa::kRows - 1) / Isa::kRows);
+    const int64_t slice = calls > 0 && next_stop > next
+                              ? ((next_stop - next) / calls + kLine - 1) / kLine * kLine
+                              : 0;
     for (int b0 = 0; b0 < batch; b0 += Isa::kInputs) {
       const int inputs = batch - b0 < Isa::kInputs ? batch - b0 : Isa::kInputs;
       for (int64_t r = r0; r < r1; r += Isa::kRows) {
         const int rows_here = r1 - r < Isa::kRows ? static_cast<int>(r1 - r) : Isa::kRows;
-        table.fn[rows_here][inputs](x + b0 * k, k, w + r * k, out);
+        const char* const prefetch = next;
+        if (b0 > 0) next = next_stop - next > slice ? next + slice : next_stop;
+        table.fn[rows_here][inputs](x + b0 * k, k, w + r * k, out, prefetch, next);
         for (int b = 0; b < inputs; ++b) {
           for (int i = 0; i < rows_here; ++i) {
             y[(b0 + b) * n + r + i] = out[b * Isa::kRows + i] + (bias != nullptr ? bias[r + i] : 0);
