@@ -19,14 +19,15 @@ inline constexpr int64_t kLine = 64;  // bytes per cache line
 
 // R weight rows against B input rows: per kWidth columns, R weight loads and B input loads
 // feed R * B fused multiply-adds, so the loads, not the FMA units, stop being the limit that
-// one row at a time hits. out[b * Isa::kRows + r] = dot(x[b], w[r]).
+// one row at a time hits. y[b * n + r] = dot(x[b], w[r]) + (bias ? bias[r] : 0), written
+// straight from the accumulators.
 //
 // It also prefetches [prefetch, prefetch_end) into the cache, a line per kWidth columns (two if
 // the range needs it): the rows() loop hands each tile a slice of the next weight block, so the
 // memory reads of that block overlap this block's arithmetic instead of following it.
 template <class Isa, int R, int B>
-void tile(const float* x, int64_t k, const float* w, float* out, const char* prefetch,
-          const char* prefetch_end) {
+void tile(const float* x, int64_t k, const float* w, const float* bias, float* y, int64_t n,
+          const char* prefetch, const char* prefetch_end) {
   using V = typename Isa::V;
   V acc[R][B];
 #pragma GCC unroll 8
@@ -51,16 +52,20 @@ void tile(const float* x, int64_t k, const float* w, float* out, const char* pre
       for (int r = 0; r < R; ++r) acc[r][b] = Isa::fma(wv[r], xv, acc[r][b]);
     }
   }
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
+    const float add = bias != nullptr ? bias[r] : 0.0f;
+#pragma GCC unroll 8
     for (int b = 0; b < B; ++b) {
       float s = Isa::sum(acc[r][b]);
       for (int64_t t = c; t < k; ++t) s += w[r * k + t] * x[b * k + t];
-      out[b * Isa::kRows + r] = s;
+      y[b * n + r] = s + add;
     }
   }
 }
 
-using TileFn = void (*)(const float*, int64_t, const float*, float*, const char*, const char*);
+using TileFn = void (*)(const float*, int64_t, const float*, const float*, float*, int64_t,
+                        const char*, const char*);
 
 // tiles[r][b]: the tile for r rows and b inputs, 1 <= r <= kRows, 1 <= b <= kInputs (the full
 // tile almost everywhere; the smaller ones for the edges).
@@ -98,7 +103,6 @@ void rows(const float* x, int batch, const float* w, int64_t k, const float* bia
   const int64_t block_rows = (128 << 10) / (k * 4) / Isa::kRows * Isa::kRows;
   const int64_t block = block_rows > Isa::kRows ? block_rows : Isa::kRows;
   const int groups = (batch + Isa::kInputs - 1) / Isa::kInputs;
-  float out[Isa::kRows * Isa::kInputs];
   for (int64_t r0 = row_begin; r0 < row_end; r0 += block) {
     const int64_t r1 = r0 + block < row_end ? r0 + block : row_end;
     // The next block (as many rows as this one) is read from memory during the second and
@@ -118,12 +122,8 @@ void rows(const float* x, int batch, const float* w, int64_t k, const float* bia
         const int rows_here = r1 - r < Isa::kRows ? static_cast<int>(r1 - r) : Isa::kRows;
         const char* const prefetch = next;
         if (b0 > 0) next = next_stop - next > slice ? next + slice : next_stop;
-        table.fn[rows_here][inputs](x + b0 * k, k, w + r * k, out, prefetch, next);
-        for (int b = 0; b < inputs; ++b) {
-          for (int i = 0; i < rows_here; ++i) {
-            y[(b0 + b) * n + r + i] = out[b * Isa::kRows + i] + (bias != nullptr ? bias[r + i] : 0);
-          }
-        }
+        table.fn[rows_here][inputs](x + b0 * k, k, w + r * k, bias != nullptr ? bias + r : nullptr,
+                                    y + b0 * n + r, n, prefetch, next);
       }
     }
   }
