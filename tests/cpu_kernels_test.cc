@@ -1,9 +1,13 @@
 // The small-batch product against a plain double-precision reference, for every ISA this CPU
 // runs, over shapes that exercise each edge of the tiles: batches 1..16 (not multiples of the
 // 4-input tile), row counts that leave 1..5 rows over a 6-row tile, inner sizes with a scalar
-// tail, with and without bias, and row ranges that start inside the matrix.
+// tail, with and without bias, and row ranges that start inside the matrix. Then the fused
+// decode attention against the same kind of reference, over head sizes that take each of its
+// paths (64-column register slices, a column tail, a scalar tail) and contexts that are and are
+// not multiples of its four-key score blocks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -82,6 +86,77 @@ TEST(CpuKernelsTest, SmallBatchProductMatchesReferenceOnEveryIsa) {
       check(isa, c, /*parallel=*/true);
     }
   }
+}
+
+struct AttentionCase {
+  int64_t heads, kv_heads, head_dim, max_len;
+};
+
+void check_attention(const AttentionCase& c) {
+  const int64_t d = c.head_dim;
+  const int64_t group = c.heads / c.kv_heads;
+  const std::vector<int32_t> slots = {2, 0, 1, 3, 4, 5, 6};
+  const std::vector<int32_t> positions = {0, 1, 2, 3, 6, 7, static_cast<int32_t>(c.max_len - 1)};
+  const auto tokens = static_cast<int64_t>(slots.size());
+  std::mt19937 rng(static_cast<uint32_t>((d * 100) + c.heads));
+  const size_t cache_size = static_cast<size_t>(7 * c.kv_heads * c.max_len * d);
+  std::vector<float> k_cache = random_floats(cache_size, &rng);
+  std::vector<float> v_cache = random_floats(cache_size, &rng);
+  const std::vector<float> before_k = k_cache;
+  const std::vector<float> before_v = v_cache;
+  const std::vector<float> q = random_floats(static_cast<size_t>(tokens * c.heads * d), &rng);
+  const std::vector<float> k_new =
+      random_floats(static_cast<size_t>(tokens * c.kv_heads * d), &rng);
+  const std::vector<float> v_new =
+      random_floats(static_cast<size_t>(tokens * c.kv_heads * d), &rng);
+  std::vector<float> out(static_cast<size_t>(tokens * c.heads * d), std::nanf(""));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const DecodeAttentionShape shape{c.heads, c.kv_heads, d, c.max_len, scale};
+  decode_attention(shape, tokens, q.data(), k_new.data(), v_new.data(), k_cache.data(),
+                   v_cache.data(), slots.data(), positions.data(), out.data(), 2);
+  for (int64_t t = 0; t < tokens; ++t) {
+    const int64_t pos = positions[t];
+    for (int64_t h = 0; h < c.kv_heads; ++h) {
+      const int64_t row = (slots[t] * c.kv_heads + h) * c.max_len;
+      // The new key and value land at the token's position; earlier positions are untouched.
+      for (int64_t i = 0; i < d; ++i) {
+        ASSERT_EQ(k_cache[(row + pos) * d + i], k_new[(t * c.kv_heads + h) * d + i]);
+        ASSERT_EQ(v_cache[(row + pos) * d + i], v_new[(t * c.kv_heads + h) * d + i]);
+      }
+      for (int64_t i = 0; i < pos * d; ++i) ASSERT_EQ(k_cache[row * d + i], before_k[row * d + i]);
+      for (int64_t i = 0; i < pos * d; ++i) ASSERT_EQ(v_cache[row * d + i], before_v[row * d + i]);
+      for (int64_t g = 0; g < group; ++g) {
+        const int64_t head = h * group + g;
+        const float* qh = &q[(t * c.heads + head) * d];
+        std::vector<double> p(static_cast<size_t>(pos + 1));
+        double peak = -INFINITY;
+        for (int64_t j = 0; j <= pos; ++j) {
+          double s = 0;
+          for (int64_t i = 0; i < d; ++i)
+            s += static_cast<double>(qh[i]) * k_cache[(row + j) * d + i];
+          p[j] = s * scale;
+          peak = std::max(peak, p[j]);
+        }
+        double total = 0;
+        for (double& e : p) total += (e = std::exp(e - peak));
+        for (int64_t i = 0; i < d; ++i) {
+          double expected = 0;
+          for (int64_t j = 0; j <= pos; ++j) expected += p[j] / total * v_cache[(row + j) * d + i];
+          ASSERT_NEAR(out[(t * c.heads + head) * d + i], expected, 1e-5)
+              << "head_dim " << d << " token " << t << " (context " << pos + 1 << ") head " << head
+              << " column " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuKernelsTest, DecodeAttentionMatchesReference) {
+  if (best_kernel_isa() == KernelIsa::kNone) GTEST_SKIP() << "this CPU has no AVX2+FMA";
+  // GPT-2 (64), Llama-style grouped heads with 128, a 40-wide head (64-column slices do not
+  // fit: the column path), 12 (not a multiple of 8: the scalar paths).
+  const AttentionCase cases[] = {{12, 12, 64, 40}, {8, 2, 128, 70}, {4, 2, 40, 20}, {2, 1, 12, 9}};
+  for (const AttentionCase& c : cases) check_attention(c);
 }
 
 }  // namespace
