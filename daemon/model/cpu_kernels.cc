@@ -75,10 +75,11 @@ __attribute__((target("avx2,fma"))) void weighted_sum(const float* weights, cons
       const __m256 w = _mm256_set1_ps(weights[j]);
       const float* v = values + j * d + c0;
 #pragma GCC unroll 8
-      for (int m = 0; m < 8; ++m) acc[m] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + (8 * m)), acc[m]);
+      for (int64_t m = 0; m < 8; ++m)
+        acc[m] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + (8 * m)), acc[m]);
     }
 #pragma GCC unroll 8
-    for (int m = 0; m < 8; ++m) _mm256_storeu_ps(out + c0 + (8 * m), acc[m]);
+    for (int64_t m = 0; m < 8; ++m) _mm256_storeu_ps(out + c0 + (8 * m), acc[m]);
   }
   if (c0 == d) return;
   std::fill(out + c0, out + d, 0.0f);
