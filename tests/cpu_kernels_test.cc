@@ -6,6 +6,7 @@
 // paths (64-column register slices, a column tail, a scalar tail) and contexts that are and are
 // not multiples of its four-key score blocks.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -40,7 +41,10 @@ struct Case {
   bool bias;
 };
 
-void check(KernelIsa isa, const Case& c, bool parallel) {
+enum class Split { kSerial, kThreads, kTeamOfOne };
+
+void check(KernelIsa isa, const Case& c, Split split) {
+  const bool parallel = split != Split::kSerial;
   std::mt19937 rng(static_cast<uint32_t>((c.n * 10) + c.k + (c.batch * 1000L)));
   const std::vector<float> x =
       random_floats(static_cast<size_t>(c.batch) * static_cast<size_t>(c.k), &rng);
@@ -50,8 +54,15 @@ void check(KernelIsa isa, const Case& c, bool parallel) {
   // NaN everywhere first: a row or input the kernel skips stays NaN and fails below.
   std::vector<float> y(static_cast<size_t>(c.batch * c.n), std::nanf(""));
   // Serial calls over uneven row ranges, or the threaded split.
-  if (parallel) {
+  if (split == Split::kThreads) {
     small_batch_matmul_parallel(isa, x.data(), c.batch, w.data(), c.k, bp, y.data(), c.n, 2);
+  } else if (split == Split::kTeamOfOne) {
+    // With no active parallel levels allowed, the kernel's region gets a team of one: that one
+    // thread must take the other two runs from their backs.
+    const int levels = omp_get_max_active_levels();
+    omp_set_max_active_levels(0);
+    small_batch_matmul_parallel(isa, x.data(), c.batch, w.data(), c.k, bp, y.data(), c.n, 3);
+    omp_set_max_active_levels(levels);
   } else {
     for (int64_t r0 = 0; r0 < c.n; r0 += 7) {
       // Each call prefetches the rows after its own, as the threaded split's calls do.
@@ -68,7 +79,8 @@ void check(KernelIsa isa, const Case& c, bool parallel) {
       const float got = y[b * c.n + r];
       ASSERT_NEAR(got, expected, 1e-4 * (1 + std::sqrt(static_cast<double>(c.k))))
           << to_string(isa) << " batch " << c.batch << " n " << c.n << " k " << c.k << " at input "
-          << b << " row " << r << (parallel ? " (parallel)" : "");
+          << b << " row " << r << (parallel ? " (parallel)" : "")
+          << (split == Split::kTeamOfOne ? " (team of one)" : "");
     }
   }
 }
@@ -76,14 +88,26 @@ void check(KernelIsa isa, const Case& c, bool parallel) {
 TEST(CpuKernelsTest, SmallBatchProductMatchesReferenceOnEveryIsa) {
   const std::vector<KernelIsa> isas = runnable_isas();
   if (isas.empty()) GTEST_SKIP() << "this CPU has neither AVX2+FMA nor AVX-512";
-  const Case cases[] = {{1, 1, 1, false},     {1, 37, 64, true},   {2, 6, 16, false},
-                        {3, 13, 33, true},    {4, 24, 128, false}, {5, 61, 200, true},
-                        {7, 100, 96, false},  {8, 12, 768, true},  {11, 35, 17, true},
-                        {15, 49, 160, false}, {16, 67, 256, true}, {16, 6, 3072, false}};
+  const Case cases[] = {{1, 1, 1, false},
+                        {1, 37, 64, true},
+                        {2, 6, 16, false},
+                        {3, 13, 33, true},
+                        {4, 24, 128, false},
+                        {5, 61, 200, true},
+                        {7, 100, 96, false},
+                        {8, 12, 768, true},
+                        {11, 35, 17, true},
+                        {15, 49, 160, false},
+                        {16, 67, 256, true},
+                        {16, 6, 3072, false},
+                        // Six 252-row blocks: every thread's run holds two.
+                        {5, 1300, 64, true},
+                        {16, 1300, 64, false}};
   for (KernelIsa isa : isas) {
     for (const Case& c : cases) {
-      check(isa, c, /*parallel=*/false);
-      check(isa, c, /*parallel=*/true);
+      check(isa, c, Split::kSerial);
+      check(isa, c, Split::kThreads);
+      check(isa, c, Split::kTeamOfOne);
     }
   }
 }
