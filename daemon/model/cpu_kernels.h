@@ -38,7 +38,8 @@ void small_batch_matmul(KernelIsa isa, const float* x, int batch, const float* w
                         const float* bias, float* y, int64_t n, int64_t row_begin, int64_t row_end,
                         int64_t prefetch_end);
 
-// The same over all n rows, split over `threads` OpenMP threads (the pool BLAS uses too).
+// The same over all n rows, split over `threads` OpenMP threads (the pool BLAS uses too): a
+// contiguous run of row blocks each, the first to finish taking blocks from the others' runs.
 void small_batch_matmul_parallel(KernelIsa isa, const float* x, int batch, const float* w,
                                  int64_t k, const float* bias, float* y, int64_t n, int threads);
 
