@@ -33,6 +33,12 @@ ClientWatch::~ClientWatch() {
 void ClientWatch::watch(const ClientId& client) {
   Entry& e = clients_[client];
   if (e.requests++ > 0) return;
+  if (e.fd >= 0) {
+    // Idle, pidfd kept: it is this very process (same pid and start time), still in the epoll
+    // set, so if it has exited the next check() reports it like any watched client.
+    --idle_;
+    return;
+  }
   const int fd = epoll_fd_ >= 0 ? pidfd_open(client.pid) : -1;
   if (fd >= 0) {
     epoll_event ev{};
@@ -56,8 +62,12 @@ void ClientWatch::watch(const ClientId& client) {
 
 void ClientWatch::unwatch(const ClientId& client) {
   auto it = clients_.find(client);
-  if (it == clients_.end() || --it->second.requests > 0) return;
+  if (it == clients_.end() || it->second.requests == 0 || --it->second.requests > 0) return;
   const Entry& e = it->second;
+  if (e.fd >= 0 && !e.exited && idle_ < kMaxIdleClients) {
+    ++idle_;
+    return;
+  }
   if (e.fd >= 0) {
     by_fd_.erase(e.fd);
     ::close(e.fd);  // closing removes it from the epoll set
@@ -78,6 +88,15 @@ bool ClientWatch::check(uint64_t now_ns) {
         const int fd = events[static_cast<size_t>(i)].data.fd;
         auto it = by_fd_.find(fd);
         if (it == by_fd_.end()) continue;
+        auto client = clients_.find(it->second);
+        if (client != clients_.end() && client->second.requests == 0) {
+          // An idle client exited: nothing of it to reap, just forget it.
+          ::close(fd);
+          clients_.erase(client);
+          by_fd_.erase(it);
+          --idle_;
+          continue;
+        }
         clients_[it->second].exited = true;
         // Level-triggered: stop watching it, or every check would report it again. The entry
         // stays (exited) until its last request is unwatched.
@@ -103,7 +122,7 @@ bool ClientWatch::check(uint64_t now_ns) {
 
 ClientWatch::Liveness ClientWatch::liveness(const ClientId& client) const {
   auto it = clients_.find(client);
-  if (it == clients_.end()) return Liveness::kUnknown;
+  if (it == clients_.end() || it->second.requests == 0) return Liveness::kUnknown;
   return it->second.exited ? Liveness::kExited : Liveness::kAlive;
 }
 

@@ -113,6 +113,24 @@ TEST(ClientWatch, CountsRequestsAndForgetsAClientWithItsLastRequest) {
   EXPECT_FALSE(watch.check(shm::monotonic_ns()));
 }
 
+TEST(ClientWatch, AClientBackWithANewRequestIsWatchedAgainThroughItsKeptPidfd) {
+  Child child;
+  const ClientId id = child.id();
+  ClientWatch watch;
+  watch.watch(id);
+  watch.unwatch(id);
+  EXPECT_EQ(watch.watched(), 0u);
+  watch.watch(id);
+  EXPECT_EQ(watch.watched(), 1u);
+  EXPECT_EQ(watch.liveness(id), ClientWatch::Liveness::kAlive);
+  child.kill();
+  EXPECT_TRUE(check_until_death(&watch)) << "the death of a client back from idle went unnoticed";
+  EXPECT_EQ(watch.liveness(id), ClientWatch::Liveness::kExited);
+  watch.unwatch(id);
+  EXPECT_EQ(watch.watched(), 0u);
+  EXPECT_EQ(watch.liveness(id), ClientWatch::Liveness::kUnknown);
+}
+
 TEST(ClientWatch, FindsManyDeathsInOneCheck) {
   std::vector<std::unique_ptr<Child>> children;
   ClientWatch watch;
