@@ -33,6 +33,18 @@ __attribute__((target("avx2,fma"))) float dot(const float* a, const float* b, in
   return s;
 }
 
+// out += w * v
+__attribute__((target("avx2,fma"))) void add_scaled(float* out, const float* v, float w,
+                                                    int64_t n) {
+  const __m256 wv = _mm256_set1_ps(w);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(out + i,
+                     _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
+  }
+  for (; i < n; ++i) out[i] += w * v[i];
+}
+
 // scores[j] = dot(q, keys + j * d) * scale for j in [0, count). Four keys at a time: four
 // independent sums in flight instead of one FMA chain, and one horizontal reduction for all
 // four instead of one per key.
@@ -83,17 +95,10 @@ __attribute__((target("avx2,fma"))) void weighted_sum(const float* weights, cons
     for (int64_t m = 0; m < 8; ++m) _mm256_storeu_ps(out + c0 + (8 * m), acc[m]);
   }
   if (c0 == d) return;
+  // The columns left over (a head not a multiple of 64 wide): through memory, a position at a time.
   std::fill(out + c0, out + d, 0.0f);
-  for (int64_t j = 0; j < count; ++j) {
-    const float w = weights[j];
-    const float* v = values + j * d;
-    int64_t c = c0;
-    for (; c + 8 <= d; c += 8) {
-      _mm256_storeu_ps(out + c, _mm256_fmadd_ps(_mm256_set1_ps(w), _mm256_loadu_ps(v + c),
-                                                _mm256_loadu_ps(out + c)));
-    }
-    for (; c < d; ++c) out[c] += w * v[c];
-  }
+  for (int64_t j = 0; j < count; ++j)
+    add_scaled(out + c0, values + (j * d) + c0, weights[j], d - c0);
 }
 
 }  // namespace

@@ -37,10 +37,9 @@ void tile(const float* x, int64_t k, const float* w, const float* bias, float* y
   }
   int64_t c = 0;
   for (; c + Isa::kWidth <= k; c += Isa::kWidth) {
-    if (prefetch < prefetch_end) {
+#pragma GCC unroll 2
+    for (int line = 0; line < 2 && prefetch < prefetch_end; ++line, prefetch += kLine) {
       _mm_prefetch(prefetch, _MM_HINT_T1);
-      _mm_prefetch(prefetch + kLine < prefetch_end ? prefetch + kLine : prefetch, _MM_HINT_T1);
-      prefetch += prefetch + kLine < prefetch_end ? 2 * kLine : kLine;
     }
     V wv[R];
 #pragma GCC unroll 8
