@@ -89,7 +89,8 @@ bool ClientWatch::check(uint64_t now_ns) {
         auto it = by_fd_.find(fd);
         if (it == by_fd_.end()) continue;
         auto client = clients_.find(it->second);
-        if (client != clients_.end() && client->second.requests == 0) {
+        if (client == clients_.end()) continue;
+        if (client->second.requests == 0) {
           // An idle client exited: nothing of it to reap, just forget it.
           ::close(fd);
           clients_.erase(client);
@@ -97,7 +98,7 @@ bool ClientWatch::check(uint64_t now_ns) {
           --idle_;
           continue;
         }
-        clients_[it->second].exited = true;
+        client->second.exited = true;
         // Level-triggered: stop watching it, or every check would report it again. The entry
         // stays (exited) until its last request is unwatched.
         ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
