@@ -12,8 +12,9 @@
 //
 // A client's pidfd outlives its last request for a while (up to kMaxIdleClients such clients):
 // a client that sends one request after another would otherwise pay the daemon a pidfd_open,
-// an epoll_ctl, a /proc read and a close per request, about 40 us of the loop thread on the
-// Zen 3 host, which with 256 clients was a third of the daemon's cost per step. An idle
+// an epoll_ctl, a /proc read and a close per request. With 256 such clients on the Zen 3 host
+// keeping it took the loop's intake from 23-26 to 12 us per step, and its whole cost per step
+// down by about a quarter (docs/BENCHMARKS.md). An idle
 // client is not watched (liveness kUnknown, its death reported to nobody): its pidfd only
 // saves the next request those calls.
 #pragma once
