@@ -3,6 +3,7 @@
 // Without a config it runs the built-in default. SIGTERM/SIGINT stop it gracefully.
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -23,10 +24,28 @@
 
 namespace {
 
-ringserve::daemon::Server* g_server = nullptr;
+// A stop signal can come at any point of the startup (a service manager stopping a daemon
+// that is still loading its model), not only once the server runs. The handler records it;
+// main checks the record after the model load and again once the server is published here.
+// Both are lock-free atomics, so the handler is async-signal-safe.
+std::atomic<bool> g_stop_signalled{false};
+std::atomic<ringserve::daemon::Server*> g_server{nullptr};
 
 void on_stop_signal(int) {
-  if (g_server != nullptr) g_server->request_stop();
+  g_stop_signalled.store(true);
+  if (ringserve::daemon::Server* server = g_server.load()) server->request_stop();
+}
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  // Restart interrupted system calls: a signal during the model load must not turn a read of
+  // the weights into a load error.
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
 }
 
 void print_usage(FILE* out) {
@@ -95,6 +114,10 @@ int main(int argc, char** argv) {
         "model: {}", line);
   });
 
+  install_stop_handlers();
+  static_assert(std::atomic<bool>::is_always_lock_free);
+  static_assert(std::atomic<ringserve::daemon::Server*>::is_always_lock_free);
+
   ringserve::daemon::InstanceLock lock;
   std::string error;
   if (!lock.acquire(config.daemon.name, &error)) {
@@ -129,19 +152,22 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (g_stop_signalled.load()) {
+    spdlog::info("stop signal during startup; exiting before serving");
+    return 0;
+  }
+
   ringserve::daemon::Server server(config, std::move(backend));
   if (!server.start(&error)) {
     std::fprintf(stderr, "ringserved: %s\n", error.c_str());
     return 1;
   }
-  g_server = &server;
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Publish the server, then look at the record: a signal that came before the store is seen
+  // here, one after it reaches the server through the handler (both are sequentially
+  // consistent, so at least one of the two sees the other).
+  g_server.store(&server);
+  if (g_stop_signalled.load()) server.request_stop();
   server.run();
-  g_server = nullptr;
+  g_server.store(nullptr);
   return 0;
 }

@@ -544,31 +544,18 @@ TEST(Integration, BlockedClientGetsDaemonGoneWhenTheDaemonIsKilled) {
 }
 
 TEST(Integration, RestartAfterSigkillNeedsNoCleanup) {
-  std::string name;
-  {
-    Daemon first;
-    ASSERT_TRUE(first.ready());
-    name = first.name();
-    first.kill_hard();
-  }
-  const ProcessResult r = [&] {
-    // Same name again: the stale segment and the dropped lock must not get in the way.
-    int out = -1, err = -1;
-    const pid_t pid =
-        spawn({RINGSERVED_PATH, "--name", name, "--set", "model.backend=echo"}, &out, &err);
-    std::unique_ptr<Client> client;
-    bool connected = eventually([&] { return Client::connect(name, &client).ok(); });
-    EXPECT_TRUE(connected);
-    if (connected) {
-      std::unique_ptr<Stream> stream;
-      EXPECT_TRUE(client->generate("again", tokens(3), &stream).ok());
-      Token t;
-      EXPECT_TRUE(stream->next(&t).ok());
-    }
-    ::kill(pid, SIGTERM);
-    return collect(pid, out, err);
-  }();
-  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  Daemon daemon;
+  ASSERT_TRUE(daemon.ready());
+  daemon.kill_hard();
+  // Same name again: the stale segment and the dropped lock must not get in the way.
+  ASSERT_TRUE(daemon.restart());
+  auto client = connect_to(daemon);
+  std::unique_ptr<Stream> stream;
+  ASSERT_TRUE(client->generate("again", tokens(3), &stream).ok());
+  Token t;
+  EXPECT_TRUE(stream->next(&t).ok());
+  const ProcessResult stopped = daemon.stop();
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.errors;
 }
 
 TEST(Integration, SecondDaemonWithTheSameNameIsRefused) {
@@ -585,14 +572,8 @@ TEST(Integration, SecondDaemonWithTheSameNameIsRefused) {
   EXPECT_EQ(::access(lock.c_str(), F_OK), 0);
   EXPECT_EQ(first.stop().exit_code, 0);
   EXPECT_NE(::access(lock.c_str(), F_OK), 0) << lock << " left behind";
-  int out = -1, err = -1;
-  const pid_t pid =
-      spawn({RINGSERVED_PATH, "--name", first.name(), "--set", "model.backend=echo"}, &out, &err);
-  std::unique_ptr<Client> client;
-  EXPECT_TRUE(eventually([&] { return Client::connect(first.name(), &client).ok(); }));
-  client.reset();
-  ::kill(pid, SIGTERM);
-  EXPECT_EQ(collect(pid, out, err).exit_code, 0);
+  ASSERT_TRUE(first.restart());
+  EXPECT_EQ(first.stop().exit_code, 0);
   EXPECT_NE(::access(lock.c_str(), F_OK), 0);
 }
 

@@ -2,12 +2,16 @@
 // real client connections. A scripted model (tests/scripted_model.h) makes the output exact,
 // so streaming of split UTF-8 characters, stop strings across tokens and EOS are checked
 // byte for byte; a random model checks that batching does not change anyone's output.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "daemon/model/random_model.h"
@@ -353,6 +357,56 @@ TEST(BadModelDirectory, FailsAtStartWithOneClearLine) {
   }
   fs::remove_all(dir);
   fs::remove_all(good);
+}
+
+TEST(Startup, StopSignalWhileTheModelLoadsExitsCleanly) {
+  // The daemon reads config.json from a FIFO, so it is certain to be loading when the signal
+  // comes: the test holds the file's bytes back until after the SIGTERM.
+  const std::string dir = temp_dir("fifo");
+  model::RandomModelSpec spec;
+  ASSERT_TRUE(model::random_model_preset("tiny-gpt2", &spec));
+  std::string error;
+  ASSERT_TRUE(model::write_random_model(dir, spec, &error)) << error;
+  const std::string config_path = dir + "/config.json";
+  std::ifstream config_file(config_path);
+  const std::string config((std::istreambuf_iterator<char>(config_file)),
+                           std::istreambuf_iterator<char>());
+  config_file.close();
+  ASSERT_FALSE(config.empty());
+  fs::remove(config_path);
+  ASSERT_EQ(::mkfifo(config_path.c_str(), 0600), 0);
+
+  const std::string name = unique_name("loading");
+  int out = -1, err = -1;
+  const pid_t pid = spawn({RINGSERVED_PATH, "--name", name, "--set", "model.backend=torch", "--set",
+                           "model.path=" + dir},
+                          &out, &err);
+  ASSERT_GT(pid, 0);
+  // A non-blocking open for writing succeeds only once the daemon has the FIFO open to read.
+  int writer = -1;
+  const auto give_up = std::chrono::steady_clock::now() + 20s;
+  while (writer < 0 && std::chrono::steady_clock::now() < give_up) {
+    writer = ::open(config_path.c_str(), O_WRONLY | O_NONBLOCK);
+    if (writer < 0) std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_GE(writer, 0) << "the daemon never opened " << config_path;
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  std::this_thread::sleep_for(100ms);  // delivered while the daemon waits for the bytes
+  // A daemon that the signal killed has closed its end: the write then fails (EPIPE) and the
+  // exit code below says what happened, instead of SIGPIPE ending this test.
+  const auto old_sigpipe = ::signal(SIGPIPE, SIG_IGN);
+  const ssize_t written = ::write(writer, config.data(), config.size());
+  ::signal(SIGPIPE, old_sigpipe);
+  ::close(writer);
+  EXPECT_EQ(written, static_cast<ssize_t>(config.size()));
+
+  const ProcessResult r = testing::collect(pid, out, err);
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  EXPECT_NE(r.errors.find("stop signal during startup"), std::string::npos) << r.errors;
+  // Nothing is left behind: no segment, no lock file; the name can serve again.
+  EXPECT_NE(::access(("/dev/shm/ringserve." + name).c_str(), F_OK), 0);
+  EXPECT_NE(::access(("/dev/shm/ringserve." + name + ".lock").c_str(), F_OK), 0);
+  fs::remove_all(dir);
 }
 
 }  // namespace
