@@ -2,7 +2,8 @@
 # serves. The caller is in the repository root with build/ built.
 #
 #   start_daemon NAME LOG [ringserved arguments...]
-#       starts build/ringserved --name NAME ARGS with stderr to LOG, appends its pid to the
+#       starts $RINGSERVED (default build/ringserved; another build's binary for an A/B)
+#       --name NAME ARGS with stderr to LOG, appends its pid to the
 #       array `daemon_pids`, and returns once `ringctl status` answers (60 s at most); if the
 #       daemon exits or never answers, prints LOG and exits the script with 1.
 #   stop_daemons
@@ -13,7 +14,7 @@ daemon_pids=()
 start_daemon() {
   local name=$1 log=$2
   shift 2
-  build/ringserved --name "$name" "$@" 2>"$log" &
+  "${RINGSERVED:-build/ringserved}" --name "$name" "$@" 2>"$log" &
   daemon_pids+=($!)
   local pid=$!
   for _ in $(seq 600); do

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "shm/atomics.h"
+#include "shm/clock.h"
 
 namespace ringserve::daemon {
 
@@ -29,6 +30,12 @@ IntakeOutcome take_request(const shm::SegmentView& view, uint32_t slot_index,
   seq->owner_start_time = snapshot.owner_start_time;
   seq->submit_ns = snapshot.submit_ns <= now_ns ? snapshot.submit_ns : now_ns;
   seq->params = snapshot.params;
+  const auto deadline = [&](uint32_t timeout_ms) {
+    return timeout_ms == 0 ? shm::kNoDeadline
+                           : shm::deadline_after(now_ns, uint64_t{timeout_ms} * 1'000'000);
+  };
+  seq->queue_deadline_ns = deadline(snapshot.params.queue_timeout_ms);
+  seq->total_deadline_ns = deadline(snapshot.params.total_timeout_ms);
   seq->writer.begin();
 
   *check = {};

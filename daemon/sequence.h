@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "shm/clock.h"
 #include "shm/layout.h"
 #include "shm/token_ring.h"
 
@@ -43,41 +44,50 @@ class TokenBacklog {
   size_t head_ = 0;
 };
 
-struct Sequence {
+// Laid out for the loop's passes over hundreds of sequences: between two steps the client
+// processes run on the daemon's cores and evict these objects, so every cache line a step
+// touches per sequence is a miss, and the passes are bound by those misses. Everything a step
+// reads or writes for a running sequence (the cancel/deadline check, the output pass, the
+// flush) is in the first two lines (tests/daemon_intake_test.cc checks the offsets); the rest
+// is read at intake, admission or the end.
+struct alignas(64) Sequence {
   Sequence(uint32_t slot_index, shm::TokenRingWriter ring_writer)
       : slot(slot_index), writer(ring_writer) {}
 
+  // Line 0.
   uint32_t slot;
+  uint32_t generated = 0;   // tokens generated so far
   uint64_t state_word = 0;  // the slot's state word as we last stored it (CAS expectation)
+  uint64_t received_ns = 0;
+  uint64_t admitted_ns = 0;
+  uint64_t last_token_ns = 0;  // for inter-token latency
+  // From the request's timeouts at intake; shm::kNoDeadline when it set none.
+  uint64_t queue_deadline_ns = shm::kNoDeadline;
+  uint64_t total_deadline_ns = shm::kNoDeadline;
+  // Set when the request has ended; the final entry is then queued in `pending`.
+  bool finishing = false;
+  // Line 1.
+  shm::TokenRingWriter writer;
+  TokenBacklog pending;  // produced but not yet in the ring (client slow)
+
+  // Read at intake, admission, by the backend, or at the end.
+  shm::FinishReason finish_reason = shm::FinishReason::kNone;
+  shm::RequestError error = shm::RequestError::kNone;
   uint64_t request_id = 0;
   int32_t owner_pid = 0;
   uint64_t owner_start_time = 0;
+  uint64_t submit_ns = 0;  // client's claim (untrusted; only for logging, clamped)
+  uint64_t first_token_ns = 0;
+  shm::GenerationParams params{};
 
   std::string prompt;  // validated UTF-8 (raw prompt; empty when `chat` is used)
   // Chat messages, rendered by the backend's template (role: "system", "user", "assistant").
   std::vector<std::pair<std::string, std::string>> chat;
   std::vector<std::string> stop_strings;  // validated UTF-8, non-empty
-  shm::GenerationParams params{};
-  std::vector<int32_t> prompt_tokens;  // the echo backend's tokens (the model keeps its own)
+  std::vector<int32_t> prompt_tokens;     // the echo backend's tokens (the model keeps its own)
   std::unique_ptr<SequenceState> backend_state;
   size_t prompt_token_count = 0;  // set by the backend at start, for the log
-  uint32_t generated = 0;         // tokens generated so far
-
-  uint64_t submit_ns = 0;  // client's claim (untrusted; only for logging, clamped)
-  uint64_t received_ns = 0;
-  uint64_t admitted_ns = 0;
-  uint64_t first_token_ns = 0;
-  uint64_t last_token_ns = 0;  // for inter-token latency
-
-  shm::TokenRingWriter writer;
-  TokenBacklog pending;  // produced but not yet in the ring (client slow)
-
-  // Set when the request has ended; the final entry is then queued in `pending`.
-  bool finishing = false;
-  shm::FinishReason finish_reason = shm::FinishReason::kNone;
-  shm::RequestError error = shm::RequestError::kNone;
 
   bool running() const { return admitted_ns != 0; }
 };
-
 }  // namespace ringserve::daemon

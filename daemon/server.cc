@@ -22,6 +22,9 @@ namespace ringserve::daemon {
 namespace {
 
 constexpr uint64_t kReapIntervalNs = 100'000'000;
+// A running request's live token count in its slot is refreshed at its 1st token and every
+// this many after.
+constexpr uint32_t kProgressEvery = 16;
 // The request ring is how a request arrives fast; the slot table is the truth. A request left
 // SUBMITTED this long without arriving lost its ring position (a client scribbled on the ring,
 // or its push failed) and is taken from the table.
@@ -130,9 +133,11 @@ void Server::request_stop() {
 }
 
 void Server::run() {
+  // The thread's CPU clock is a system call (~1 us on a VM), read three times per stepped
+  // iteration: the end of one is the start of the next.
+  uint64_t iteration_cpu_start = shm::thread_cpu_ns();
   for (;;) {
     const uint64_t now = shm::monotonic_ns();
-    const uint64_t iteration_cpu_start = shm::thread_cpu_ns();
     shm::store(view_.header()->heartbeat_ns, now, std::memory_order_relaxed);
     if (stop_requested_.load(std::memory_order_relaxed) && !stopping_) begin_shutdown(now);
     intake(now);
@@ -143,10 +148,16 @@ void Server::run() {
       sweep_slots(now);
       next_reap_ns_ = now + kReapIntervalNs;
     }
-    check_cancels_and_deadlines(now);
+    // Waiting requests are checked before admission (a cancelled one must not take a place),
+    // running ones right after the step: the step has just brought their sequences into the
+    // cache, and a cancel that came during the step ends the stream in this iteration's
+    // flush, not after the next step.
+    check_cancels_and_deadlines(now, /*running=*/false);
     admit(now);
     const bool stepped = step();
-    flush_all(shm::monotonic_ns());
+    const uint64_t stepped_ns = shm::monotonic_ns();
+    check_cancels_and_deadlines(stepped_ns, /*running=*/true);
+    flush_all(stepped_ns);
     notifier_->flush();
     update_queue_positions(now);
     publish_stats();
@@ -160,7 +171,9 @@ void Server::run() {
       // The daemon's own cost of this step: this thread's CPU time in the iteration minus the
       // backend's share. CPU time, not wall time, so being preempted by client processes is
       // not counted as the daemon's work (system calls such as futex wakes are).
-      const uint64_t iteration_cpu = shm::thread_cpu_ns() - iteration_cpu_start;
+      const uint64_t iteration_cpu_end = shm::thread_cpu_ns();
+      const uint64_t iteration_cpu = iteration_cpu_end - iteration_cpu_start;
+      iteration_cpu_start = iteration_cpu_end;
       shm::SegmentHeader* h = view_.header();
       shm::store(h->steps, h->steps + 1, std::memory_order_relaxed);
       shm::store(h->wake_thread_ns, notifier_->thread_cpu_ns(), std::memory_order_relaxed);
@@ -176,7 +189,10 @@ void Server::run() {
     // sequence's backlog makes it steppable again at once.
     const bool steppable = std::any_of(scheduler_.running().begin(), scheduler_.running().end(),
                                        [](const Sequence* s) { return s->pending.empty(); });
-    if (!stepped && !steppable) idle_wait(now);
+    if (!stepped) {
+      if (!steppable) idle_wait(now);
+      iteration_cpu_start = shm::thread_cpu_ns();  // the wait is not work
+    }
   }
   spdlog::info("ringserved '{}' stopped: {} requests completed, {} tokens generated",
                config_.daemon.name, stats_.completed, stats_.tokens_generated);
@@ -275,24 +291,24 @@ void Server::finish(Sequence& seq, shm::FinishReason reason, shm::RequestError e
   queue_finish(seq, reason, error);
 }
 
-void Server::check_cancels_and_deadlines(uint64_t now) {
-  for (auto& owned : by_slot_) {
-    if (owned == nullptr || owned->finishing) continue;
-    Sequence& seq = *owned;
-    const shm::SlotHeader* slot = view_.slot(seq.slot);
-    if (shm::load(slot->cancel_requested, std::memory_order_relaxed) ==
-        shm::cancel_token(seq.state_word)) {
-      finish(seq, shm::FinishReason::kCancelled, shm::RequestError::kNone);
-      continue;
-    }
-    const uint64_t age = now - seq.received_ns;
-    const bool queue_late = !seq.running() && seq.params.queue_timeout_ms != 0 &&
-                            age >= uint64_t{seq.params.queue_timeout_ms} * 1'000'000;
-    const bool total_late = seq.params.total_timeout_ms != 0 &&
-                            age >= uint64_t{seq.params.total_timeout_ms} * 1'000'000;
-    if (queue_late || total_late)
-      finish(seq, shm::FinishReason::kTimeout, shm::RequestError::kNone);
+void Server::check_cancels_and_deadlines(uint64_t now, bool running) {
+  // A copy: finish() takes a sequence out of the scheduler's lists.
+  if (running) {
+    to_check_.assign(scheduler_.running().begin(), scheduler_.running().end());
+  } else {
+    to_check_.assign(scheduler_.waiting().begin(), scheduler_.waiting().end());
   }
+  for (Sequence* seq : to_check_) {
+    const shm::SlotHeader* slot = view_.slot(seq->slot);
+    if (shm::load(slot->cancel_requested, std::memory_order_relaxed) ==
+        shm::cancel_token(seq->state_word)) {
+      finish(*seq, shm::FinishReason::kCancelled, shm::RequestError::kNone);
+    } else if ((!seq->running() && now >= seq->queue_deadline_ns) ||
+               now >= seq->total_deadline_ns) {
+      finish(*seq, shm::FinishReason::kTimeout, shm::RequestError::kNone);
+    }
+  }
+  to_check_.clear();
 }
 
 void Server::admit(uint64_t now) {
@@ -366,8 +382,13 @@ bool Server::step() {
       seq.last_token_ns = stepped_ns;
       ++seq.generated;
       ++stats_.tokens_generated;
-      // Live progress for `ringctl status` (the final count is stored again at the end).
-      shm::store(view_.slot(seq.slot)->tokens_generated, seq.generated, std::memory_order_relaxed);
+      // Live progress for `ringctl status`, every kProgressEvery tokens: a store per token
+      // would touch one more cache line per sequence and step (sequence.h). The exact count
+      // is stored at the end, with the finish fields.
+      if (seq.generated % kProgressEvery == 1) {
+        shm::store(view_.slot(seq.slot)->tokens_generated, seq.generated,
+                   std::memory_order_relaxed);
+      }
       queue_token(seq, out.token_id, out.text);
     } else if (!out.text.empty()) {
       queue_token(seq, -1, out.text);  // text held back for a stop string, released at the end

@@ -41,7 +41,8 @@ class Server {
  private:
   void intake(uint64_t now);
   void accept(uint32_t slot_index, uint64_t now);
-  void check_cancels_and_deadlines(uint64_t now);
+  // Ends the cancelled and the late among the running (`running`) or the waiting requests.
+  void check_cancels_and_deadlines(uint64_t now, bool running);
   void admit(uint64_t now);
   bool step();
   void flush_all(uint64_t now);
@@ -74,6 +75,7 @@ class Server {
   std::vector<Sequence*> blocked_;  // scratch: sequences waiting for ring room
   std::vector<Sequence*> batch_;
   std::vector<StepOutput> outputs_;
+  std::vector<Sequence*> to_check_;  // check_cancels_and_deadlines()'s copy of a line
   uint64_t next_request_id_ = 1;
   uint64_t next_reap_ns_ = 0;
   uint64_t positions_version_ = ~0ULL;

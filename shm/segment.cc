@@ -3,6 +3,7 @@
 // leaves shm/. The mapping is kept by moving the mapped_region into a heap object we own.
 #include "shm/segment.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -77,9 +78,11 @@ void Segment::remove(std::string_view daemon_name) {
 }
 
 // We map with mmap(2) on the descriptor Boost opened rather than keep a bip::mapped_region, so
-// a Segment is a plain (base, size) pair that needs no Boost type in its header.
-static void* map_descriptor(int fd, uint64_t size) {
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+// a Segment is a plain (base, size) pair that needs no Boost type in its header. `populate`
+// maps every page at once (the creating daemon: see create()).
+static void* map_descriptor(int fd, uint64_t size, bool populate = false) {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
   return p == MAP_FAILED ? nullptr : p;
 }
 
@@ -115,7 +118,20 @@ SegmentError Segment::create(std::string_view daemon_name, const SegmentShape& s
       return SegmentError::kSystem;
     }
     object.truncate(static_cast<bip::offset_t>(g.segment_bytes));
-    void* base = map_descriptor(fd, g.segment_bytes);
+    // All of the segment's memory is taken from /dev/shm now, and mapped now. Otherwise a
+    // full /dev/shm would surface later as a SIGBUS in the daemon on its first write to some
+    // ring, and each page's first write (mostly ring entries, as streams advance) would be a
+    // page fault on the loop thread (about 1200 of them for 300 slots of the default size).
+    if (const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(g.segment_bytes)); err != 0) {
+      *message = "cannot reserve " + std::to_string(g.segment_bytes) + " bytes for /" +
+                 object_name + " in /dev/shm: " + std::strerror(err) +
+                 (err == ENOSPC ? " (lower transport.slots, transport.prompt_bytes or "
+                                  "transport.token_ring_entries)"
+                                : "");
+      bip::shared_memory_object::remove(object_name.c_str());
+      return SegmentError::kSystem;
+    }
+    void* base = map_descriptor(fd, g.segment_bytes, /*populate=*/true);
     if (base == nullptr) {
       *message = std::string("mmap: ") + std::strerror(errno);
       bip::shared_memory_object::remove(object_name.c_str());

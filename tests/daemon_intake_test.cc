@@ -173,5 +173,29 @@ TEST_F(Intake, RandomBytesInTheSlotNeverCrashOrPassUnchecked) {
   EXPECT_LT(accepted, 5);
 }
 
+// What each step touches per sequence shares the object's first two cache lines
+// (sequence.h): with hundreds of sequences every further line is a cache miss per step.
+TEST(SequenceLayout, WhatAStepTouchesIsInTheFirstTwoCacheLines) {
+  const Sequence seq(0, shm::TokenRingWriter(nullptr, 8));
+  const auto* base = reinterpret_cast<const char*>(&seq);
+  const auto begin = [&](const auto& field) {
+    return reinterpret_cast<const char*>(&field) - base;
+  };
+  const auto end = [&](const auto& field) { return begin(field) + sizeof(field); };
+  EXPECT_EQ(alignof(Sequence), 64u);
+  EXPECT_LE(end(seq.slot), 64);
+  EXPECT_LE(end(seq.generated), 64);
+  EXPECT_LE(end(seq.state_word), 64);
+  EXPECT_LE(end(seq.received_ns), 64);
+  EXPECT_LE(end(seq.admitted_ns), 64);
+  EXPECT_LE(end(seq.last_token_ns), 64);
+  EXPECT_LE(end(seq.queue_deadline_ns), 64);
+  EXPECT_LE(end(seq.total_deadline_ns), 64);
+  EXPECT_LE(end(seq.finishing), 64);
+  EXPECT_GE(begin(seq.writer), 64);
+  EXPECT_LE(end(seq.writer), 128);
+  EXPECT_LE(end(seq.pending), 128);
+}
+
 }  // namespace
 }  // namespace ringserve::daemon
