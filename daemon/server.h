@@ -80,12 +80,12 @@ class Server {
   uint64_t next_reap_ns_ = 0;
   uint64_t positions_version_ = ~0ULL;
   uint64_t positions_written_ns_ = 0;
-  size_t interleave_next_ = 0;
+  size_t interleave_next_ = 0;        // interleave mode: where the next turn starts in running()
   uint64_t last_backend_ns_ = 0;      // time inside the last backend step
   uint64_t last_backend_cpu_ns_ = 0;  // this thread's CPU time inside it
+  uint64_t next_death_check_ns_ = 0;  // ClientWatch::check() is due
   uint64_t last_departure_ns_ = 0;    // a running request ended
-  double departure_interval_ns_ = 0;  // moving average between such ends; 0 = not known yet  //
-                                      // interleave mode: where the next turn starts in running()
+  double departure_interval_ns_ = 0;  // moving average between such ends; 0 = not known yet
   bool stopping_ = false;
   uint64_t drain_deadline_ns_ = 0;
   std::atomic<bool> stop_requested_{false};
