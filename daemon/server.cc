@@ -399,7 +399,7 @@ bool Server::step() {
         shm::store(view_.slot(seq.slot)->tokens_generated, seq.generated,
                    std::memory_order_relaxed);
       }
-      queue_token(seq, out.token_id, out.text);
+      emit_token(seq, out.token_id, out.text, stepped_ns);
     } else if (!out.text.empty()) {
       queue_token(seq, -1, out.text);  // text held back for a stop string, released at the end
     }
@@ -412,7 +412,9 @@ bool Server::step() {
 
 void Server::flush_all(uint64_t now) {
   for (auto& owned : by_slot_) {
-    if (owned == nullptr || owned->pending.empty()) continue;
+    if (owned == nullptr || (owned->pending.empty() && owned->writer.unpublished() == 0)) {
+      continue;
+    }
     Sequence& seq = *owned;
     bool wake = false;
     const FlushResult r = flush(view_, seq, now, &wake);

@@ -7,17 +7,41 @@
 
 namespace ringserve::daemon {
 
-void queue_token(Sequence& seq, int32_t token_id, std::string_view text) {
+namespace {
+
+// Calls put(entry) for each ring entry of one token: its text in pieces of at most
+// shm::kTokenTextCapacity bytes, all but the last flagged continued.
+template <typename Put>
+void split_token(int32_t token_id, std::string_view text, uint64_t published_ns, Put&& put) {
   do {
     shm::TokenEntry e{};
     e.token_id = token_id;
+    e.published_ns = published_ns;
     const size_t n = std::min<size_t>(text.size(), shm::kTokenTextCapacity);
     e.text_length = static_cast<uint16_t>(n);
     std::memcpy(e.text, text.data(), n);
     text.remove_prefix(n);
     e.flags = text.empty() ? 0 : shm::kTokenContinued;
-    seq.pending.push_back(e);
+    put(e);
   } while (!text.empty());
+}
+
+}  // namespace
+
+void queue_token(Sequence& seq, int32_t token_id, std::string_view text) {
+  split_token(token_id, text, 0, [&](const shm::TokenEntry& e) { seq.pending.push_back(e); });
+}
+
+void emit_token(Sequence& seq, int32_t token_id, std::string_view text, uint64_t now_ns) {
+  const int64_t entries = text.empty()
+                              ? 1
+                              : static_cast<int64_t>((text.size() + shm::kTokenTextCapacity - 1) /
+                                                     shm::kTokenTextCapacity);
+  if (!seq.pending.empty() || seq.writer.free_entries() < entries) {
+    queue_token(seq, token_id, text);
+    return;
+  }
+  split_token(token_id, text, now_ns, [&](const shm::TokenEntry& e) { seq.writer.write(e); });
 }
 
 void queue_finish(Sequence& seq, shm::FinishReason reason, shm::RequestError error) {
@@ -66,7 +90,10 @@ bool set_finished(const shm::SegmentView& view, Sequence& seq) {
 
 FlushResult flush(const shm::SegmentView& view, Sequence& seq, uint64_t now_ns, bool* wake) {
   *wake = false;
-  if (seq.pending.empty()) return FlushResult::kOpen;
+  if (seq.pending.empty()) {
+    *wake = seq.writer.publish();  // what emit_token() wrote, if anything
+    return FlushResult::kOpen;
+  }
   const int64_t free_entries = seq.writer.free_entries();
   if (free_entries < 0) return FlushResult::kAbandoned;
   shm::SlotHeader* slot = view.slot(seq.slot);

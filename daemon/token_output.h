@@ -1,8 +1,10 @@
 // Token output: moving a sequence's tokens and its end into its token ring.
 //
-// Tokens are first queued on the Sequence (`pending`) and then flushed into the ring as far as
-// the ring has room. A client that reads slowly therefore never blocks the daemon: its
-// sequence keeps its tokens and sits out of the batch until the client catches up.
+// A step's token goes straight into the ring, unpublished, when the ring has room and nothing
+// is queued before it; otherwise it is queued on the Sequence (`pending`) and flushed into the
+// ring as far as the ring has room. flush() publishes both. A client that reads slowly
+// therefore never blocks the daemon: its sequence keeps its tokens and sits out of the batch
+// until the client catches up.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +17,11 @@ namespace ringserve::daemon {
 
 // Queues one token, split into ring entries of at most shm::kTokenTextCapacity bytes.
 void queue_token(Sequence& seq, int32_t token_id, std::string_view text);
+
+// The step's way to hand over a token: straight into the ring, unpublished, when nothing is
+// queued before it and the ring has room (the common case: no copy through the backlog, one
+// cache line fewer per sequence and step); otherwise queue_token(). flush() publishes either.
+void emit_token(Sequence& seq, int32_t token_id, std::string_view text, uint64_t now_ns);
 
 // Marks the sequence finished and queues its final entry (after any tokens still pending).
 void queue_finish(Sequence& seq, shm::FinishReason reason, shm::RequestError error);

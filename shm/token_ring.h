@@ -28,12 +28,16 @@ class TokenRingWriter {
   // private head starts at the shared value it finds then.
   void begin() { head_ = load(header_->head); }
 
-  // Free entries; -1 when the shared tail is impossible (a client scribbled on it).
+  // Free entries, not counting those written but not yet published; -1 when the shared tail
+  // is impossible (a client scribbled on it).
   int64_t free_entries() const {
     const uint32_t used = head_ - load(header_->tail);
     if (used > capacity_) return -1;
-    return capacity_ - used;
+    return int64_t{capacity_} - used - pending_;
   }
+
+  // Entries written since the last publish.
+  uint32_t unpublished() const { return pending_; }
 
   // Writes one entry without publishing it. Caller checked free_entries().
   void write(const TokenEntry& entry) {

@@ -102,6 +102,49 @@ TEST_F(Intake, FinishedBecomesVisibleOnlyAfterTheFinalEntryIsPublished) {
                              << " of " << kRounds << " rounds";
 }
 
+TEST_F(Intake, EmittedTokensGoStraightIntoTheRingAndQueueOnlyBehindABacklog) {
+  submit("abc");
+  shm::TokenRingHeader* ring = view_.token_ring(0);
+  shm::TokenRingReader reader(ring, view_.shape().token_ring_capacity);  // 8 entries
+  reader.reset();
+  std::unique_ptr<Sequence> seq;
+  shm::RequestCheck check;
+  ASSERT_EQ(take(0, &seq, &check), IntakeOutcome::kAccepted) << check.message;
+  emit_token(*seq, 'a', "a", 1000);
+  emit_token(*seq, 'b', std::string(60, 'b'), 1000);  // two entries
+  EXPECT_TRUE(seq->pending.empty()) << "written into the ring, not queued";
+  EXPECT_EQ(reader.available(), 0u) << "visible only once flushed";
+  bool wake = false;
+  EXPECT_EQ(flush(view_, *seq, 2000, &wake), FlushResult::kOpen);
+  ASSERT_EQ(reader.available(), 3u);
+  shm::TokenEntry e{};
+  reader.pop(&e);
+  EXPECT_EQ(e.token_id, 'a');
+  EXPECT_EQ(e.published_ns, 1000u);
+  reader.pop(&e);
+  EXPECT_EQ(e.flags, shm::kTokenContinued);
+  reader.pop(&e);
+  EXPECT_EQ(e.text_length, 12);
+  // The reader has made all 8 entries free. Eight tokens fit; the ninth waits in the backlog,
+  // and the tenth queues behind it even when the ring has room again: the order holds.
+  for (int t = 0; t < 9; ++t) emit_token(*seq, 'c' + t, "c", 3000);
+  EXPECT_EQ(seq->pending.size(), 1u);
+  EXPECT_EQ(flush(view_, *seq, 4000, &wake), FlushResult::kBlocked);  // 8 published, 1 waits
+  std::string order;
+  const auto drain = [&] {
+    while (reader.available() > 0) {
+      reader.pop(&e);
+      order += static_cast<char>(e.token_id);
+    }
+  };
+  drain();
+  emit_token(*seq, 'l', "l", 5000);  // the ring has room again, but 'k' is still queued
+  EXPECT_EQ(seq->pending.size(), 2u);
+  EXPECT_EQ(flush(view_, *seq, 6000, &wake), FlushResult::kOpen);
+  drain();
+  EXPECT_EQ(order, "cdefghijkl");
+}
+
 TEST_F(Intake, IgnoresIndicesOutOfRangeAndSlotsNotSubmitted) {
   std::unique_ptr<Sequence> seq;
   shm::RequestCheck check;
