@@ -401,7 +401,8 @@ bool Server::step() {
       }
       emit_token(seq, out.token_id, out.text, stepped_ns);
     } else if (!out.text.empty()) {
-      queue_token(seq, -1, out.text);  // text held back for a stop string, released at the end
+      // Text held back for a possible stop string, released at the end.
+      emit_token(seq, -1, out.text, stepped_ns);
     }
     if (out.finish != shm::FinishReason::kNone) {
       finish(seq, out.finish, shm::RequestError::kNone);

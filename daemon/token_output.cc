@@ -33,10 +33,9 @@ void queue_token(Sequence& seq, int32_t token_id, std::string_view text) {
 }
 
 void emit_token(Sequence& seq, int32_t token_id, std::string_view text, uint64_t now_ns) {
-  const int64_t entries = text.empty()
-                              ? 1
-                              : static_cast<int64_t>((text.size() + shm::kTokenTextCapacity - 1) /
-                                                     shm::kTokenTextCapacity);
+  // As many entries as split_token() makes: at least one, even for empty text.
+  const auto entries = static_cast<int64_t>(
+      std::max<size_t>(1, (text.size() + shm::kTokenTextCapacity - 1) / shm::kTokenTextCapacity));
   if (!seq.pending.empty() || seq.writer.free_entries() < entries) {
     queue_token(seq, token_id, text);
     return;

@@ -10,11 +10,10 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <thread>
 
 #include "daemon/model/random_model.h"
+#include "daemon/model/read_file.h"
 #include "ringserve/client.h"
 #include "tests/daemon_process.h"
 #include "tests/scripted_model.h"
@@ -368,10 +367,8 @@ TEST(Startup, StopSignalWhileTheModelLoadsExitsCleanly) {
   std::string error;
   ASSERT_TRUE(model::write_random_model(dir, spec, &error)) << error;
   const std::string config_path = dir + "/config.json";
-  std::ifstream config_file(config_path);
-  const std::string config((std::istreambuf_iterator<char>(config_file)),
-                           std::istreambuf_iterator<char>());
-  config_file.close();
+  std::string config;
+  ASSERT_EQ(model::read_file(config_path, &config), model::ReadFileResult::kOk);
   ASSERT_FALSE(config.empty());
   fs::remove(config_path);
   ASSERT_EQ(::mkfifo(config_path.c_str(), 0600), 0);
