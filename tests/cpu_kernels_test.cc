@@ -4,13 +4,14 @@
 // tail, with and without bias, and row ranges that start inside the matrix. Then the fused
 // decode attention against the same kind of reference, over head sizes that take each of its
 // paths (64-column register slices, a column tail, a scalar tail) and contexts that are and are
-// not multiples of its four-key score blocks.
+// not multiples of its four-key score blocks. Last, GELU against its formula.
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <numbers>
 #include <random>
 #include <vector>
 
@@ -181,6 +182,65 @@ TEST(CpuKernelsTest, DecodeAttentionMatchesReference) {
   // fit: the column path), 12 (not a multiple of 8: the scalar paths).
   const AttentionCase cases[] = {{12, 12, 64, 40}, {8, 2, 128, 70}, {4, 2, 40, 20}, {2, 1, 12, 9}};
   for (const AttentionCase& c : cases) check_attention(c);
+}
+
+double gelu_reference(double x) {
+  const double u = std::sqrt(2.0 / std::numbers::pi) * (x + (0.044715 * x * x * x));
+  return 0.5 * x * (1.0 + std::tanh(u));
+}
+
+TEST(CpuKernelsTest, GeluMatchesTheFormulaOnEveryIsaAndPosition) {
+  const std::vector<KernelIsa> isas = runnable_isas();
+  if (isas.empty()) GTEST_SKIP() << "this CPU has neither AVX2+FMA nor AVX-512";
+  // Steps of 0.00048 across [-12, 12] (the curve's whole shape, where tanh saturates,
+  // and near 0), then the far tails, where the result is x or 0.
+  std::vector<float> in;
+  for (int i = -25000; i <= 25000; ++i) in.push_back(static_cast<float>(i) * 0.00048f);
+  for (const float v : {-1e30f, -3e3f, -40.0f, -0.0f, 1e-30f, 40.0f, 3e3f, 1e30f}) in.push_back(v);
+  // A NaN from a broken model stays NaN (the clamps must not turn it into a number).
+  const size_t nan_at = in.size();
+  in.push_back(std::nanf(""));
+  // Not a multiple of any width: the padded tail runs too. Three parallel chunks and a part.
+  ASSERT_NE(in.size() % 16, 0u);
+  ASSERT_GT(in.size(), 3u * 16384);
+  std::vector<float> first;
+  for (const KernelIsa isa : isas) {
+    std::vector<float> out = in;
+    gelu_tanh(isa, out.data(), static_cast<int64_t>(out.size()), 2);
+    ASSERT_TRUE(std::isnan(out[nan_at])) << to_string(isa);
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (i == nan_at) continue;
+      const double x = in[i];
+      const double want = gelu_reference(x);
+      // A few float ulps, times the formula's own conditioning: in the negative tail the result
+      // is about x e^(2u), so a float's rounding of u (relative 6e-8) moves it by 2|u| times
+      // that. Relative where the value is not tiny; absolute below (the far tail is -0).
+      const double u = std::sqrt(2.0 / std::numbers::pi) * (x + (0.044715 * x * x * x));
+      const double tolerance = 2.5e-7 * (1.0 + std::min(2.0 * std::fabs(u), 200.0));
+      const double err = std::fabs(out[i] - want) / std::max(std::fabs(want), 1e-6);
+      ASSERT_LT(err, tolerance) << to_string(isa) << " x=" << x << " got " << out[i] << " want "
+                                << want;
+    }
+    // The same bits on every ISA (an engine on AVX2 serves what one on AVX-512 does).
+    if (first.empty()) {
+      first = out;
+    } else {
+      for (size_t i = 0; i < in.size(); ++i) {
+        if (i != nan_at) {
+          ASSERT_EQ(first[i], out[i]) << "x=" << in[i];
+        }
+      }
+    }
+    // And wherever an element sits: shifted by one, every element moves to another lane, and
+    // the last ones between the vector loop and the padded tail.
+    std::vector<float> shifted(in.begin() + 1, in.end());
+    gelu_tanh(isa, shifted.data(), static_cast<int64_t>(shifted.size()), 1);
+    for (size_t i = 0; i < shifted.size(); ++i) {
+      if (i + 1 != nan_at) {
+        ASSERT_EQ(shifted[i], out[i + 1]) << "x=" << in[i + 1];
+      }
+    }
+  }
 }
 
 }  // namespace

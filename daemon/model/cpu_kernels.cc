@@ -130,18 +130,22 @@ void decode_attention(const DecodeAttentionShape& shape, int64_t tokens, const f
         const float* qh = q + (t * shape.heads + head) * d;
         float* scores = weights.data();
         scores_of(qh, keys, d, context, shape.scale, scores);
-        const float max_score = *std::max_element(scores, scores + context);
-        float total = 0;
-        for (int64_t j = 0; j < context; ++j) {
-          scores[j] = std::exp(scores[j] - max_score);
-          total += scores[j];
-        }
-        const float inv = 1.0f / total;
-        for (int64_t j = 0; j < context; ++j) scores[j] *= inv;
+        softmax_avx2(scores, context);
         weighted_sum(scores, values, d, context, out + (t * shape.heads + head) * d);
       }
     }
   }
+}
+
+void gelu_tanh(KernelIsa isa, float* x, int64_t n, int threads) {
+  // Chunks a multiple of every ISA's width, so only the very last one has a partial vector. A
+  // decode step's [16, 3072] is three of them; fewer than two go without a parallel region, which
+  // would cost more than the few microseconds the second thread saves.
+  constexpr int64_t kChunk = 16384;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  auto run = isa == KernelIsa::kAvx512 ? &gelu_tanh_avx512 : &gelu_tanh_avx2;
+#pragma omp parallel for num_threads(std::max(1, threads)) schedule(static) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c) run(x + c * kChunk, std::min(kChunk, n - c * kChunk));
 }
 
 KernelIsa best_kernel_isa() {

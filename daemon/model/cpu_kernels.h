@@ -43,6 +43,13 @@ void small_batch_matmul(KernelIsa isa, const float* x, int batch, const float* w
 void small_batch_matmul_parallel(KernelIsa isa, const float* x, int batch, const float* w,
                                  int64_t k, const float* bias, float* y, int64_t n, int threads);
 
+// x[i] = 0.5 x[i] (1 + tanh(sqrt(2 / pi) (x[i] + 0.044715 x[i]^3))), GPT-2's activation, in
+// place over n floats, on up to `threads` OpenMP threads for large n. Within a few ulps of the
+// formula (times its own sensitivity to rounding in the far negative tail, where ATen's
+// 0.5 x (1 + tanh) loses most digits to cancellation), and the same bits for an element wherever
+// it sits in x and whichever ISA runs it.
+void gelu_tanh(KernelIsa isa, float* x, int64_t n, int threads);
+
 // Attention for a decode step (one new token per sequence), float32, straight on the KV cache:
 // appends each token's key and value at its position, then for every query head computes
 // softmax(q . K / sqrt(d)) V over the positions so far. One task per (token, kv head), split

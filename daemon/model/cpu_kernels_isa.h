@@ -1,5 +1,5 @@
 // The per-ISA entry points behind cpu_kernels.h's dispatch (one translation unit each, see
-// small_batch_tile.h). Internal to the kernels library.
+// small_batch_tile.h, activation_simd.h). Internal to the kernels library.
 #pragma once
 
 #include <cstdint>
@@ -12,5 +12,11 @@ void small_batch_rows_avx2(const float* x, int batch, const float* w, int64_t k,
 void small_batch_rows_avx512(const float* x, int batch, const float* w, int64_t k,
                              const float* bias, float* y, int64_t n, int64_t row_begin,
                              int64_t row_end, int64_t prefetch_end);
+
+// x[i] = GELU (tanh approximation) of x[i], i in [0, n); activation_simd.h.
+void gelu_tanh_avx2(float* x, int64_t n);
+void gelu_tanh_avx512(float* x, int64_t n);
+// x = softmax(x) over n >= 1 floats; decode attention's (AVX2 code on both ISAs).
+void softmax_avx2(float* x, int64_t n);
 
 }  // namespace ringserve::model

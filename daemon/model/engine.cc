@@ -97,6 +97,7 @@ class TorchEngine final : public Engine {
 
   Tensor norm(const Tensor& x, const Tensor& w, const Tensor& b) const;
   Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin) const;
+  Tensor gelu(Tensor h) const;
   Tensor attention(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
                    std::span<const EngineInput> inputs);
   Tensor attention_one(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
@@ -274,6 +275,19 @@ Tensor TorchEngine::norm(const Tensor& x, const Tensor& w, const Tensor& b) cons
   return w * (xf * torch::rsqrt(variance + config_.norm_eps)).to(dtype_);
 }
 
+// GPT-2's GELU (tanh approximation) on a product's fresh output: in place with the vector kernel
+// where the products use the small-batch kernel (float32 on the CPU), through ATen otherwise.
+// ATen's runs Sleef's tanh element by element and took about 1 ms of a 30 ms batch-16 decode
+// step on the Zen 4 host of docs/BENCHMARKS.md.
+Tensor TorchEngine::gelu(Tensor h) const {
+  if (kernel_ == KernelIsa::kNone || !h.is_cpu() || h.scalar_type() != torch::kFloat32 ||
+      !h.is_contiguous()) {
+    return torch::gelu(h, "tanh");
+  }
+  gelu_tanh(kernel_, h.data_ptr<float>(), h.numel(), at::get_num_threads());
+  return h;
+}
+
 // x: [T, heads, head_dim]; cos/sin: [T, 1, head_dim] (float32). HF's rotate_half convention.
 Tensor TorchEngine::rope(const Tensor& x, const Tensor& cos, const Tensor& sin) const {
   const int64_t half = config_.head_dim / 2;
@@ -419,7 +433,7 @@ void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float
     x = x + project(attn, l.out_w, l.out_b, kernel_);
     h = norm(x, l.norm2_w, l.norm2_b);
     if (gpt2) {
-      h = torch::gelu(project(h, l.up_w, l.up_b, kernel_), "tanh");
+      h = gelu(project(h, l.up_w, l.up_b, kernel_));
     } else {
       const Tensor gate_up = project(h, l.up_w, {}, kernel_);
       h = torch::silu(gate_up.narrow(1, 0, c.intermediate_size)) *
