@@ -113,8 +113,12 @@ void Daemon::start() {
     ::execv(args[0], args.data());
     ::_exit(127);
   }
-  // Ready when a client can connect (the segment is created and marked ready).
-  for (int i = 0; i < 500 && !ready_; ++i) {
+  // Ready when a client can connect (the segment is created and marked ready). A deadline, not
+  // a count of tries: a try returns at once while the segment does not exist yet, and under
+  // ASan the first daemon of a fresh build took over 5 s to start on the CI machine (loading
+  // libtorch cold). A daemon that exits is noticed at once below, so only a hang waits it out.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!ready_ && std::chrono::steady_clock::now() < deadline) {
     std::unique_ptr<Client> client;
     ConnectOptions options;
     options.ready_timeout = std::chrono::milliseconds(10);

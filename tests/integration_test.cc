@@ -131,6 +131,11 @@ TEST(Integration, RingctlGenerateAndStatus) {
   EXPECT_EQ(
       r.output,
       "{\"id\":97,\"text\":\"a\"}\n{\"id\":98,\"text\":\"b\"}\n{\"finish_reason\":\"length\"}\n");
+  // The counters trail a finished stream by up to one loop iteration (docs/PROTOCOL.md).
+  std::unique_ptr<Client> client;
+  ASSERT_TRUE(Client::connect(daemon.name(), &client).ok());
+  DaemonStatus st;
+  ASSERT_TRUE(eventually([&] { return client->status(&st).ok() && st.completed == 2; }));
   r = run({RINGCTL_PATH, "--name", daemon.name(), "status", "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.errors;
   EXPECT_NE(r.output.find("\"running\": 0"), std::string::npos) << r.output;

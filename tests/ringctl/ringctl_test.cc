@@ -290,6 +290,19 @@ std::unique_ptr<Client> connect_to(const std::string& name) {
   return client;
 }
 
+// True once the daemon counts `completed` requests (within 2 s). The counters trail a finished
+// stream by up to one loop iteration (docs/PROTOCOL.md), so a test that reads them right after
+// its last stream waits here first.
+bool counted(Client& client, uint64_t completed) {
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  DaemonStatus st;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (client.status(&st).ok() && st.completed >= completed) return st.completed == completed;
+    std::this_thread::sleep_for(5ms);
+  }
+  return false;
+}
+
 // The text of a request that `started` (generate's or chat's status) to its end.
 std::string text_to_end(const Status& started, Stream* stream) {
   EXPECT_TRUE(started.ok()) << started.to_string();
@@ -358,6 +371,7 @@ TEST_F(RingctlMetrics, PrometheusTextParsesAndCountsMatch) {
   ASSERT_TRUE(daemon.ready());
   auto client = connect_to(daemon.name());
   for (int i = 0; i < 3; ++i) EXPECT_EQ(generate(*client, "abcd", 4), "abcd");
+  ASSERT_TRUE(counted(*client, 3));
 
   const ProcessResult r = run({RINGCTL_PATH, "--name", daemon.name(), "metrics"});
   ASSERT_EQ(r.exit_code, 0) << r.errors;
@@ -462,6 +476,7 @@ TEST_F(RingctlMetrics, TextfileOnceWritesOneFileAtomically) {
   ASSERT_TRUE(daemon.ready());
   auto client = connect_to(daemon.name());
   EXPECT_EQ(generate(*client, "xy", 2), "xy");
+  ASSERT_TRUE(counted(*client, 1));
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
   const ProcessResult r =
