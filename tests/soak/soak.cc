@@ -5,7 +5,12 @@
 // counts last.
 //
 //   ringserve_soak [--seconds S] [--clients N] [--daemon-kills K] [--backend echo|torch]
-//                  [--log-level warn|info|debug]
+//                  [--log-level warn|info|debug] [--memory-check on|off]
+//
+// --memory-check off is for a daemon built with AddressSanitizer: it keeps freed memory in a
+// quarantine of up to 256 MB, so the resident size grows with the number of allocations served
+// whether or not anything leaks (seen: +11% in 13 s of a sanitized CI run); there
+// LeakSanitizer checks the daemon at its exit instead, and a leak fails the exit-code check.
 //
 // Exit 0 when every check holds, 1 otherwise. ctest runs it with the label "soak".
 #include <signal.h>
@@ -59,6 +64,7 @@ struct Options {
   int daemon_kills = 3;
   std::string backend = "echo";
   std::string log_level = "warn";  // info: every request's end in the daemon's log
+  bool memory_check = true;        // the daemon's resident size may not grow (see above)
 };
 
 // A prompt and what it produces alone: the token ids and whether it ended on a stop token
@@ -239,6 +245,9 @@ bool parse(int argc, char** argv, Options* o) {
       o->backend = value;
     } else if (flag == "--log-level") {
       o->log_level = value;
+    } else if (flag == "--memory-check" &&
+               (std::string(value) == "on" || std::string(value) == "off")) {
+      o->memory_check = std::string(value) == "on";
     } else {
       return false;
     }
@@ -342,7 +351,7 @@ int run(const Options& o) {
 
   // Memory: allow allocator noise, not growth with the number of requests served.
   const uint64_t rss_allowed_kib = rss_start_kib + std::max<uint64_t>(4096, rss_start_kib / 10);
-  const bool memory_ok = rss_start_kib > 0 && rss_end_kib <= rss_allowed_kib;
+  const bool memory_ok = !o.memory_check || (rss_start_kib > 0 && rss_end_kib <= rss_allowed_kib);
   const uint64_t ended = counts->finished_length + counts->finished_stop + counts->cancelled;
 
   std::printf("soak: %d s, %d client processes, backend %s\n", o.seconds, o.clients,
@@ -367,9 +376,9 @@ int run(const Options& o) {
   std::printf("  clients that did not stop %zu\n", stragglers);
   std::printf("  left behind: slots %u, running %u, waiting %u%s\n", status.slots_in_use,
               status.running, status.waiting, status_ok ? "" : " (after 2 s)");
-  std::printf("  daemon memory        %llu KiB -> %llu KiB (allowed %llu)\n",
+  std::printf("  daemon memory        %llu KiB -> %llu KiB (allowed %llu%s)\n",
               (unsigned long long)rss_start_kib, (unsigned long long)rss_end_kib,
-              (unsigned long long)rss_allowed_kib);
+              (unsigned long long)rss_allowed_kib, o.memory_check ? "" : ", not checked");
   std::printf("  daemon exit          %d, segment %s\n", stopped.exit_code,
               segment_removed ? "removed" : "LEFT BEHIND");
 
@@ -399,7 +408,7 @@ int main(int argc, char** argv) {
   if (!ringserve::soak::parse(argc, argv, &options)) {
     std::fprintf(stderr,
                  "usage: %s [--seconds S] [--clients N] [--daemon-kills K] "
-                 "[--backend echo|torch] [--log-level LEVEL]\n",
+                 "[--backend echo|torch] [--log-level LEVEL] [--memory-check on|off]\n",
                  argv[0]);
     return 2;
   }
