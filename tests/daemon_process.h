@@ -4,10 +4,24 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace ringserve::testing {
+
+// Waits until cond() or the timeout, trying every 5 ms; returns cond(). For what a daemon
+// publishes a moment after a client sees it (counters, slot states).
+template <class F>
+bool eventually(F cond, std::chrono::milliseconds timeout = std::chrono::milliseconds(2000)) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return cond();
+}
 
 struct ProcessResult {
   int exit_code = -1;  // 128 + signal if killed

@@ -64,17 +64,6 @@ void expect_stream_text(Stream& stream, const std::string& text) {
   EXPECT_EQ(got, text);
 }
 
-// Waits until cond() or the timeout; returns cond().
-template <class F>
-bool eventually(F cond, std::chrono::milliseconds timeout = 2000ms) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return cond();
-}
-
 TEST(Integration, ConcurrentClientProcessesEachGetExactlyTheirTokensInOrder) {
   Daemon daemon({"--set", "model.echo_step_delay_us=200"});
   ASSERT_TRUE(daemon.ready());

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "daemon/model/activation_simd.h"
+#include "daemon/model/avx2_lanes.h"
 #include "daemon/model/cpu_kernels_isa.h"
 
 namespace ringserve::model {
@@ -29,18 +30,8 @@ struct Avx2 {
         _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
   }
-  static float sum(V v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-  }
-  static float max_of(V v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    return _mm_cvtss_f32(m);
-  }
+  static float sum(V v) { return avx2::sum(v); }
+  static float max_of(V v) { return avx2::max(v); }
 };
 
 }  // namespace

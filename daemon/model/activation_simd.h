@@ -98,10 +98,11 @@ void softmax_inplace(float* x, int64_t n) {
     for (size_t i = 0; i < left; ++i) sum += tail[i];
     std::memcpy(x + full, tail, left * sizeof(float));
   }
-  const V inv = Isa::set1(1.0f / sum);
+  const float inv = 1.0f / sum;
+  const V vinv = Isa::set1(inv);
   for (int64_t i = 0; i < full; i += Isa::kWidth)
-    Isa::store(x + i, Isa::mul(Isa::load(x + i), inv));
-  for (int64_t i = full; i < n; ++i) x[i] *= 1.0f / sum;
+    Isa::store(x + i, Isa::mul(Isa::load(x + i), vinv));
+  for (int64_t i = full; i < n; ++i) x[i] *= inv;
 }
 
 }  // namespace ringserve::model::activation

@@ -69,9 +69,7 @@ class TorchEngine final : public Engine {
   std::string dtype_name() const override { return options_.dtype; }
   int threads() const override { return static_cast<int>(torch::get_num_threads()); }
   std::string products_name() const override {
-    if (kernel_ == KernelIsa::kNone || !device_.is_cpu() || dtype_ != torch::kFloat32) {
-      return "ATen";
-    }
+    if (!cpu_kernels_apply()) return "ATen";
     return std::string("small-batch kernel ") + to_string(kernel_) + " + BLAS";
   }
   bool use_small_batch_kernel(bool on) override {
@@ -95,6 +93,11 @@ class TorchEngine final : public Engine {
     return load(weights, name).t().contiguous();
   }
 
+  // The CPU kernels (cpu_kernels.h) run this engine's products, GELU and decode attention:
+  // float32 on the CPU, on an ISA they have (the rest goes through ATen).
+  bool cpu_kernels_apply() const {
+    return kernel_ != KernelIsa::kNone && device_.is_cpu() && dtype_ == torch::kFloat32;
+  }
   Tensor norm(const Tensor& x, const Tensor& w, const Tensor& b) const;
   Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin) const;
   Tensor gelu(Tensor h) const;
@@ -280,10 +283,7 @@ Tensor TorchEngine::norm(const Tensor& x, const Tensor& w, const Tensor& b) cons
 // ATen's runs Sleef's tanh element by element and took about 1 ms of a 30 ms batch-16 decode
 // step on the Zen 4 host of docs/BENCHMARKS.md.
 Tensor TorchEngine::gelu(Tensor h) const {
-  if (kernel_ == KernelIsa::kNone || !h.is_cpu() || h.scalar_type() != torch::kFloat32 ||
-      !h.is_contiguous()) {
-    return torch::gelu(h, "tanh");
-  }
+  if (!cpu_kernels_apply() || !h.is_contiguous()) return torch::gelu(h, "tanh");
   gelu_tanh(kernel_, h.data_ptr<float>(), h.numel(), at::get_num_threads());
   return h;
 }
@@ -339,8 +339,7 @@ Tensor TorchEngine::attention_one(int64_t layer, const Tensor& q, const Tensor& 
 // q: [T, heads, head_dim]; k, v: [T, kv_heads, head_dim]. Returns [T, heads * head_dim].
 Tensor TorchEngine::attention(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
                               std::span<const EngineInput> inputs) {
-  const bool fused = kernel_ != KernelIsa::kNone && device_.is_cpu() && dtype_ == torch::kFloat32;
-  if (!fused) {
+  if (!cpu_kernels_apply()) {
     std::vector<Tensor> outputs;
     outputs.reserve(inputs.size());
     int64_t offset = 0;

@@ -7,6 +7,7 @@
 
 #include <immintrin.h>
 
+#include "daemon/model/avx2_lanes.h"
 #include "daemon/model/cpu_kernels_isa.h"
 #include "daemon/model/small_batch_tile.h"
 
@@ -22,12 +23,7 @@ struct Avx2 {
   static V zero() { return _mm256_setzero_ps(); }
   static V load(const float* p) { return _mm256_loadu_ps(p); }
   static V fma(V a, V b, V acc) { return _mm256_fmadd_ps(a, b, acc); }
-  static float sum(V v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-  }
+  static float sum(V v) { return avx2::sum(v); }
 };
 
 }  // namespace

@@ -290,17 +290,13 @@ std::unique_ptr<Client> connect_to(const std::string& name) {
   return client;
 }
 
-// True once the daemon counts `completed` requests (within 2 s). The counters trail a finished
+// True once the daemon counts `completed` requests, and no more. The counters trail a finished
 // stream by up to one loop iteration (docs/PROTOCOL.md), so a test that reads them right after
 // its last stream waits here first.
 bool counted(Client& client, uint64_t completed) {
-  const auto deadline = std::chrono::steady_clock::now() + 2s;
   DaemonStatus st;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (client.status(&st).ok() && st.completed >= completed) return st.completed == completed;
-    std::this_thread::sleep_for(5ms);
-  }
-  return false;
+  return eventually([&] { return client.status(&st).ok() && st.completed >= completed; }) &&
+         st.completed == completed;
 }
 
 // The text of a request that `started` (generate's or chat's status) to its end.
