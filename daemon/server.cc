@@ -16,6 +16,7 @@
 #include "shm/atomics.h"
 #include "shm/clock.h"
 #include "shm/futex.h"
+#include "shm/prefetch.h"
 #include "shm/process.h"
 
 namespace ringserve::daemon {
@@ -48,6 +49,22 @@ shm::WaitMode to_shm(config::WaitMode m) {
 
 double ms_between(uint64_t from, uint64_t to) {
   return from == 0 || to < from ? 0.0 : static_cast<double>(to - from) / 1e6;
+}
+
+// During a model step the client processes run on the daemon's cores and evict what the loop
+// touched (sequence.h), so each pass after the step would wait on one miss after another for
+// every sequence. Asking for all of the step's lines first lets the misses overlap: the
+// sequences' two lines, then (once those are on their way) the lines of their rings and the
+// slot word the cancel check reads.
+void prefetch_step_lines(const shm::SegmentView& view, const std::vector<Sequence*>& batch) {
+  for (const Sequence* seq : batch) {
+    shm::prefetch_write(seq);
+    shm::prefetch_write(reinterpret_cast<const char*>(seq) + 64);
+  }
+  for (const Sequence* seq : batch) {
+    seq->writer.prefetch();
+    shm::prefetch_read(&view.slot(seq->slot)->cancel_requested);
+  }
 }
 
 }  // namespace
@@ -373,6 +390,7 @@ bool Server::step() {
   // A model step takes milliseconds: first-token times are taken after it, not at its start.
   const uint64_t stepped_ns = shm::monotonic_ns();
   last_backend_ns_ = stepped_ns - step_start_ns;
+  prefetch_step_lines(view_, batch_);
   for (size_t i = 0; i < batch_.size(); ++i) {
     Sequence& seq = *batch_[i];
     const StepOutput& out = outputs_[i];

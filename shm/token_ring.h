@@ -16,6 +16,7 @@
 
 #include "shm/atomics.h"
 #include "shm/layout.h"
+#include "shm/prefetch.h"
 
 namespace ringserve::shm {
 
@@ -62,6 +63,15 @@ class TokenRingWriter {
   }
 
   uint32_t* futex_word() { return &header_->head; }
+
+  // Asks for the cache lines the next write and publish touch (the head, the client's tail and
+  // sleeping flag, the next entry) without waiting for them: a loop over many rings issues
+  // these first so that its misses overlap instead of coming one after another.
+  void prefetch() const {
+    prefetch_write(&header_->head);
+    prefetch_read(&header_->tail);
+    prefetch_write(&entries_[(head_ + pending_) & (capacity_ - 1)]);
+  }
 
  private:
   TokenRingHeader* header_;
