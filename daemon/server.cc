@@ -59,7 +59,7 @@ double ms_between(uint64_t from, uint64_t to) {
 void prefetch_step_lines(const shm::SegmentView& view, const std::vector<Sequence*>& batch) {
   for (const Sequence* seq : batch) {
     shm::prefetch_write(seq);
-    shm::prefetch_write(reinterpret_cast<const char*>(seq) + 64);
+    shm::prefetch_write(reinterpret_cast<const char*>(seq) + shm::kCacheLine);
   }
   for (const Sequence* seq : batch) {
     seq->writer.prefetch();
