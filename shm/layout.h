@@ -19,7 +19,7 @@
 namespace ringserve::shm {
 
 inline constexpr uint64_t kMagic = 0x3156524553474E52ULL;  // "RNGSERV1" little-endian
-inline constexpr uint32_t kLayoutVersion = 3;
+inline constexpr uint32_t kLayoutVersion = 4;
 inline constexpr uint32_t kCacheLine = 64;
 
 // Segment life cycle, SegmentHeader::state. The daemon fills the whole segment while the state
@@ -103,6 +103,9 @@ enum class RequestError : uint32_t {
   kShuttingDown = 6,
   kProtocolViolation = 7,  // the slot or its ring held values no honest client writes
   kInternal = 8,
+  // The client left its full ring unread for scheduler.pause_timeout_ms: the request gave up
+  // its running place and its KV row; what it produced stays readable.
+  kClientStalled = 9,
 };
 
 // Generation parameters, written by the client before SUBMITTED. Floats are IEEE-754 binary32.
@@ -182,7 +185,10 @@ struct alignas(kCacheLine) SlotHeader {
   uint64_t first_token_ns;
   uint64_t finished_ns;
   uint32_t wait_estimate_ms;  // daemon: expected wait for admission while QUEUED (0 = unknown)
-  uint32_t reserved_line1;
+  // Daemon, with the finish fields of a failed request: the length of a UTF-8 message saying
+  // why (e.g. the token counts behind "prompt too long"), written at the start of the prompt
+  // area, which the daemon no longer needs then. 0 = none. Clients clamp it to the area.
+  uint32_t detail_length;
   // Line 2-3: parameters.
   GenerationParams params;
   uint64_t reserved2[5];
@@ -192,6 +198,7 @@ static_assert(std::is_trivially_copyable_v<SlotHeader>);
 static_assert(sizeof(SlotHeader) == 256);
 static_assert(offsetof(SlotHeader, request_id) == 64);
 static_assert(offsetof(SlotHeader, params) == 128);
+static_assert(offsetof(SlotHeader, detail_length) == 116);
 
 // One token ring entry. A text piece longer than kTokenTextCapacity is split over several
 // entries; every entry but the last of a piece carries kTokenContinued.
@@ -213,7 +220,11 @@ static_assert(sizeof(TokenEntry) == 64);
 // (capacity, a power of two) follow this header. head and tail are free-running counters.
 struct alignas(kCacheLine) TokenRingHeader {
   uint32_t head;  // daemon: entries published; also the futex word the client sleeps on
-  uint32_t reserved0[15];
+  // Daemon: 1 while it holds output for this ring that does not fit (the client has not read).
+  // A client that moves tail while it is set clears it and rings the doorbell, so the daemon
+  // sleeps instead of polling rings its clients must drain.
+  uint32_t daemon_waiting_room;
+  uint32_t reserved0[14];
   uint32_t tail;             // client: entries consumed
   uint32_t client_sleeping;  // client: 1 while it may be in (or about to enter) futex wait
   uint32_t reserved1[14];
@@ -222,6 +233,7 @@ static_assert(std::is_standard_layout_v<TokenRingHeader>);
 static_assert(std::is_trivially_copyable_v<TokenRingHeader>);
 static_assert(sizeof(TokenRingHeader) == 128);
 static_assert(offsetof(TokenRingHeader, tail) == 64);
+static_assert(offsetof(TokenRingHeader, daemon_waiting_room) == 4);
 
 // Multi-producer (clients) / single-consumer (daemon) ring of slot indices; capacity cells of
 // uint64_t follow this header. See shm/request_ring.h for the cell protocol.
@@ -273,10 +285,13 @@ struct alignas(kCacheLine) SegmentHeader {
   uint32_t max_tokens_limit;   // largest max_tokens a request may ask for
   uint32_t max_concurrent;
   uint32_t max_queue;
-  uint32_t reserved0;
+  uint32_t max_priority;  // requests' priority must lie in [-max_priority, max_priority]
   uint64_t reserved1[2];
   // Line 2: daemon liveness and counters.
-  uint64_t heartbeat_ns;  // daemon: CLOCK_MONOTONIC of its last loop iteration
+  // Daemon: CLOCK_MONOTONIC, refreshed at least every kHeartbeatIntervalNs while the loop
+  // iterates or is inside a model step. It stops when the daemon is stopped (SIGSTOP) or its
+  // loop hangs outside a step: clients then report "daemon not responding".
+  uint64_t heartbeat_ns;
   // Daemon: cumulative over loop iterations that ran a model step: their number, the wall time
   // inside the backend's step, and the loop thread's CPU time for everything else in those
   // iterations (intake, admission, output, wake-ups, bookkeeping): the daemon's own cost.
@@ -286,7 +301,12 @@ struct alignas(kCacheLine) SegmentHeader {
   // Daemon: CPU time of its wake-notifier thread so far (the futex wakes of sleeping clients,
   // made off the loop thread when there are many; daemon/wake_notifier.h).
   uint64_t wake_thread_ns;
-  uint64_t reserved2[3];
+  // Daemon, live: sequences holding backend state (KV cache rows), and requests the daemon
+  // holds a slot for (taken off the ring, final entry not yet consumed or slot not yet freed).
+  // Both return to 0 when nothing runs: tests check that an attack leaked neither.
+  uint32_t backend_rows_in_use;
+  uint32_t sequences_held;
+  uint64_t reserved2[2];
   DaemonStats stats;  // line 3
   // Line 4: the doorbell the daemon sleeps on when the request ring is empty.
   uint32_t doorbell_seq;     // futex word; a producer bumps it when the daemon sleeps
@@ -300,6 +320,9 @@ static_assert(offsetof(SegmentHeader, slot_table_offset) == 64);
 static_assert(offsetof(SegmentHeader, token_rings_offset) == 72);
 static_assert(offsetof(SegmentHeader, heartbeat_ns) == 128);
 static_assert(offsetof(SegmentHeader, stats) == 192);
+static_assert(offsetof(SegmentHeader, max_priority) == 108);
+static_assert(offsetof(SegmentHeader, backend_rows_in_use) == 168);
+inline constexpr uint64_t kHeartbeatIntervalNs = 100'000'000;
 static_assert(offsetof(SegmentHeader, doorbell_seq) == 256);
 
 // Sizes a daemon chooses at start-up; everything else is derived by segment_geometry().

@@ -64,6 +64,23 @@ class TokenRingWriter {
 
   uint32_t* futex_word() { return &header_->head; }
 
+  // The daemon holds output that does not fit: asks the client to ring the doorbell when it
+  // makes room. Returns true if room appeared meanwhile (the caller then flushes again instead
+  // of waiting). Dekker pair with TokenRingReader::consume(): we store the flag, then load the
+  // tail; it stores the tail, then (after a full fence) loads the flag; at least one of us sees
+  // the other, so a client that makes room never leaves the daemon asleep.
+  bool request_room(uint32_t needed) {
+    store(header_->daemon_waiting_room, 1u, std::memory_order_seq_cst);
+    const uint32_t used = head_ - load(header_->tail, std::memory_order_seq_cst);
+    return used <= capacity_ && int64_t{capacity_} - used - pending_ >= int64_t{needed};
+  }
+  // The output fits again (or the stream ended): no doorbell wanted.
+  void clear_room_request() {
+    if (load(header_->daemon_waiting_room, std::memory_order_relaxed) != 0) {
+      store(header_->daemon_waiting_room, 0u, std::memory_order_relaxed);
+    }
+  }
+
   // Asks for the cache lines the next write and publish touch (the head, the client's tail and
   // sleeping flag, the next entry) without waiting for them: a loop over many rings issues
   // these first so that its misses overlap instead of coming one after another.
@@ -91,17 +108,29 @@ class TokenRingReader {
     store(header_->head, 0u);
     store(header_->tail, 0u);
     store(header_->client_sleeping, 0u);
+    store(header_->daemon_waiting_room, 0u);
     tail_ = 0;
   }
 
   // Number of published entries not yet consumed.
   uint32_t available() const { return load(header_->head) - tail_; }
 
-  // Copies the next entry out. Caller checked available() > 0.
+  // Copies the next entry out and hands its cell back to the daemon. Caller checked
+  // available() > 0.
   void pop(TokenEntry* out) {
     std::memcpy(out, &entries_[tail_ & (capacity_ - 1)], sizeof(TokenEntry));
     ++tail_;
     store(header_->tail, tail_);
+  }
+
+  // After pop(): true when the daemon was waiting for the room just made
+  // (TokenRingWriter::request_room); the caller then rings the daemon's doorbell. The fence
+  // orders pop()'s tail store before the flag load (the Dekker pair's other half); the flag
+  // sits on the head line the reader reads anyway.
+  bool daemon_wants_room() {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (load(header_->daemon_waiting_room, std::memory_order_relaxed) == 0) return false;
+    return exchange(header_->daemon_waiting_room, 0u, std::memory_order_seq_cst) != 0;
   }
 
   uint32_t* futex_word() { return &header_->head; }

@@ -10,7 +10,7 @@ namespace ringserve::shm {
 namespace {
 
 TEST(Layout, VersionIsPinned) {
-  EXPECT_EQ(kLayoutVersion, 3u) << "layout changed: bump the version and update PROTOCOL.md";
+  EXPECT_EQ(kLayoutVersion, 4u) << "layout changed: bump the version and update PROTOCOL.md";
   EXPECT_EQ(kMagic, 0x3156524553474E52ULL);
   EXPECT_EQ(sizeof(SegmentHeader), 320u);
   EXPECT_EQ(sizeof(SlotHeader), 256u);

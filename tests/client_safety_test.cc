@@ -1,0 +1,2 @@
+// Placeholder: the client-safety tests (written next).
+#include <gtest/gtest.h>

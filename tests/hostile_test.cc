@@ -1,0 +1,2 @@
+// Placeholder: the hostile-client tests (written next).
+#include <gtest/gtest.h>
