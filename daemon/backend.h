@@ -53,8 +53,13 @@ class Backend {
   // decides when a sequence ends (stop tokens, stop strings, max_tokens, the context size).
   virtual void step(std::span<Sequence* const> batch, std::vector<StepOutput>* outputs) = 0;
 
-  // The sequence has ended; release whatever the backend holds for it.
+  // The sequence has ended; release whatever the backend holds for it. Idempotent: a sequence
+  // that holds nothing (never started, or released already) is left as it is.
   virtual void release(Sequence& seq) = 0;
+
+  // Sequences holding backend state now (KV cache rows): published in the segment header, so
+  // tests can check that every ending gave its row back.
+  virtual uint32_t rows_in_use() const = 0;
 };
 
 }  // namespace ringserve::daemon

@@ -41,15 +41,32 @@ std::string EchoBackend::encode_utf8(int32_t cp) {
   return s;
 }
 
+// A sequence's row: its prompt's code points.
+struct EchoBackend::Row final : SequenceState {
+  std::vector<int32_t> tokens;
+};
+
 shm::RequestError EchoBackend::start(Sequence& seq, std::string* message) {
   // The prompt was validated as non-empty UTF-8 at intake.
-  seq.prompt_tokens = code_points(seq.prompt);
-  seq.prompt_token_count = seq.prompt_tokens.size();
-  if (seq.prompt_tokens.empty()) {
+  auto row = std::make_unique<Row>();
+  row->tokens = code_points(seq.prompt);
+  seq.prompt_token_count = row->tokens.size();
+  if (row->tokens.empty()) {
     *message = "prompt has no characters";
     return shm::RequestError::kEmptyPrompt;
   }
+  if (rows_in_use_ >= max_rows_) {  // the scheduler admits at most max_rows
+    *message = "no KV cache row free (" + std::to_string(max_rows_) + " in use)";
+    return shm::RequestError::kInternal;
+  }
+  ++rows_in_use_;
+  seq.backend_state = std::move(row);
   return shm::RequestError::kNone;
+}
+
+void EchoBackend::release(Sequence& seq) {
+  if (seq.backend_state != nullptr) --rows_in_use_;
+  seq.backend_state.reset();
 }
 
 void EchoBackend::step(std::span<Sequence* const> batch, std::vector<StepOutput>* outputs) {
@@ -63,7 +80,8 @@ void EchoBackend::step(std::span<Sequence* const> batch, std::vector<StepOutput>
     const Sequence& seq = *batch[i];
     const shm::GenerationParams& p = seq.params;
     StepOutput& out = (*outputs)[i];
-    const int32_t cp = seq.prompt_tokens[seq.generated % seq.prompt_tokens.size()];
+    const std::vector<int32_t>& tokens = static_cast<const Row&>(*seq.backend_state).tokens;
+    const int32_t cp = tokens[seq.generated % tokens.size()];
     out.has_token = true;
     out.token_id = cp;
     if (is_stop_token_of(p, cp)) {

@@ -2,7 +2,9 @@
 // points; generated token k is prompt token (k mod prompt length), so the output is the prompt
 // repeated. A generated token that is one of the request's stop token ids ends it (kStop);
 // max_tokens ends it otherwise (kLength). Each step sleeps step_delay_us once (for the whole
-// batch), like a model step would.
+// batch), like a model step would. Like the model's KV cache it has a fixed number of rows
+// (max_rows, the scheduler's max_concurrent): a started sequence holds one until released,
+// so a daemon that loses track of a sequence runs out of rows here just as with a model.
 #pragma once
 
 #include <cstdint>
@@ -13,18 +15,23 @@ namespace ringserve::daemon {
 
 class EchoBackend final : public Backend {
  public:
-  explicit EchoBackend(uint32_t step_delay_us) : step_delay_us_(step_delay_us) {}
+  EchoBackend(uint32_t step_delay_us, uint32_t max_rows)
+      : step_delay_us_(step_delay_us), max_rows_(max_rows) {}
   const char* name() const override { return "echo"; }
   shm::RequestError start(Sequence& seq, std::string* message) override;
   void step(std::span<Sequence* const> batch, std::vector<StepOutput>* outputs) override;
-  void release(Sequence& seq) override { seq.prompt_tokens.clear(); }
+  void release(Sequence& seq) override;
+  uint32_t rows_in_use() const override { return rows_in_use_; }
 
   // The echo tokenization, shared with tests: code points of valid UTF-8.
   static std::vector<int32_t> code_points(std::string_view utf8);
   static std::string encode_utf8(int32_t code_point);
 
  private:
+  struct Row;
   uint32_t step_delay_us_;
+  uint32_t max_rows_;
+  uint32_t rows_in_use_ = 0;
 };
 
 }  // namespace ringserve::daemon

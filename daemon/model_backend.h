@@ -44,6 +44,9 @@ class ModelBackend final : public Backend {
   shm::RequestError start(Sequence& seq, std::string* message) override;
   void step(std::span<Sequence* const> batch, std::vector<StepOutput>* outputs) override;
   void release(Sequence& seq) override;
+  uint32_t rows_in_use() const override {
+    return options_.max_sequences - static_cast<uint32_t>(free_cache_slots_.size());
+  }
 
   // One line for the log: model, shape, device, dtype, threads, memory.
   std::string describe() const;

@@ -5,19 +5,18 @@
 
 #include "shm/atomics.h"
 #include "shm/clock.h"
+#include "shm/slot.h"
 
 namespace ringserve::daemon {
 
 IntakeOutcome take_request(const shm::SegmentView& view, uint32_t slot_index,
-                           uint32_t max_tokens_limit, uint64_t now_ns,
+                           const IntakeLimits& limits, uint64_t now_ns,
                            std::unique_ptr<Sequence>* out, shm::RequestCheck* check) {
   const shm::SegmentShape& shape = view.shape();
   if (slot_index >= shape.slot_count) return IntakeOutcome::kIgnored;
   shm::SlotHeader* slot = view.slot(slot_index);
-  uint64_t word = shm::load(slot->state_word);
-  if (shm::word_state(word) != shm::SlotState::kSubmitted) return IntakeOutcome::kIgnored;
-  const uint64_t queued = shm::with_state(word, shm::SlotState::kQueued);
-  if (!shm::compare_exchange(slot->state_word, word, queued)) return IntakeOutcome::kIgnored;
+  uint64_t queued = 0;
+  if (!shm::slot::take(slot, &queued)) return IntakeOutcome::kIgnored;
 
   auto seq = std::make_unique<Sequence>(
       slot_index, shm::TokenRingWriter(view.token_ring(slot_index), shape.token_ring_capacity));
@@ -53,7 +52,16 @@ IntakeOutcome take_request(const shm::SegmentView& view, uint32_t slot_index,
     *check = shm::parse_request_payload(area, snapshot.prompt_length, snapshot.stop_strings_length,
                                         snapshot.params.flags, &payload);
   }
-  if (check->ok()) *check = shm::check_params(seq->params, max_tokens_limit);
+  if (check->ok()) *check = shm::check_params(seq->params, limits.max_tokens);
+  if (check->ok()) {
+    const int64_t priority = seq->params.priority;
+    const int64_t max = limits.max_priority;
+    if (priority < -max || priority > max) {
+      *check = {shm::RequestError::kInvalidParams,
+                "priority " + std::to_string(priority) + " is outside " + std::to_string(-max) +
+                    ".." + std::to_string(max) + " (the daemon's scheduler.max_priority)"};
+    }
+  }
   if (check->ok()) {
     seq->prompt = std::move(payload.prompt);
     seq->chat = std::move(payload.chat);

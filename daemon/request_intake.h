@@ -20,8 +20,14 @@ enum class IntakeOutcome {
   kIgnored,   // the value does not name a slot in SUBMITTED state: nothing to do
 };
 
+// What the daemon's configuration allows a request.
+struct IntakeLimits {
+  uint32_t max_tokens = 0;    // scheduler.max_tokens_limit
+  uint32_t max_priority = 0;  // scheduler.max_priority: priority in [-max, max]
+};
+
 IntakeOutcome take_request(const shm::SegmentView& view, uint32_t slot_index,
-                           uint32_t max_tokens_limit, uint64_t now_ns,
+                           const IntakeLimits& limits, uint64_t now_ns,
                            std::unique_ptr<Sequence>* out, shm::RequestCheck* check);
 
 }  // namespace ringserve::daemon

@@ -18,6 +18,7 @@
 #include "shm/futex.h"
 #include "shm/prefetch.h"
 #include "shm/process.h"
+#include "shm/slot.h"
 
 namespace ringserve::daemon {
 namespace {
@@ -33,7 +34,6 @@ constexpr uint64_t kDeathCheckNs = 5'000'000;
 // or its push failed) and is taken from the table.
 constexpr uint64_t kOrphanSubmitNs = 200'000'000;
 constexpr uint64_t kIdleWaitNs = 100'000'000;  // doorbell sleep between housekeeping
-constexpr uint64_t kBlockedPollNs = 50'000;    // re-check rings the clients must drain
 
 shm::WaitMode to_shm(config::WaitMode m) {
   switch (m) {
@@ -121,7 +121,8 @@ bool Server::start(std::string* error) {
   h->max_tokens_limit = config_.scheduler.max_tokens_limit;
   h->max_concurrent = config_.scheduler.max_concurrent;
   h->max_queue = config_.scheduler.max_queue;
-  h->heartbeat_ns = shm::monotonic_ns();
+  h->max_priority = config_.scheduler.max_priority;
+  heartbeat_ = std::make_unique<Heartbeat>(&h->heartbeat_ns);
   requests_ =
       std::make_unique<shm::RequestRingConsumer>(view_.request_ring(), g.request_ring_capacity,
                                                  uint64_t{t.unpublished_timeout_ms} * 1'000'000);
@@ -158,7 +159,7 @@ void Server::run() {
   uint64_t iteration_cpu_start = shm::thread_cpu_ns();
   for (;;) {
     const uint64_t now = shm::monotonic_ns();
-    shm::store(view_.header()->heartbeat_ns, now, std::memory_order_relaxed);
+    heartbeat_->beat();
     if (stop_requested_.load(std::memory_order_relaxed) && !stopping_) begin_shutdown(now);
     intake(now);
     // A client's death is reported by the kernel (client_watch.h) and reaped at once; the
@@ -189,9 +190,8 @@ void Server::run() {
     update_queue_positions(now);
     publish_stats();
     if (stopping_) {
-      const bool idle = scheduler_.running().empty() && scheduler_.waiting().empty() &&
-                        std::none_of(by_slot_.begin(), by_slot_.end(),
-                                     [](const auto& s) { return s != nullptr; });
+      const bool idle =
+          scheduler_.running().empty() && scheduler_.waiting().empty() && held_ == 0;
       if (idle || now >= drain_deadline_ns_) break;
     }
     if (stepped) {
@@ -217,14 +217,19 @@ void Server::run() {
     const bool steppable = std::any_of(scheduler_.running().begin(), scheduler_.running().end(),
                                        [](const Sequence* s) { return s->pending.empty(); });
     if (!stepped) {
-      if (!steppable) idle_wait(now);
+      if (!steppable) {
+        heartbeat_->enter_bounded_phase();
+        idle_wait(now);
+        heartbeat_->leave_bounded_phase();
+      }
       iteration_cpu_start = shm::thread_cpu_ns();  // the wait is not work
     }
   }
   spdlog::info("ringserved '{}' stopped: {} requests completed, {} tokens generated",
                config_.daemon.name, stats_.completed, stats_.tokens_generated);
   notifier_.reset();  // its queued words point into the segment
-  segment_.reset();   // unmaps and removes the segment
+  heartbeat_.reset();
+  segment_.reset();  // unmaps and removes the segment
 }
 
 void Server::begin_shutdown(uint64_t now) {
@@ -238,7 +243,8 @@ void Server::begin_shutdown(uint64_t now) {
                scheduler_.waiting().size());
   const std::deque<Sequence*> waiting = scheduler_.waiting();
   for (Sequence* seq : waiting) {
-    finish(*seq, shm::FinishReason::kRejected, shm::RequestError::kShuttingDown);
+    finish(*seq, shm::FinishReason::kRejected, shm::RequestError::kShuttingDown,
+           "the daemon is stopping and admits no more requests");
   }
 }
 
@@ -265,28 +271,34 @@ void Server::accept(uint32_t slot_index, uint64_t now) {
   if (slot_index < by_slot_.size() && by_slot_[slot_index] != nullptr) return;
   std::unique_ptr<Sequence> seq;
   shm::RequestCheck check;
-  const IntakeOutcome outcome =
-      take_request(view_, slot_index, config_.scheduler.max_tokens_limit, now, &seq, &check);
+  const IntakeLimits limits{config_.scheduler.max_tokens_limit, config_.scheduler.max_priority};
+  const IntakeOutcome outcome = take_request(view_, slot_index, limits, now, &seq, &check);
   if (outcome == IntakeOutcome::kIgnored) return;
   Sequence& s = *seq;
   s.request_id = next_request_id_++;
   shm::store(view_.slot(s.slot)->request_id, s.request_id);
   shm::store(view_.slot(s.slot)->received_ns, now);
   by_slot_[s.slot] = std::move(seq);
+  ++held_;
   client_watch_.watch({s.owner_pid, s.owner_start_time});
   ++stats_.received;
+  // Not in the scheduler yet, so finish() only queues the final entry.
   if (outcome == IntakeOutcome::kRejected) {
     spdlog::info("request {} rejected: {}", s.request_id, check.message);
-    queue_finish(s, shm::FinishReason::kError, check.error);
+    finish(s, shm::FinishReason::kError, check.error, check.message);
     return;
   }
   if (stopping_) {
-    queue_finish(s, shm::FinishReason::kRejected, shm::RequestError::kShuttingDown);
+    finish(s, shm::FinishReason::kRejected, shm::RequestError::kShuttingDown,
+           "the daemon is stopping and admits no more requests");
     return;
   }
   if (!scheduler_.enqueue(&s)) {
     ++stats_.rejected;
-    queue_finish(s, shm::FinishReason::kRejected, shm::RequestError::kQueueFull);
+    finish(s, shm::FinishReason::kRejected, shm::RequestError::kQueueFull,
+           "the waiting line is full: " + std::to_string(scheduler_.waiting().size()) +
+               " requests wait (scheduler.max_queue " +
+               std::to_string(config_.scheduler.max_queue) + ")");
   }
 }
 
@@ -299,13 +311,15 @@ void Server::record(shm::LatencyHistogram& histogram, uint64_t latency_ns) {
              std::memory_order_relaxed);
 }
 
-void Server::finish(Sequence& seq, shm::FinishReason reason, shm::RequestError error) {
+void Server::finish(Sequence& seq, shm::FinishReason reason, shm::RequestError error,
+                    std::string detail) {
   if (seq.finishing) return;
   const uint64_t now = shm::monotonic_ns();
   record(view_.metrics()->end_to_end, now > seq.received_ns ? now - seq.received_ns : 0);
   scheduler_.remove(&seq);
+  backend_->release(seq);  // nothing to release for a request that never started
+  seq.detail = std::move(detail);
   if (seq.running()) {
-    backend_->release(seq);
     // The rate at which running requests leave is the rate at which waiting ones get in:
     // a moving average of the interval between departures prices a queue position.
     if (last_departure_ns_ != 0) {
@@ -327,8 +341,11 @@ void Server::check_cancels_and_deadlines(uint64_t now, bool running) {
   }
   for (Sequence* seq : to_check_) {
     const shm::SlotHeader* slot = view_.slot(seq->slot);
+    // A client that let go of its stream without cancelling will not read what we make: the
+    // same as a cancel (client_released shares the cancel word's cache line).
     if (shm::load(slot->cancel_requested, std::memory_order_relaxed) ==
-        shm::cancel_token(seq->state_word)) {
+            shm::cancel_token(seq->state_word) ||
+        shm::load(slot->client_released, std::memory_order_relaxed) != 0) {
       finish(*seq, shm::FinishReason::kCancelled, shm::RequestError::kNone);
     } else if ((!seq->running() && now >= seq->queue_deadline_ns) ||
                now >= seq->total_deadline_ns) {
@@ -340,15 +357,14 @@ void Server::check_cancels_and_deadlines(uint64_t now, bool running) {
 
 void Server::admit(uint64_t now) {
   for (Sequence* seq : scheduler_.admit(now)) {
-    uint64_t expected = seq->state_word;
-    const uint64_t running = shm::with_state(expected, shm::SlotState::kRunning);
-    if (!shm::compare_exchange(view_.slot(seq->slot)->state_word, expected, running)) {
+    if (!shm::slot::admit(view_.slot(seq->slot), &seq->state_word)) {
       // The client overwrote its own slot: it is no longer a request we can serve.
-      scheduler_.remove(seq);
-      drop(*seq, false);
+      spdlog::warn("request {}: slot {} no longer holds it at admission (client overwrote it)",
+                   seq->request_id, seq->slot);
+      retire(*seq, SlotHandback::kLeave, shm::FinishReason::kError,
+             shm::RequestError::kProtocolViolation);
       continue;
     }
-    seq->state_word = running;
     seq->admitted_ns = now;
     record(view_.metrics()->queue_wait, now - seq->received_ns);
     shm::store(view_.slot(seq->slot)->admitted_ns, now);
@@ -359,7 +375,7 @@ void Server::admit(uint64_t now) {
     if (error != shm::RequestError::kNone) {
       spdlog::info("request {} rejected by the {} backend: {}", seq->request_id, backend_->name(),
                    message);
-      finish(*seq, shm::FinishReason::kError, error);
+      finish(*seq, shm::FinishReason::kError, error, message);
     }
   }
 }
@@ -435,48 +451,104 @@ void Server::flush_all(uint64_t now) {
       continue;
     }
     Sequence& seq = *owned;
+    const size_t backlog = seq.pending.size();
     bool wake = false;
     const FlushResult r = flush(view_, seq, now, &wake);
     if (wake) notifier_->add(seq.writer.futex_word());
-    if (r == FlushResult::kDone) {
-      drop(seq, true);
-    } else if (r == FlushResult::kAbandoned) {
-      spdlog::warn("request {}: slot {} no longer holds our request (client scribbled on it)",
-                   seq.request_id, seq.slot);
-      scheduler_.remove(&seq);
-      drop(seq, false);
+    switch (r) {
+      case FlushResult::kOpen:
+        if (seq.paused_since_ns != 0) {
+          seq.paused_since_ns = 0;
+          seq.writer.clear_room_request();
+        }
+        break;
+      case FlushResult::kBlocked:
+        // The pause is counted from the client's last read: a slow reader that keeps reading
+        // is never stalled.
+        if (seq.paused_since_ns == 0 || seq.pending.size() < backlog) seq.paused_since_ns = now;
+        end_if_stalled(seq, now);
+        break;
+      case FlushResult::kFinal:
+        retire(seq, SlotHandback::kFinalPublished);
+        break;
+      case FlushResult::kClientGone:
+        retire(seq, SlotHandback::kWithoutFinalEntry, shm::FinishReason::kCancelled);
+        break;
+      case FlushResult::kCorrupt:
+        spdlog::warn("request {}: the tail of slot {}'s token ring is impossible (scribbled)",
+                     seq.request_id, seq.slot);
+        retire(seq, SlotHandback::kWithoutFinalEntry, shm::FinishReason::kError,
+               shm::RequestError::kProtocolViolation,
+               "the token ring's tail counter was overwritten with an impossible value");
+        break;
     }
   }
 }
 
-void Server::drop(Sequence& seq, bool log_it) {
-  if (log_it) {
-    const uint64_t end = shm::monotonic_ns();
-    spdlog::info(
-        "request {}: prompt {} tokens, generated {}, queue wait {:.3f} ms, ttft {:.3f} ms, "
-        "total {:.3f} ms, finish {}",
-        seq.request_id, seq.prompt_token_count, seq.generated,
-        ms_between(seq.received_ns, seq.admitted_ns),
-        ms_between(seq.received_ns, seq.first_token_ns), ms_between(seq.received_ns, end),
-        shm::finish_reason_name(seq.finish_reason));
-    switch (seq.finish_reason) {
-      case shm::FinishReason::kStop:
-      case shm::FinishReason::kLength:
-        ++stats_.completed;
-        break;
-      case shm::FinishReason::kCancelled:
-        ++stats_.cancelled;
-        break;
-      case shm::FinishReason::kRejected:
-        break;  // counted at rejection
-      default:
-        ++stats_.failed;
-        break;
-    }
+void Server::end_if_stalled(Sequence& seq, uint64_t now) {
+  const uint64_t limit_ns = uint64_t{config_.scheduler.pause_timeout_ms} * 1'000'000;
+  if (seq.finishing || now - seq.paused_since_ns < limit_ns) return;
+  spdlog::info("request {}: its client has not read for {} ms; it gives up its place",
+               seq.request_id, (now - seq.paused_since_ns) / 1'000'000);
+  // What it made stays queued for the client; the final entry follows it.
+  finish(seq, shm::FinishReason::kError, shm::RequestError::kClientStalled,
+         "the client did not read its full token ring for " +
+             std::to_string(config_.scheduler.pause_timeout_ms) +
+             " ms (scheduler.pause_timeout_ms): the request gave up its running place after " +
+             std::to_string(seq.generated) + " tokens");
+}
+
+void Server::retire(Sequence& seq, SlotHandback handback, shm::FinishReason reason,
+                    shm::RequestError error, std::string detail) {
+  finish(seq, reason, error, std::move(detail));  // a no-op for a request that had ended
+  shm::SlotHeader* slot = view_.slot(seq.slot);
+  const uint64_t now = shm::monotonic_ns();
+  switch (handback) {
+    case SlotHandback::kFinalPublished:
+      if (shm::slot::finish(slot, &seq.state_word)) {
+        shm::slot::free_if_released(slot, seq.state_word);
+      }
+      break;
+    case SlotHandback::kWithoutFinalEntry:
+      // The finish fields go only into a slot that still holds this request; the client sees
+      // FINISHED without a final entry and reads them from there (PROTOCOL.md).
+      if (shm::load(slot->state_word) != seq.state_word) break;
+      seq.writer.clear_room_request();
+      store_finish_fields(view_, seq, now);
+      if (shm::slot::finish(slot, &seq.state_word)) {
+        shm::slot::free_if_released(slot, seq.state_word);
+      }
+      break;
+    case SlotHandback::kReclaim:
+      shm::slot::reclaim(slot, seq.state_word);
+      break;
+    case SlotHandback::kLeave:
+      break;
+  }
+  spdlog::info(
+      "request {}: prompt {} tokens, generated {}, queue wait {:.3f} ms, ttft {:.3f} ms, "
+      "total {:.3f} ms, finish {}",
+      seq.request_id, seq.prompt_token_count, seq.generated,
+      ms_between(seq.received_ns, seq.admitted_ns),
+      ms_between(seq.received_ns, seq.first_token_ns), ms_between(seq.received_ns, now),
+      shm::finish_reason_name(seq.finish_reason));
+  switch (seq.finish_reason) {
+    case shm::FinishReason::kStop:
+    case shm::FinishReason::kLength:
+      ++stats_.completed;
+      break;
+    case shm::FinishReason::kCancelled:
+      ++stats_.cancelled;
+      break;
+    case shm::FinishReason::kRejected:
+      break;  // counted at rejection
+    default:
+      ++stats_.failed;
+      break;
   }
   client_watch_.unwatch({seq.owner_pid, seq.owner_start_time});
-  const uint32_t slot = seq.slot;
-  by_slot_[slot].reset();
+  --held_;
+  by_slot_[seq.slot].reset();
 }
 
 void Server::sweep_slots(uint64_t now) {
@@ -500,11 +572,7 @@ void Server::sweep_slots(uint64_t now) {
       if (alive(seq.owner_pid, seq.owner_start_time)) continue;
       spdlog::info("request {}: client pid {} died; freeing slot {}", seq.request_id, seq.owner_pid,
                    i);
-      scheduler_.remove(&seq);
-      if (seq.running() && !seq.finishing) backend_->release(seq);
-      free_slot(view_, seq);
-      seq.finish_reason = shm::FinishReason::kCancelled;
-      drop(seq, true);
+      retire(seq, SlotHandback::kReclaim);
       continue;
     }
     // Slots we do not hold: claimed, submitted or finished by a client that died before
@@ -519,6 +587,19 @@ void Server::sweep_slots(uint64_t now) {
     const uint64_t start_time =
         state == shm::SlotState::kClaimed ? 0 : shm::load(slot->owner_start_time);
     if (alive(shm::word_pid(word), start_time)) {
+      if (state == shm::SlotState::kQueued || state == shm::SlotState::kRunning) {
+        // Only the daemon makes these states, and it holds every request it made them for: a
+        // slot in one without a request here was lost (its state word or ring overwritten).
+        // Its owner lives and waits on it: it is told, and frees the slot as after any end.
+        spdlog::warn("slot {} is {} but the daemon holds no request for it; finishing it", i,
+                     state == shm::SlotState::kQueued ? "QUEUED" : "RUNNING");
+        store_finish_fields(view_, i, shm::FinishReason::kError,
+                            shm::RequestError::kProtocolViolation,
+                            "the daemon lost this request: its slot or token ring was overwritten",
+                            now);
+        if (shm::slot::finish(slot, &word)) shm::slot::free_if_released(slot, word);
+        continue;
+      }
       if (state != shm::SlotState::kSubmitted) continue;
       if (submitted_word_[i] != word) {
         submitted_word_[i] = word;
@@ -533,7 +614,7 @@ void Server::sweep_slots(uint64_t now) {
       }
       continue;
     }
-    shm::compare_exchange(slot->state_word, word, shm::with_state(word, shm::SlotState::kFree));
+    shm::slot::reclaim(slot, word);
   }
 }
 
@@ -555,6 +636,9 @@ void Server::update_queue_positions(uint64_t now) {
 }
 
 void Server::publish_stats() {
+  shm::SegmentHeader* h = view_.header();
+  shm::store(h->backend_rows_in_use, backend_->rows_in_use(), std::memory_order_relaxed);
+  shm::store(h->sequences_held, held_, std::memory_order_relaxed);
   stats_.running = static_cast<uint32_t>(scheduler_.running().size());
   stats_.waiting = static_cast<uint32_t>(scheduler_.waiting().size());
   shm::DaemonStats& out = view_.header()->stats;
@@ -571,16 +655,26 @@ void Server::publish_stats() {
 }
 
 void Server::idle_wait(uint64_t now) {
-  const bool blocked = std::any_of(by_slot_.begin(), by_slot_.end(),
-                                   [](const auto& s) { return s && !s->pending.empty(); });
-  uint64_t deadline = std::min(now + (blocked ? kBlockedPollNs : kIdleWaitNs), next_reap_ns_);
-  if (stopping_) deadline = std::min(deadline, now + kBlockedPollNs);
+  // Sequences whose output waits for their client to read ask it for the doorbell when it
+  // does (TokenRingWriter::request_room), so the daemon sleeps instead of polling their rings.
+  blocked_.clear();
+  uint64_t deadline = std::min(now + kIdleWaitNs, next_reap_ns_);
+  const uint64_t pause_ns = uint64_t{config_.scheduler.pause_timeout_ms} * 1'000'000;
+  for (const auto& owned : by_slot_) {
+    if (owned == nullptr || owned->pending.empty()) continue;
+    if (owned->writer.request_room(1)) return;  // room already: flush at once
+    blocked_.push_back(owned.get());
+    if (!owned->finishing) deadline = std::min(deadline, owned->paused_since_ns + pause_ns);
+  }
+  if (stopping_) deadline = std::min(deadline, drain_deadline_ns_);
   if (const uint64_t stall = requests_->stall_deadline_ns(); stall != 0) {
     deadline = std::min(deadline, stall);
   }
   shm::SegmentHeader* h = view_.header();
   const auto ready = [&] {
-    return requests_->ready_to_poll() || stop_requested_.load(std::memory_order_relaxed);
+    return requests_->ready_to_poll() || stop_requested_.load(std::memory_order_relaxed) ||
+           std::any_of(blocked_.begin(), blocked_.end(),
+                       [](const Sequence* seq) { return seq->writer.free_entries() != 0; });
   };
   shm::wait_until(ready, &h->doorbell_seq, &h->daemon_sleeping, wait_policy_, deadline);
 }

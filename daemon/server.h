@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "daemon/backend.h"
 #include "daemon/client_watch.h"
+#include "daemon/heartbeat.h"
 #include "daemon/scheduler.h"
 #include "shm/request_ring.h"
 #include "shm/segment.h"
@@ -41,11 +42,22 @@ class Server {
  private:
   void intake(uint64_t now);
   void accept(uint32_t slot_index, uint64_t now);
+  // How retire() hands a request's slot back.
+  enum class SlotHandback {
+    kFinalPublished,     // its final entry is in the ring: FINISHED, freed if the client let go
+    kWithoutFinalEntry,  // no entry can reach the client (its ring is corrupt, or it let go of
+                         // a full ring): finish fields, FINISHED, freed if the client let go
+    kReclaim,            // its owner is dead: FREE
+    kLeave,              // the slot no longer holds our request: left untouched
+  };
   // Ends the cancelled and the late among the running (`running`) or the waiting requests.
   void check_cancels_and_deadlines(uint64_t now, bool running);
   void admit(uint64_t now);
   bool step();
   void flush_all(uint64_t now);
+  // A paused sequence (its output does not fit in its unread ring) that has been paused for
+  // scheduler.pause_timeout_ms while still running gives up its place and its backend state.
+  void end_if_stalled(Sequence& seq, uint64_t now);
   // Every 100 ms (and at once when a client dies): reclaims the slots of dead clients, and
   // takes requests that sit SUBMITTED in the slot table without having come off the ring.
   void sweep_slots(uint64_t now);
@@ -53,14 +65,24 @@ class Server {
   void update_queue_positions(uint64_t now);
   void publish_stats();
   void idle_wait(uint64_t now);
-  void finish(Sequence& seq, shm::FinishReason reason, shm::RequestError error);
+  // Ends a request: gives up its running or waiting place and its backend state, and queues its
+  // final entry (with `detail`, the words behind an error). Idempotent. The Sequence and its
+  // slot stay ours until retire().
+  void finish(Sequence& seq, shm::FinishReason reason, shm::RequestError error,
+              std::string detail = {});
+  // Every request's end goes through here, whatever ended it: finish() if it had not ended
+  // (so nothing keeps a place or a KV row), the slot handed back as `handback` says, the
+  // counters, the client watch, and the Sequence freed.
+  void retire(Sequence& seq, SlotHandback handback,
+              shm::FinishReason reason = shm::FinishReason::kCancelled,
+              shm::RequestError error = shm::RequestError::kNone, std::string detail = {});
   static void record(shm::LatencyHistogram& histogram, uint64_t latency_ns);
-  void drop(Sequence& seq, bool log_it);
 
   config::Config config_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<shm::Segment> segment_;
   std::unique_ptr<WakeNotifier> notifier_;  // after segment_: destroyed before it
+  std::unique_ptr<Heartbeat> heartbeat_;    // likewise
   ClientWatch client_watch_;
   shm::SegmentView view_;
   std::unique_ptr<shm::RequestRingConsumer> requests_;
@@ -72,7 +94,8 @@ class Server {
   // arrived, and since when (sweep_slots adopts it after kOrphanSubmitNs).
   std::vector<uint64_t> submitted_word_;
   std::vector<uint64_t> submitted_since_ns_;
-  std::vector<Sequence*> blocked_;  // scratch: sequences waiting for ring room
+  std::vector<Sequence*> blocked_;  // idle_wait()'s scratch: sequences waiting for ring room
+  uint32_t held_ = 0;               // non-null entries of by_slot_
   std::vector<Sequence*> batch_;
   std::vector<StepOutput> outputs_;
   std::vector<Sequence*> to_check_;  // check_cancels_and_deadlines()'s copy of a line

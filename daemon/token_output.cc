@@ -54,38 +54,25 @@ void queue_finish(Sequence& seq, shm::FinishReason reason, shm::RequestError err
   seq.pending.push_back(e);
 }
 
-void free_slot(const shm::SegmentView& view, Sequence& seq) {
-  shm::SlotHeader* slot = view.slot(seq.slot);
-  uint64_t expected = seq.state_word;
-  shm::compare_exchange(slot->state_word, expected,
-                        shm::with_state(seq.state_word, shm::SlotState::kFree));
-}
-
-namespace {
-
-// Why the stream ended, for the client that reads the final entry.
-void store_finish_fields(const shm::SegmentView& view, const Sequence& seq, uint64_t now_ns) {
-  shm::SlotHeader* slot = view.slot(seq.slot);
-  shm::store(slot->finish_reason, static_cast<uint32_t>(seq.finish_reason));
-  shm::store(slot->error_code, static_cast<uint32_t>(seq.error));
-  shm::store(slot->tokens_generated, seq.generated);
+void store_finish_fields(const shm::SegmentView& view, uint32_t slot_index,
+                         shm::FinishReason reason, shm::RequestError error,
+                         std::string_view detail, uint64_t now_ns, uint32_t generated) {
+  shm::SlotHeader* slot = view.slot(slot_index);
+  const auto detail_length =
+      static_cast<uint32_t>(std::min<size_t>(detail.size(), view.shape().prompt_capacity));
+  std::memcpy(view.prompt(slot_index), detail.data(), detail_length);
+  shm::store(slot->detail_length, detail_length);
+  shm::store(slot->finish_reason, static_cast<uint32_t>(reason));
+  shm::store(slot->error_code, static_cast<uint32_t>(error));
+  shm::store(slot->tokens_generated, generated);
   shm::store(slot->finished_ns, now_ns);
   shm::store(slot->queue_position, 0u);
 }
 
-// Moves the slot to FINISHED. False if the slot is not ours.
-bool set_finished(const shm::SegmentView& view, Sequence& seq) {
-  shm::SlotHeader* slot = view.slot(seq.slot);
-  uint64_t expected = seq.state_word;
-  const uint64_t finished = shm::with_state(seq.state_word, shm::SlotState::kFinished);
-  if (!shm::compare_exchange(slot->state_word, expected, finished, std::memory_order_seq_cst)) {
-    return false;
-  }
-  seq.state_word = finished;
-  return true;
+void store_finish_fields(const shm::SegmentView& view, const Sequence& seq, uint64_t now_ns) {
+  store_finish_fields(view, seq.slot, seq.finish_reason, seq.error, seq.detail, now_ns,
+                      seq.generated);
 }
-
-}  // namespace
 
 FlushResult flush(const shm::SegmentView& view, Sequence& seq, uint64_t now_ns, bool* wake) {
   *wake = false;
@@ -94,15 +81,12 @@ FlushResult flush(const shm::SegmentView& view, Sequence& seq, uint64_t now_ns, 
     return FlushResult::kOpen;
   }
   const int64_t free_entries = seq.writer.free_entries();
-  if (free_entries < 0) return FlushResult::kAbandoned;
-  shm::SlotHeader* slot = view.slot(seq.slot);
+  if (free_entries < 0) return FlushResult::kCorrupt;
   int64_t room = free_entries;
   bool final_written = false;
   while (room > 0 && !seq.pending.empty()) {
     shm::TokenEntry& e = seq.pending.front();
     if (e.flags & shm::kTokenFinal) {
-      // The finish fields are stored before the final entry is published, so a client that
-      // sees the final entry also sees why the stream ended.
       store_finish_fields(view, seq, now_ns);
       final_written = true;
     }
@@ -113,23 +97,15 @@ FlushResult flush(const shm::SegmentView& view, Sequence& seq, uint64_t now_ns, 
     if (final_written) break;
   }
   *wake = seq.writer.publish();
-  if (final_written) {
-    // FINISHED only after the last publish. A client that has let go of its stream frees the
-    // slot the moment it sees FINISHED, and the slot's next owner resets the ring: a publish
-    // after FINISHED could land in the next request's ring and hand it this one's tokens (the
-    // soak test caught that, about once a minute).
-    if (!set_finished(view, seq)) return FlushResult::kAbandoned;
-    // Dekker pair with the client's release: we stored FINISHED (seq_cst), now look at its
-    // flag; it stores its flag, then looks at the state. CAS: only one of us frees the slot.
-    if (shm::load(slot->client_released, std::memory_order_seq_cst) != 0) free_slot(view, seq);
-    return FlushResult::kDone;
-  }
+  // The caller moves the slot to FINISHED only after this last publish. A client that has let
+  // go of its stream frees the slot the moment it sees FINISHED, and the slot's next owner
+  // resets the ring: a publish after FINISHED could land in the next request's ring and hand
+  // it this one's tokens (the soak test caught that, about once a minute).
+  if (final_written) return FlushResult::kFinal;
   if (seq.pending.empty()) return FlushResult::kOpen;
   // Ring full. A client that has let go will never read: stop writing for it.
-  if (shm::load(slot->client_released, std::memory_order_seq_cst) != 0) {
-    store_finish_fields(view, seq, now_ns);
-    if (set_finished(view, seq)) free_slot(view, seq);
-    return FlushResult::kDone;
+  if (shm::load(view.slot(seq.slot)->client_released, std::memory_order_seq_cst) != 0) {
+    return FlushResult::kClientGone;
   }
   return FlushResult::kBlocked;
 }

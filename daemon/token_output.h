@@ -27,19 +27,26 @@ void emit_token(Sequence& seq, int32_t token_id, std::string_view text, uint64_t
 void queue_finish(Sequence& seq, shm::FinishReason reason, shm::RequestError error);
 
 enum class FlushResult {
-  kOpen,       // the stream goes on (pending may or may not be empty)
-  kBlocked,    // the ring is full: the client has not read yet
-  kDone,       // the final entry is published (or the client is gone): drop the sequence
-  kAbandoned,  // the slot is no longer ours or its ring is corrupt: drop without touching it
+  kOpen,        // the stream goes on; the backlog is empty
+  kBlocked,     // entries are left over: the ring is full, its client has not read yet
+  kFinal,       // the final entry is published: the caller moves the slot to FINISHED
+  kClientGone,  // the ring is full and the client has let go: it will never read again
+  kCorrupt,     // the ring's tail is impossible (scribbled): nothing more can be written
 };
 
-// Writes pending entries into the ring; publishing the final entry also stores the finish
-// fields and moves the slot to FINISHED (and to FREE when the client has already let go).
+// Writes pending entries into the ring and publishes them, and what emit_token() wrote.
+// Before the final entry it stores the finish fields (finish_reason, error_code, the detail
+// message) so that a client that sees the final entry also sees why. It never changes the
+// slot's state word: the caller does (Server::retire, through shm/slot.h).
 // Sets *wake when the client sleeps and needs a futex wake for what was published.
 FlushResult flush(const shm::SegmentView& view, Sequence& seq, uint64_t now_ns, bool* wake);
 
-// Hands the slot back without a final entry: the client released it (or died) before the
-// stream could end normally. CAS, so a slot that is no longer ours is left alone.
-void free_slot(const shm::SegmentView& view, Sequence& seq);
+// The finish fields of a request that ended, with its detail message (written at the start of
+// the prompt area, which the daemon copied at intake and no longer needs).
+void store_finish_fields(const shm::SegmentView& view, const Sequence& seq, uint64_t now_ns);
+// The same for a slot the daemon holds no Sequence for (it lost the request).
+void store_finish_fields(const shm::SegmentView& view, uint32_t slot_index,
+                         shm::FinishReason reason, shm::RequestError error,
+                         std::string_view detail, uint64_t now_ns, uint32_t generated = 0);
 
 }  // namespace ringserve::daemon

@@ -124,7 +124,10 @@ class RequestRingConsumer {
       return PollResult::kEmpty;
     }
     if (stalled_since_ns_ == 0) stalled_since_ns_ = now_ns;
-    if (now_ns - stalled_since_ns_ < skip_after_ns_) return PollResult::kPending;
+    // A cell that is not tagged with head holds what no producer writes (cell[head] is always
+    // empty(head) or full(head, v) otherwise): no publish can be in flight there, so it is
+    // skipped at once. An empty cell waits for its producer until the deadline.
+    if (!corrupt && now_ns - stalled_since_ns_ < skip_after_ns_) return PollResult::kPending;
     // Skip: a CAS, so a producer publishing at this very moment either wins (and we consume
     // its value next poll) or loses and re-claims.
     uint64_t expected = word;
@@ -139,9 +142,11 @@ class RequestRingConsumer {
 
   // True when the next poll may make progress: while stalled on an unpublished position, only
   // its publication counts (a waiter must not spin on the claimed position); otherwise any
-  // published cell or claimed position does.
+  // published cell or claimed position does. A corrupt cell counts (poll skips it at once);
+  // counting garbage as "published" made the daemon spin while a scribbled ring was stalled.
   bool ready_to_poll() const {
     const uint64_t word = load(cells_[head_ & (capacity_ - 1)], std::memory_order_seq_cst);
+    if (cell_tag(word) != static_cast<uint32_t>(head_)) return true;
     if (cell_value(word) != kEmptyValue) return true;
     if (stalled_since_ns_ != 0) return false;
     return load(header_->tail, std::memory_order_seq_cst) != head_;

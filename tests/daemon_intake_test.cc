@@ -10,6 +10,7 @@
 
 #include "daemon/request_intake.h"
 #include "daemon/token_output.h"
+#include "shm/slot.h"
 #include "shm/atomics.h"
 #include "shm/segment.h"
 #include "shm/token_ring.h"
@@ -42,7 +43,7 @@ class Intake : public ::testing::Test {
   }
 
   IntakeOutcome take(uint32_t index, std::unique_ptr<Sequence>* seq, shm::RequestCheck* check) {
-    return take_request(view_, index, 100, 1000, seq, check);
+    return take_request(view_, index, {100, 10}, 1000, seq, check);
   }
 
   std::string name_;
@@ -94,7 +95,9 @@ TEST_F(Intake, FinishedBecomesVisibleOnlyAfterTheFinalEntryIsPublished) {
     queue_finish(*seq, shm::FinishReason::kLength, shm::RequestError::kNone);
     go.store(r);
     bool wake = false;
-    EXPECT_EQ(flush(view_, *seq, 1000, &wake), FlushResult::kDone);
+    // What Server::retire does after a flush that published the final entry.
+    EXPECT_EQ(flush(view_, *seq, 1000, &wake), FlushResult::kFinal);
+    EXPECT_TRUE(shm::slot::finish(slot, &seq->state_word));
     while (seen.load() != r) std::this_thread::yield();
   }
   client.join();

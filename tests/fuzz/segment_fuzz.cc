@@ -11,6 +11,7 @@
 #include "daemon/token_output.h"
 #include "shm/request_ring.h"
 #include "shm/segment.h"
+#include "shm/slot.h"
 
 namespace ringserve::fuzz {
 namespace {
@@ -46,11 +47,24 @@ void drain(const shm::SegmentView& view, daemon::Sequence& seq) {
   daemon::queue_token(seq, 0x20AC, "\xE2\x82\xAC");
   daemon::queue_finish(seq, shm::FinishReason::kLength, shm::RequestError::kNone);
   bool wake = false;
+  shm::SlotHeader* slot = view.slot(seq.slot);
   for (int i = 0; i < 4; ++i) {  // bounded: a ring the input calls full stays full
     const daemon::FlushResult r = daemon::flush(view, seq, 1000 + i, &wake);
-    if (r == daemon::FlushResult::kDone || r == daemon::FlushResult::kAbandoned) return;
+    if (r == daemon::FlushResult::kFinal) {
+      if (shm::slot::finish(slot, &seq.state_word)) {
+        shm::slot::free_if_released(slot, seq.state_word);
+      }
+      return;
+    }
+    if (r == daemon::FlushResult::kClientGone || r == daemon::FlushResult::kCorrupt) {
+      daemon::store_finish_fields(view, seq, 1000 + i);
+      if (shm::slot::finish(slot, &seq.state_word)) {
+        shm::slot::free_if_released(slot, seq.state_word);
+      }
+      return;
+    }
   }
-  daemon::free_slot(view, seq);
+  shm::slot::reclaim(slot, seq.state_word);
 }
 
 }  // namespace
@@ -71,7 +85,7 @@ int run_segment_input(const uint8_t* data, size_t size) {
     std::unique_ptr<daemon::Sequence> seq;
     shm::RequestCheck check;
     const daemon::IntakeOutcome outcome =
-        daemon::take_request(view, index, 1000, 1'000'000, &seq, &check);
+        daemon::take_request(view, index, {1000, 10}, 1'000'000, &seq, &check);
     if (outcome == daemon::IntakeOutcome::kIgnored) return;
     accepted += outcome == daemon::IntakeOutcome::kAccepted;
     std::memcpy(view.token_ring(seq->slot), &ring_bytes_later, sizeof ring_bytes_later);
