@@ -30,8 +30,9 @@ class Heartbeat {
   Heartbeat& operator=(const Heartbeat&) = delete;
 
   // Loop thread: one iteration is done.
-  void beat() { iterations_.store(iterations_.load(std::memory_order_relaxed) + 1,
-                                  std::memory_order_relaxed); }
+  void beat() {
+    iterations_.store(iterations_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   // Loop thread: around a model step or the idle sleep, phases that end by themselves.
   void enter_bounded_phase() { in_bounded_phase_.store(true, std::memory_order_relaxed); }
   void leave_bounded_phase() { in_bounded_phase_.store(false, std::memory_order_relaxed); }

@@ -83,12 +83,12 @@ struct alignas(64) Sequence {
   std::string prompt;  // validated UTF-8 (raw prompt; empty when `chat` is used)
   // Chat messages, rendered by the backend's template (role: "system", "user", "assistant").
   std::vector<std::pair<std::string, std::string>> chat;
-  std::vector<std::string> stop_strings;  // validated UTF-8, non-empty
+  std::vector<std::string> stop_strings;         // validated UTF-8, non-empty
   std::unique_ptr<SequenceState> backend_state;  // null until started and after release
   // Why a failed request failed, in words (token counts, limits): given to the client with the
   // finish fields (SlotHeader::detail_length).
   std::string detail;
-  uint64_t paused_since_ns = 0;  // its output has not fit in its ring since then; 0 = flowing
+  uint64_t paused_since_ns = 0;   // its output has not fit in its ring since then; 0 = flowing
   size_t prompt_token_count = 0;  // set by the backend at start, for the log
 
   bool running() const { return admitted_ns != 0; }

@@ -156,80 +156,83 @@ void Server::run() {
   // The thread's CPU clock is a system call that takes the scheduler's run-queue lock (~1.1 us
   // on the Zen 3 VM, perf), read three times per stepped iteration: the end of one is the
   // start of the next.
-  uint64_t iteration_cpu_start = shm::thread_cpu_ns();
-  for (;;) {
-    const uint64_t now = shm::monotonic_ns();
-    heartbeat_->beat();
-    if (stop_requested_.load(std::memory_order_relaxed) && !stopping_) begin_shutdown(now);
-    intake(now);
-    // A client's death is reported by the kernel (client_watch.h) and reaped at once; the
-    // timed pass catches slots of clients that died before their request reached us, and
-    // requests that are SUBMITTED in the table but never came off the ring.
-    // Deaths are polled every kDeathCheckNs, not every iteration (an epoll_wait each time):
-    // a dead client's requests are freed that much later, well inside the protocol's second.
-    bool died = false;
-    if (now >= next_death_check_ns_) {
-      died = client_watch_.check(now);
-      next_death_check_ns_ = now + kDeathCheckNs;
-    }
-    if (died || now >= next_reap_ns_) {
-      sweep_slots(now);
-      next_reap_ns_ = now + kReapIntervalNs;
-    }
-    // Waiting requests are checked before admission (a cancelled one must not take a place),
-    // running ones right after the step: the step has just brought their sequences into the
-    // cache, and a cancel that came during the step ends the stream in this iteration's
-    // flush, not after the next step.
-    check_cancels_and_deadlines(now, /*running=*/false);
-    admit(now);
-    const bool stepped = step();
-    const uint64_t stepped_ns = shm::monotonic_ns();
-    check_cancels_and_deadlines(stepped_ns, /*running=*/true);
-    flush_all(stepped_ns);
-    notifier_->flush();
-    update_queue_positions(now);
-    publish_stats();
-    if (stopping_) {
-      const bool idle =
-          scheduler_.running().empty() && scheduler_.waiting().empty() && held_ == 0;
-      if (idle || now >= drain_deadline_ns_) break;
-    }
-    if (stepped) {
-      // The daemon's own cost of this step: this thread's CPU time in the iteration minus the
-      // backend's share. CPU time, not wall time, so being preempted by client processes is
-      // not counted as the daemon's work (system calls such as futex wakes are).
-      const uint64_t iteration_cpu_end = shm::thread_cpu_ns();
-      const uint64_t iteration_cpu = iteration_cpu_end - iteration_cpu_start;
-      iteration_cpu_start = iteration_cpu_end;
-      shm::SegmentHeader* h = view_.header();
-      shm::store(h->steps, h->steps + 1, std::memory_order_relaxed);
-      shm::store(h->wake_thread_ns, notifier_->thread_cpu_ns(), std::memory_order_relaxed);
-      shm::store(h->backend_step_ns, h->backend_step_ns + last_backend_ns_,
-                 std::memory_order_relaxed);
-      shm::store(
-          h->daemon_step_ns,
-          h->daemon_step_ns +
-              (iteration_cpu > last_backend_cpu_ns_ ? iteration_cpu - last_backend_cpu_ns_ : 0),
-          std::memory_order_relaxed);
-    }
-    // Sleep only when no running sequence can take a step: a flush that just emptied a paused
-    // sequence's backlog makes it steppable again at once.
-    const bool steppable = std::any_of(scheduler_.running().begin(), scheduler_.running().end(),
-                                       [](const Sequence* s) { return s->pending.empty(); });
-    if (!stepped) {
-      if (!steppable) {
-        heartbeat_->enter_bounded_phase();
-        idle_wait(now);
-        heartbeat_->leave_bounded_phase();
-      }
-      iteration_cpu_start = shm::thread_cpu_ns();  // the wait is not work
-    }
+  iteration_cpu_start_ = shm::thread_cpu_ns();
+  while (run_once()) {
   }
   spdlog::info("ringserved '{}' stopped: {} requests completed, {} tokens generated",
                config_.daemon.name, stats_.completed, stats_.tokens_generated);
   notifier_.reset();  // its queued words point into the segment
   heartbeat_.reset();
   segment_.reset();  // unmaps and removes the segment
+}
+
+bool Server::run_once(bool may_sleep) {
+  const uint64_t now = shm::monotonic_ns();
+  heartbeat_->beat();
+  if (stop_requested_.load(std::memory_order_relaxed) && !stopping_) begin_shutdown(now);
+  intake(now);
+  // A client's death is reported by the kernel (client_watch.h) and reaped at once; the
+  // timed pass catches slots of clients that died before their request reached us, and
+  // requests that are SUBMITTED in the table but never came off the ring.
+  // Deaths are polled every kDeathCheckNs, not every iteration (an epoll_wait each time):
+  // a dead client's requests are freed that much later, well inside the protocol's second.
+  bool died = false;
+  if (now >= next_death_check_ns_) {
+    died = client_watch_.check(now);
+    next_death_check_ns_ = now + kDeathCheckNs;
+  }
+  if (died || now >= next_reap_ns_) {
+    sweep_slots(now);
+    next_reap_ns_ = now + kReapIntervalNs;
+  }
+  // Waiting requests are checked before admission (a cancelled one must not take a place),
+  // running ones right after the step: the step has just brought their sequences into the
+  // cache, and a cancel that came during the step ends the stream in this iteration's
+  // flush, not after the next step.
+  check_cancels_and_deadlines(now, /*running=*/false);
+  admit(now);
+  const bool stepped = step();
+  const uint64_t stepped_ns = shm::monotonic_ns();
+  check_cancels_and_deadlines(stepped_ns, /*running=*/true);
+  flush_all(stepped_ns);
+  notifier_->flush();
+  update_queue_positions(now);
+  publish_stats();
+  if (stopping_) {
+    const bool idle = scheduler_.running().empty() && scheduler_.waiting().empty() && held_ == 0;
+    if (idle || now >= drain_deadline_ns_) return false;
+  }
+  if (stepped) {
+    // The daemon's own cost of this step: this thread's CPU time in the iteration minus the
+    // backend's share. CPU time, not wall time, so being preempted by client processes is
+    // not counted as the daemon's work (system calls such as futex wakes are).
+    const uint64_t iteration_cpu_end = shm::thread_cpu_ns();
+    const uint64_t iteration_cpu = iteration_cpu_end - iteration_cpu_start_;
+    iteration_cpu_start_ = iteration_cpu_end;
+    shm::SegmentHeader* h = view_.header();
+    shm::store(h->steps, h->steps + 1, std::memory_order_relaxed);
+    shm::store(h->wake_thread_ns, notifier_->thread_cpu_ns(), std::memory_order_relaxed);
+    shm::store(h->backend_step_ns, h->backend_step_ns + last_backend_ns_,
+               std::memory_order_relaxed);
+    shm::store(
+        h->daemon_step_ns,
+        h->daemon_step_ns +
+            (iteration_cpu > last_backend_cpu_ns_ ? iteration_cpu - last_backend_cpu_ns_ : 0),
+        std::memory_order_relaxed);
+  }
+  // Sleep only when no running sequence can take a step: a flush that just emptied a paused
+  // sequence's backlog makes it steppable again at once.
+  const bool steppable = std::any_of(scheduler_.running().begin(), scheduler_.running().end(),
+                                     [](const Sequence* s) { return s->pending.empty(); });
+  if (!stepped) {
+    if (!steppable && may_sleep) {
+      heartbeat_->enter_bounded_phase();
+      idle_wait(now);
+      heartbeat_->leave_bounded_phase();
+    }
+    iteration_cpu_start_ = shm::thread_cpu_ns();  // the wait is not work
+  }
+  return true;
 }
 
 void Server::begin_shutdown(uint64_t now) {
@@ -529,9 +532,8 @@ void Server::retire(Sequence& seq, SlotHandback handback, shm::FinishReason reas
       "request {}: prompt {} tokens, generated {}, queue wait {:.3f} ms, ttft {:.3f} ms, "
       "total {:.3f} ms, finish {}",
       seq.request_id, seq.prompt_token_count, seq.generated,
-      ms_between(seq.received_ns, seq.admitted_ns),
-      ms_between(seq.received_ns, seq.first_token_ns), ms_between(seq.received_ns, now),
-      shm::finish_reason_name(seq.finish_reason));
+      ms_between(seq.received_ns, seq.admitted_ns), ms_between(seq.received_ns, seq.first_token_ns),
+      ms_between(seq.received_ns, now), shm::finish_reason_name(seq.finish_reason));
   switch (seq.finish_reason) {
     case shm::FinishReason::kStop:
     case shm::FinishReason::kLength:
@@ -593,10 +595,9 @@ void Server::sweep_slots(uint64_t now) {
         // Its owner lives and waits on it: it is told, and frees the slot as after any end.
         spdlog::warn("slot {} is {} but the daemon holds no request for it; finishing it", i,
                      state == shm::SlotState::kQueued ? "QUEUED" : "RUNNING");
-        store_finish_fields(view_, i, shm::FinishReason::kError,
-                            shm::RequestError::kProtocolViolation,
-                            "the daemon lost this request: its slot or token ring was overwritten",
-                            now);
+        store_finish_fields(
+            view_, i, shm::FinishReason::kError, shm::RequestError::kProtocolViolation,
+            "the daemon lost this request: its slot or token ring was overwritten", now);
         if (shm::slot::finish(slot, &word)) shm::slot::free_if_released(slot, word);
         continue;
       }
@@ -677,6 +678,42 @@ void Server::idle_wait(uint64_t now) {
                        [](const Sequence* seq) { return seq->writer.free_entries() != 0; });
   };
   shm::wait_until(ready, &h->doorbell_seq, &h->daemon_sleeping, wait_policy_, deadline);
+}
+
+std::string Server::check_invariants() const {
+  uint32_t held = 0;
+  uint32_t with_state = 0;
+  for (uint32_t i = 0; i < by_slot_.size(); ++i) {
+    const Sequence* seq = by_slot_[i].get();
+    if (seq == nullptr) continue;
+    ++held;
+    if (seq->slot != i)
+      return "sequence of slot " + std::to_string(seq->slot) + " held at " + std::to_string(i);
+    if (seq->backend_state == nullptr) continue;
+    ++with_state;
+    const auto& running = scheduler_.running();
+    if (std::find(running.begin(), running.end(), seq) == running.end()) {
+      return "request " + std::to_string(seq->request_id) +
+             " holds backend state but is not running";
+    }
+  }
+  if (held != held_) {
+    return "held_ is " + std::to_string(held_) + ", by_slot_ holds " + std::to_string(held);
+  }
+  if (backend_->rows_in_use() != with_state) {
+    return "the backend has " + std::to_string(backend_->rows_in_use()) + " rows in use, " +
+           std::to_string(with_state) + " sequences hold one";
+  }
+  const auto in_by_slot = [&](const Sequence* seq) {
+    return seq->slot < by_slot_.size() && by_slot_[seq->slot].get() == seq;
+  };
+  for (const Sequence* seq : scheduler_.running()) {
+    if (!in_by_slot(seq)) return "the scheduler runs a sequence the daemon does not hold";
+  }
+  for (const Sequence* seq : scheduler_.waiting()) {
+    if (!in_by_slot(seq)) return "the scheduler has a waiting sequence the daemon does not hold";
+  }
+  return {};
 }
 
 }  // namespace ringserve::daemon

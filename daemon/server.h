@@ -39,6 +39,16 @@ class Server {
 
   void request_stop();
 
+  // One iteration of run()'s loop; false once a stop has drained. For tests and the fuzzer,
+  // which drive the loop themselves (with a Server that start()ed; run() is not called then):
+  // with may_sleep false an iteration with nothing to do returns instead of waiting.
+  bool run_once(bool may_sleep = true);
+
+  // The daemon's bookkeeping agrees with itself: every sequence in the scheduler is held for
+  // its slot, every held sequence with backend state is running, the backend's row count is
+  // the number of such sequences, held_ counts by_slot_. Empty when it holds, else what broke.
+  std::string check_invariants() const;
+
  private:
   void intake(uint64_t now);
   void accept(uint32_t slot_index, uint64_t now);
@@ -98,7 +108,8 @@ class Server {
   uint32_t held_ = 0;               // non-null entries of by_slot_
   std::vector<Sequence*> batch_;
   std::vector<StepOutput> outputs_;
-  std::vector<Sequence*> to_check_;  // check_cancels_and_deadlines()'s copy of a line
+  std::vector<Sequence*> to_check_;   // check_cancels_and_deadlines()'s copy of a line
+  uint64_t iteration_cpu_start_ = 0;  // this thread's CPU clock at the start of an iteration
   uint64_t next_request_id_ = 1;
   uint64_t next_reap_ns_ = 0;
   uint64_t positions_version_ = ~0ULL;

@@ -55,8 +55,8 @@ void queue_finish(Sequence& seq, shm::FinishReason reason, shm::RequestError err
 }
 
 void store_finish_fields(const shm::SegmentView& view, uint32_t slot_index,
-                         shm::FinishReason reason, shm::RequestError error,
-                         std::string_view detail, uint64_t now_ns, uint32_t generated) {
+                         shm::FinishReason reason, shm::RequestError error, std::string_view detail,
+                         uint64_t now_ns, uint32_t generated) {
   shm::SlotHeader* slot = view.slot(slot_index);
   const auto detail_length =
       static_cast<uint32_t>(std::min<size_t>(detail.size(), view.shape().prompt_capacity));

@@ -46,7 +46,7 @@ FlushResult flush(const shm::SegmentView& view, Sequence& seq, uint64_t now_ns, 
 void store_finish_fields(const shm::SegmentView& view, const Sequence& seq, uint64_t now_ns);
 // The same for a slot the daemon holds no Sequence for (it lost the request).
 void store_finish_fields(const shm::SegmentView& view, uint32_t slot_index,
-                         shm::FinishReason reason, shm::RequestError error,
-                         std::string_view detail, uint64_t now_ns, uint32_t generated = 0);
+                         shm::FinishReason reason, shm::RequestError error, std::string_view detail,
+                         uint64_t now_ns, uint32_t generated = 0);
 
 }  // namespace ringserve::daemon

@@ -198,7 +198,7 @@ static_assert(std::is_trivially_copyable_v<SlotHeader>);
 static_assert(sizeof(SlotHeader) == 256);
 static_assert(offsetof(SlotHeader, request_id) == 64);
 static_assert(offsetof(SlotHeader, params) == 128);
-static_assert(offsetof(SlotHeader, detail_length) == 116);
+static_assert(offsetof(SlotHeader, detail_length) == 124);
 
 // One token ring entry. A text piece longer than kTokenTextCapacity is split over several
 // entries; every entry but the last of a piece carries kTokenContinued.

@@ -10,9 +10,9 @@
 
 #include "daemon/request_intake.h"
 #include "daemon/token_output.h"
-#include "shm/slot.h"
 #include "shm/atomics.h"
 #include "shm/segment.h"
+#include "shm/slot.h"
 #include "shm/token_ring.h"
 
 namespace ringserve::daemon {

@@ -20,6 +20,7 @@
 #include "shm/process.h"
 #include "shm/request_ring.h"
 #include "shm/segment.h"
+#include "tests/daemon_checks.h"
 #include "tests/daemon_process.h"
 
 namespace ringserve::testing {
@@ -512,6 +513,8 @@ TEST(Integration, ScribblingClientDoesNotDisturbOthers) {
   auto client = connect_to(daemon);
   DaemonStatus st;
   EXPECT_TRUE(eventually([&] { return client->status(&st).ok() && st.running == 0; }));
+  // Every KV row, request and slot came back; a full batch runs; the daemon sleeps.
+  expect_recovered(daemon, 16);
   const ProcessResult stopped = daemon.stop();
   EXPECT_EQ(stopped.exit_code, 0) << stopped.errors;
 }
