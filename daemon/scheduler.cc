@@ -5,8 +5,12 @@
 namespace ringserve::daemon {
 
 int64_t Scheduler::effective_priority(const Sequence& seq, uint64_t now_ns) const {
-  int64_t p = seq.params.priority;
+  // Intake rejects priorities beyond max_priority; clamping here as well keeps the bound on
+  // waiting (scheduler.h) from resting on that check alone.
+  const int64_t limit = max_priority_;
+  int64_t p = std::clamp<int64_t>(seq.params.priority, -limit, limit);
   if (aging_ms_ != 0 && now_ns > seq.received_ns) {
+    // No overflow: at most 2^64 / 10^6 < 2^45 levels on top of |p| <= 2^32.
     p += static_cast<int64_t>((now_ns - seq.received_ns) / (uint64_t{aging_ms_} * 1'000'000));
   }
   return p;

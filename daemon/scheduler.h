@@ -1,9 +1,17 @@
 // Scheduler: a bounded waiting line in front of a bounded set of running sequences.
 // Admission takes the waiting sequence with the highest effective priority, the earliest
 // arrival among equals (plain FIFO when every request has priority 0). The effective priority
-// is the request's priority plus one for every `aging_ms` it has waited, so a low-priority
-// request cannot starve: after (difference x aging_ms) it ties with, then beats, newer
-// high-priority ones.
+// is the request's priority (clamped to -max_priority..max_priority) plus one for every
+// `aging_ms` it has waited, so a low-priority request cannot starve: after (difference x
+// aging_ms) it ties with, then beats, newer high-priority ones.
+//
+// The bound: a request of priority p that arrived at t is never passed by a request arriving at
+// or after t + (max_priority - p) x aging_ms. Such a later request b, of priority at most
+// max_priority, has at any time waited at least that many levels less, and a tie goes to the
+// earlier arrival. So however many top-priority requests a client keeps sending, p waits at
+// most (max_priority - p) x aging_ms plus the admission of the requests already waiting at that
+// point (at most max_queue). With the defaults (max_priority 10, aging_ms 100): 1 s for
+// priority 0, 2 s for -10. aging_ms = 0 (strict priority) has no such bound.
 //
 // Not thread-safe: owned by the daemon's loop thread.
 #pragma once
@@ -18,9 +26,14 @@ namespace ringserve::daemon {
 
 class Scheduler {
  public:
-  // aging_ms: 0 = no aging (strict priority, FIFO within one).
-  Scheduler(uint32_t max_concurrent, uint32_t max_queue, uint32_t aging_ms = 0)
-      : max_concurrent_(max_concurrent), max_queue_(max_queue), aging_ms_(aging_ms) {}
+  // aging_ms: 0 = no aging (strict priority, FIFO within one). max_priority: priorities beyond
+  // +-max_priority count as +-max_priority (intake rejects them; this keeps the bound anyway).
+  Scheduler(uint32_t max_concurrent, uint32_t max_queue, uint32_t aging_ms = 0,
+            uint32_t max_priority = 2147483647)
+      : max_concurrent_(max_concurrent),
+        max_queue_(max_queue),
+        aging_ms_(aging_ms),
+        max_priority_(max_priority) {}
 
   // Adds an arrived request (its received_ns is its arrival). False when it would have to wait
   // and the waiting line is full.
@@ -47,6 +60,7 @@ class Scheduler {
   uint32_t max_concurrent_;
   uint32_t max_queue_;
   uint32_t aging_ms_;
+  uint32_t max_priority_;
   std::vector<Sequence*> running_;
   std::deque<Sequence*> waiting_;
   uint64_t waiting_version_ = 0;

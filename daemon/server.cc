@@ -73,7 +73,7 @@ Server::Server(const config::Config& config, std::unique_ptr<Backend> backend)
     : config_(config),
       backend_(std::move(backend)),
       scheduler_(config.scheduler.max_concurrent, config.scheduler.max_queue,
-                 config.scheduler.aging_ms) {
+                 config.scheduler.aging_ms, config.scheduler.max_priority) {
   wait_policy_.mode = to_shm(config.transport.wait_mode);
   wait_policy_.spin_ns = uint64_t{config.transport.spin_us} * 1000;
 }

@@ -1,6 +1,10 @@
 // Scheduler: limits, FIFO admission, priorities and aging.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <deque>
+#include <limits>
+
 #include "daemon/scheduler.h"
 
 namespace ringserve::daemon {
@@ -99,6 +103,103 @@ TEST(Scheduler, NeverMoreThanMaxConcurrentRunning) {
     if (!s.running().empty()) s.remove(s.running().front());
   }
   EXPECT_TRUE(s.waiting().empty());
+}
+
+// A client keeping the line full of requests at the top priority, one new one after every
+// admission, while one lower-priority request waits. Requests take `step` each to finish
+// (max_concurrent 1), so the line drains one per step. Returns how long the low request
+// waited, or UINT64_MAX when it was not admitted within `give_up` steps.
+uint64_t wait_behind_flood(Scheduler& s, uint32_t max_queue, int32_t flood_priority,
+                           int32_t low_priority, uint64_t step, uint64_t give_up = 100000) {
+  std::deque<Sequence> flood;  // stable addresses
+  uint32_t next_slot = 0;
+  auto arrive = [&](int32_t priority, uint64_t now) -> Sequence* {
+    Sequence& seq = flood.emplace_back(make(next_slot++ % 1000, priority));
+    seq.received_ns = now;
+    return &seq;
+  };
+  uint64_t now = 0;
+  // One running and a full line, all flood.
+  EXPECT_TRUE(s.enqueue(arrive(flood_priority, now)));
+  s.admit(now);
+  for (uint32_t i = 0; i < max_queue; ++i) EXPECT_TRUE(s.enqueue(arrive(flood_priority, now)));
+  // The low request takes the place the first admission frees; the flood every later one.
+  Sequence* low = nullptr;
+  uint64_t low_arrived = 0;
+  for (uint64_t k = 0; k < give_up; ++k) {
+    now += step;
+    s.remove(s.running().front());
+    const std::vector<Sequence*> admitted = s.admit(now);
+    EXPECT_EQ(admitted.size(), 1u);
+    if (low != nullptr && admitted.front() == low) return now - low_arrived;
+    if (low == nullptr) {
+      low = arrive(low_priority, now);
+      low_arrived = now;
+      EXPECT_TRUE(s.enqueue(low));
+    } else {
+      EXPECT_TRUE(s.enqueue(arrive(flood_priority, now)));
+    }
+    EXPECT_EQ(s.waiting().size(), max_queue);
+  }
+  return std::numeric_limits<uint64_t>::max();
+}
+
+TEST(Scheduler, FloodAtTheTopPriorityCannotStarveALowerOne) {
+  // The bound (scheduler.h): from (max_priority - p) x aging_ms after its arrival on, no later
+  // arrival is admitted before a request of priority p, so it waits at most that plus the
+  // draining of the line it is in (max_queue admissions).
+  const uint32_t max_queue = 8, aging_ms = 100, max_priority = 10;
+  const uint64_t step = ms(10);
+  for (const int32_t p : {10, 3, 0, -10}) {
+    Scheduler s(1, max_queue, aging_ms, max_priority);
+    const uint64_t waited = wait_behind_flood(s, max_queue, 10, p, step);
+    const uint64_t bound = uint64_t(max_priority - p) * ms(aging_ms) + max_queue * step;
+    EXPECT_LE(waited, bound) << "priority " << p;
+    // And the bound is close: flood arriving up to one level before it does pass.
+    if (p < 10) {
+      EXPECT_GE(waited, uint64_t(max_priority - p - 1) * ms(aging_ms)) << "priority " << p;
+    }
+    // Aging is what admits it: without it the flood overtakes it for as long as it lasts.
+    if (p < 10) {
+      Scheduler strict(1, max_queue, /*aging_ms=*/0, max_priority);
+      EXPECT_EQ(wait_behind_flood(strict, max_queue, 10, p, step, 1000),
+                std::numeric_limits<uint64_t>::max());
+    }
+  }
+}
+
+TEST(Scheduler, PrioritiesBeyondMaxPriorityCountAsMaxPriority) {
+  // Intake rejects such requests; the scheduler holds the bound by itself all the same (the
+  // priority 2147483647 flood that kept a priority-0 request waiting for good).
+  const uint32_t max_queue = 8, aging_ms = 100, max_priority = 10;
+  const uint64_t step = ms(10);
+  Scheduler s(1, max_queue, aging_ms, max_priority);
+  const uint64_t waited =
+      wait_behind_flood(s, max_queue, std::numeric_limits<int32_t>::max(), 0, step);
+  EXPECT_LE(waited, uint64_t{max_priority} * ms(aging_ms) + max_queue * step);
+
+  Scheduler s2(1, max_queue, aging_ms, max_priority);
+  const uint64_t waited_low =
+      wait_behind_flood(s2, max_queue, 10, std::numeric_limits<int32_t>::min(), step);
+  EXPECT_LE(waited_low, uint64_t{2 * max_priority} * ms(aging_ms) + max_queue * step);
+}
+
+TEST(Scheduler, ExtremeWaitsAndPrioritiesDoNotOverflow) {
+  // A request waiting since boot against one arriving now at the top priority, with the
+  // finest aging: the long wait wins, and both orders agree.
+  Scheduler s(1, 10, /*aging_ms=*/1, /*max_priority=*/1000000);
+  Sequence running = make(0), old = make(1, std::numeric_limits<int32_t>::min()),
+           fresh = make(2, std::numeric_limits<int32_t>::max());
+  old.received_ns = 0;
+  const uint64_t now = std::numeric_limits<uint64_t>::max() - 1;
+  fresh.received_ns = now;
+  ASSERT_TRUE(s.enqueue(&running));
+  s.admit(0);
+  ASSERT_TRUE(s.enqueue(&fresh));
+  ASSERT_TRUE(s.enqueue(&old));
+  EXPECT_EQ(s.admission_order(now), (std::vector<Sequence*>{&old, &fresh}));
+  s.remove(&running);
+  EXPECT_EQ(s.admit(now), std::vector<Sequence*>{&old});
 }
 
 TEST(Scheduler, RequestsArrivingTogetherCountOnlyThoseThatMustWait) {

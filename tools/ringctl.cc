@@ -61,16 +61,6 @@ int fail(const ringserve::Status& s) {
   return 1;
 }
 
-bool parse_number(const std::string& flag, const std::string& text, double* out) {
-  char* end = nullptr;
-  *out = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0') {
-    std::fprintf(stderr, "ringctl: %s expects a number, got '%s'\n", flag.c_str(), text.c_str());
-    return false;
-  }
-  return true;
-}
-
 bool flag_value(const std::vector<std::string>& args, size_t* i, std::string* out) {
   if (*i + 1 >= args.size()) {
     std::fprintf(stderr, "ringctl: %s needs a value\n", args[*i].c_str());
@@ -90,33 +80,68 @@ FlagResult parse_generate_flag(const std::vector<std::string>& args, size_t* i,
     params->stop.push_back(text);
     return FlagResult::kOk;
   }
-  // The number flags, each with how its value goes into the parameters (the daemon and the
-  // library check the ranges, so a cast is all that happens here).
-  using Store = void (*)(GenerateParams*, double);
-  static const std::pair<const char*, Store> kNumbers[] = {
+  // The number flags, each parsed whole into its field's type and range (tools/ringctl_args.h):
+  // the type's range, narrowed where every daemon refuses more (the ranges of
+  // shm/request_check.h). Limits that depend on the daemon's config (max_tokens_limit,
+  // max_priority) are the daemon's to check; it names them when it rejects the request.
+  using Parse = std::string (*)(const std::string&, const std::string&, GenerateParams*);
+  static const std::pair<const char*, Parse> kNumbers[] = {
       {"--max-tokens",
-       [](GenerateParams* p, double v) { p->max_tokens = static_cast<uint32_t>(v); }},
+       [](const std::string& f, const std::string& t, GenerateParams* p) {
+         return parse_integer(f, t, range_of<uint32_t>(1), &p->max_tokens);
+       }},
       {"--temperature",
-       [](GenerateParams* p, double v) { p->temperature = static_cast<float>(v); }},
-      {"--seed", [](GenerateParams* p, double v) { p->seed = static_cast<uint64_t>(v); }},
-      {"--top-p", [](GenerateParams* p, double v) { p->top_p = static_cast<float>(v); }},
-      {"--top-k", [](GenerateParams* p, double v) { p->top_k = static_cast<int32_t>(v); }},
-      {"--min-p", [](GenerateParams* p, double v) { p->min_p = static_cast<float>(v); }},
+       [](const std::string& f, const std::string& t, GenerateParams* p) {
+         return parse_real(f, t, RealRange{0, 100}, &p->temperature);
+       }},
+      {"--seed",
+       [](const std::string& f, const std::string& t, GenerateParams* p) {
+         return parse_integer(f, t, range_of<uint64_t>(), &p->seed);
+       }},
+      {"--top-p",
+       [](const std::string& f, const std::string& t, GenerateParams* p) {
+         return parse_real(f, t, RealRange{0, 1, /*lo_open=*/true}, &p->top_p);
+       }},
+      {"--top-k",
+       [](const std::string& f, const std::string& t, GenerateParams* p) {
+         return parse_integer(f, t, range_of<int32_t>(0), &p->top_k);
+       }},
+      {"--min-p",
+       [](const std::string& f, const std::string& t, GenerateParams* p) {
+         return parse_real(f, t, RealRange{0, 1, false, /*hi_open=*/true}, &p->min_p);
+       }},
       {"--repetition-penalty",
-       [](GenerateParams* p, double v) { p->repetition_penalty = static_cast<float>(v); }},
-      {"--priority", [](GenerateParams* p, double v) { p->priority = static_cast<int32_t>(v); }},
+       [](const std::string& f, const std::string& t, GenerateParams* p) {
+         return parse_real(f, t, RealRange{0, 100, /*lo_open=*/true}, &p->repetition_penalty);
+       }},
+      {"--priority",
+       [](const std::string& f, const std::string& t, GenerateParams* p) {
+         return parse_integer(f, t, range_of<int32_t>(), &p->priority);
+       }},
       {"--queue-timeout-ms",
-       [](GenerateParams* p, double v) { p->queue_timeout_ms = static_cast<uint32_t>(v); }},
+       [](const std::string& f, const std::string& t, GenerateParams* p) {
+         return parse_integer(f, t, range_of<uint32_t>(), &p->queue_timeout_ms);
+       }},
       {"--timeout-ms",
-       [](GenerateParams* p, double v) { p->total_timeout_ms = static_cast<uint32_t>(v); }},
+       [](const std::string& f, const std::string& t, GenerateParams* p) {
+         return parse_integer(f, t, range_of<uint32_t>(), &p->total_timeout_ms);
+       }},
       {"--stop-token",
-       [](GenerateParams* p, double v) { p->stop_token_ids.push_back(static_cast<int32_t>(v)); }},
+       [](const std::string& f, const std::string& t, GenerateParams* p) {
+         int32_t id = 0;
+         std::string error = parse_integer(f, t, range_of<int32_t>(0), &id);
+         if (error.empty()) p->stop_token_ids.push_back(id);
+         return error;
+       }},
   };
-  for (const auto& [flag, store] : kNumbers) {
+  for (const auto& [flag, parse] : kNumbers) {
     if (a != flag) continue;
-    double v = 0;
-    if (!flag_value(args, i, &text) || !parse_number(a, text, &v)) return FlagResult::kError;
-    store(params, v);
+    if (!flag_value(args, i, &text)) return FlagResult::kError;
+    const std::string error = parse(a, text, params);
+    if (!error.empty()) {
+      std::fprintf(stderr, "ringctl: %s\n", error.c_str());
+      return FlagResult::kError;
+    }
     return FlagResult::kOk;
   }
   return FlagResult::kNotMine;
@@ -172,7 +197,7 @@ namespace {
 using ringctl::fail;
 using ringctl::usage;
 
-int generate(ringserve::Client& client, const std::vector<std::string>& args) {
+int generate(const std::string& name, const std::vector<std::string>& args) {
   ringserve::GenerateParams params;
   std::string prompt;
   bool have_prompt = false;
@@ -200,8 +225,12 @@ int generate(ringserve::Client& client, const std::vector<std::string>& args) {
     }
   }
   if (!have_prompt) return usage(2);
+  // Connected only now, so a bad flag is reported as such whether a daemon runs or not.
+  std::unique_ptr<ringserve::Client> connected;
+  ringserve::Status s = ringserve::Client::connect(name, &connected);
+  if (!s.ok()) return fail(s);
+  ringserve::Client& client = *connected;
   std::unique_ptr<ringserve::Stream> stream;
-  ringserve::Status s;
   if (chat) {
     std::vector<ringserve::ChatMessage> messages;
     if (!system_prompt.empty()) messages.push_back({"system", system_prompt});
@@ -395,15 +424,16 @@ int run(int argc, char** argv) {
   }
   if (command == "tokenize") return tokenize(args);
   if (command == "metrics") return ringctl::metrics(name, args);
-  if (command != "generate" && command != "status" && command != "chat") {
+  if (command == "chat") return ringctl::chat(name, args);
+  if (command == "generate") return generate(name, args);
+  if (command != "status") {
     std::fprintf(stderr, "ringctl: unknown command '%s'\n", command.c_str());
     return usage(2);
   }
   std::unique_ptr<ringserve::Client> client;
   const ringserve::Status s = ringserve::Client::connect(name, &client);
   if (!s.ok()) return fail(s);
-  if (command == "chat") return ringctl::chat(*client, args);
-  return command == "generate" ? generate(*client, args) : status(*client, args);
+  return status(*client, args);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ringserve/client.h"
+#include "tools/ringctl_args.h"
 
 namespace ringctl {
 
@@ -13,13 +14,14 @@ int usage(int rc);
 int fail(const ringserve::Status& s);
 
 // Parses the sampling and limit flag at args[*i] (--max-tokens, --temperature, --stop, ...)
-// into *params, advancing *i past its value. kNotMine: args[*i] is no such flag.
+// into *params, advancing *i past its value. kNotMine: args[*i] is no such flag. kError: the
+// value is missing or not a whole number in the flag's range (tools/ringctl_args.h); the
+// message is printed, and the caller exits 2.
 enum class FlagResult { kNotMine, kOk, kError };
 FlagResult parse_generate_flag(const std::vector<std::string>& args, size_t* i,
                                ringserve::GenerateParams* params);
 // The value after a flag that takes one (args[*i] is the flag); false with a message if none.
 bool flag_value(const std::vector<std::string>& args, size_t* i, std::string* out);
-bool parse_number(const std::string& flag, const std::string& text, double* out);
 
 // SIGINT / SIGTERM as events rather than deaths: the handler records the signal and writes a
 // byte into a pipe, so a command can poll() the pipe next to its other file descriptors and
@@ -31,7 +33,7 @@ int take_signal();     // pending_signal(), then clears it and drains the pipe
 
 // `ringctl metrics`; connects itself (the loop mode reconnects after a daemon restart).
 int metrics(const std::string& name, const std::vector<std::string>& args);
-// `ringctl chat`.
-int chat(ringserve::Client& client, const std::vector<std::string>& args);
+// `ringctl chat`; reads its flags, then connects (a bad flag is reported as such, daemon or not).
+int chat(const std::string& name, const std::vector<std::string>& args);
 
 }  // namespace ringctl

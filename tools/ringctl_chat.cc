@@ -127,7 +127,7 @@ Answer answer(ringserve::Client& client, const std::vector<ringserve::ChatMessag
 
 }  // namespace
 
-int chat(ringserve::Client& client, const std::vector<std::string>& args) {
+int chat(const std::string& name, const std::vector<std::string>& args) {
   ringserve::GenerateParams params;
   std::string system_prompt;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -142,6 +142,11 @@ int chat(ringserve::Client& client, const std::vector<std::string>& args) {
       return usage(2);
     }
   }
+  std::unique_ptr<ringserve::Client> connected;
+  if (const ringserve::Status s = ringserve::Client::connect(name, &connected); !s.ok()) {
+    return fail(s);
+  }
+  ringserve::Client& client = *connected;
   catch_signals({SIGINT});
   const bool interactive = ::isatty(STDIN_FILENO) == 1;
   std::vector<ringserve::ChatMessage> history;

@@ -256,17 +256,17 @@ int textfile_loop(const std::string& name, const std::string& dir, const std::st
 
 int metrics(const std::string& name, const std::vector<std::string>& args) {
   std::string dir;
-  double interval_ms = 0;
+  uint32_t interval_ms = 0;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string value;
     if (args[i] == "--textfile") {
       if (!flag_value(args, &i, &dir)) return 2;
     } else if (args[i] == "--interval-ms") {
-      if (!flag_value(args, &i, &value) || !parse_number(args[i - 1], value, &interval_ms)) {
-        return 2;
-      }
-      if (interval_ms < 1 || interval_ms > 86'400'000) {
-        std::fprintf(stderr, "ringctl: --interval-ms must be 1..86400000\n");
+      if (!flag_value(args, &i, &value)) return 2;
+      const std::string error =
+          parse_integer("--interval-ms", value, IntRange{1, 86'400'000}, &interval_ms);
+      if (!error.empty()) {
+        std::fprintf(stderr, "ringctl: %s\n", error.c_str());
         return 2;
       }
     } else {
@@ -285,9 +285,8 @@ int metrics(const std::string& name, const std::vector<std::string>& args) {
   if (s.code() == ringserve::ErrorCode::kInvalidArgument) return fail(s);
   const std::string file = "ringserve_" + name + ".prom";
   if (interval_ms != 0) {
-    return textfile_loop(name, dir, file,
-                         std::chrono::milliseconds(static_cast<int64_t>(interval_ms)),
-                         std::move(client), s, text);
+    return textfile_loop(name, dir, file, std::chrono::milliseconds(interval_ms), std::move(client),
+                         s, text);
   }
   if (dir.empty()) {
     if (!s.ok()) return fail(s);

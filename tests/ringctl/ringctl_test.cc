@@ -659,6 +659,141 @@ TEST_F(RingctlChat, CtrlCAtThePromptExitsZero) {
   EXPECT_EQ(r.output, a1 + "\n");
 }
 
+// ---- numeric flags ----
+
+// Each number ringctl once wrapped, cast or let through, with the message it gets now. Every
+// one exits 2 (a usage error) before anything is sent.
+struct BadFlag {
+  std::vector<std::string> args;  // after "--name NAME"
+  std::string message;
+};
+
+const std::vector<BadFlag>& bad_flags() {
+  static const std::vector<BadFlag> cases = {
+      {{"generate", "hi", "--max-tokens", "4294967297"},
+       "ringctl: --max-tokens: 4294967297 is out of range 1..4294967295\n"},
+      {{"generate", "hi", "--max-tokens", "-1"},
+       "ringctl: --max-tokens: -1 is out of range 1..4294967295\n"},
+      {{"generate", "hi", "--max-tokens", "0"},
+       "ringctl: --max-tokens: 0 is out of range 1..4294967295\n"},
+      {{"generate", "hi", "--max-tokens", "3.5"},
+       "ringctl: --max-tokens: expected an integer in 1..4294967295, got '3.5'\n"},
+      {{"generate", "hi", "--max-tokens", "4x"},
+       "ringctl: --max-tokens: expected an integer in 1..4294967295, got '4x'\n"},
+      {{"generate", "hi", "--timeout-ms", "-5"},
+       "ringctl: --timeout-ms: -5 is out of range 0..4294967295\n"},
+      {{"generate", "hi", "--queue-timeout-ms", "4294967296"},
+       "ringctl: --queue-timeout-ms: 4294967296 is out of range 0..4294967295\n"},
+      {{"generate", "hi", "--priority", "1e12"},
+       "ringctl: --priority: expected an integer in -2147483648..2147483647, got '1e12'\n"},
+      {{"generate", "hi", "--priority", "2147483648"},
+       "ringctl: --priority: 2147483648 is out of range -2147483648..2147483647\n"},
+      {{"generate", "hi", "--priority", "+1"},
+       "ringctl: --priority: expected an integer in -2147483648..2147483647, got '+1'\n"},
+      {{"generate", "hi", "--seed", "-1"},
+       "ringctl: --seed: -1 is out of range 0..18446744073709551615\n"},
+      {{"generate", "hi", "--seed", "18446744073709551616"},
+       "ringctl: --seed: 18446744073709551616 is out of range 0..18446744073709551615\n"},
+      {{"generate", "hi", "--top-k", "-1"}, "ringctl: --top-k: -1 is out of range 0..2147483647\n"},
+      {{"generate", "hi", "--stop-token", "-1"},
+       "ringctl: --stop-token: -1 is out of range 0..2147483647\n"},
+      {{"generate", "hi", "--stop-token", "4294967296"},
+       "ringctl: --stop-token: 4294967296 is out of range 0..2147483647\n"},
+      {{"generate", "hi", "--temperature", "nan"},
+       "ringctl: --temperature: expected a number in [0, 100], got 'nan'\n"},
+      {{"generate", "hi", "--temperature", "inf"},
+       "ringctl: --temperature: expected a number in [0, 100], got 'inf'\n"},
+      {{"generate", "hi", "--temperature", "-inf"},
+       "ringctl: --temperature: expected a number in [0, 100], got '-inf'\n"},
+      {{"generate", "hi", "--temperature", "-1"},
+       "ringctl: --temperature: -1 is out of range [0, 100]\n"},
+      {{"generate", "hi", "--temperature", "1e400"},
+       "ringctl: --temperature: 1e400 is out of range [0, 100]\n"},
+      {{"generate", "hi", "--temperature", "0x1p3"},
+       "ringctl: --temperature: expected a number in [0, 100], got '0x1p3'\n"},
+      {{"generate", "hi", "--top-p", "0"}, "ringctl: --top-p: 0 is out of range (0, 1]\n"},
+      {{"generate", "hi", "--min-p", "1"}, "ringctl: --min-p: 1 is out of range [0, 1)\n"},
+      {{"generate", "hi", "--repetition-penalty", "nan"},
+       "ringctl: --repetition-penalty: expected a number in (0, 100], got 'nan'\n"},
+      {{"chat", "--max-tokens", "4294967297"},
+       "ringctl: --max-tokens: 4294967297 is out of range 1..4294967295\n"},
+      {{"chat", "--temperature", "nan"},
+       "ringctl: --temperature: expected a number in [0, 100], got 'nan'\n"},
+      {{"metrics", "--textfile", "DIR", "--interval-ms", "0"},
+       "ringctl: --interval-ms: 0 is out of range 1..86400000\n"},
+      {{"metrics", "--textfile", "DIR", "--interval-ms", "1.5"},
+       "ringctl: --interval-ms: expected an integer in 1..86400000, got '1.5'\n"},
+      {{"metrics", "--textfile", "DIR", "--interval-ms", "-20"},
+       "ringctl: --interval-ms: -20 is out of range 1..86400000\n"},
+  };
+  return cases;
+}
+
+TEST_F(RingctlTest, NumericFlagsOutOfRangeOrMalformedAreUsageErrors) {
+  // A running daemon, so a value that got through would run (and exit 0) rather than fail
+  // to connect; it must have received nothing.
+  Daemon daemon({"--set", "model.backend=echo"});
+  ASSERT_TRUE(daemon.ready());
+  TempDir dir;  // for --textfile: stays empty
+  for (const BadFlag& c : bad_flags()) {
+    std::vector<std::string> argv = {RINGCTL_PATH, "--name", daemon.name()};
+    for (const std::string& a : c.args) argv.push_back(a == "DIR" ? dir.path() : a);
+    // Killed after a while: a value that got through could start a chat or a textfile loop.
+    Child ringctl(argv);
+    const ProcessResult r = ringctl.finish(10s);
+    const std::string what = c.args[c.args.size() - 2] + " " + c.args.back();
+    EXPECT_EQ(r.exit_code, 2) << what << ": " << r.errors;
+    EXPECT_EQ(r.errors, c.message) << what;
+    EXPECT_EQ(r.output, "") << what;
+  }
+  EXPECT_EQ(list_dir(dir.path()).size(), 0u);
+  DaemonStatus st;
+  ASSERT_TRUE(connect_to(daemon.name())->status(&st).ok());
+  EXPECT_EQ(st.received, 0u);
+}
+
+TEST_F(RingctlTest, NumericFlagsAreCheckedBeforeConnecting) {
+  // The flag's message, not "daemon not running": the value is wrong either way.
+  const ProcessResult r =
+      run({RINGCTL_PATH, "--name", unique_name("nobody"), "generate", "hi", "--max-tokens", "-1"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.errors, "ringctl: --max-tokens: -1 is out of range 1..4294967295\n");
+}
+
+TEST_F(RingctlTest, NumericFlagsAtTheEndsOfTheirRangesAreTaken) {
+  Daemon daemon({"--set", "model.backend=echo"});
+  ASSERT_TRUE(daemon.ready());
+  const ProcessResult r = run({RINGCTL_PATH,
+                               "--name",
+                               daemon.name(),
+                               "generate",
+                               "abcdef",
+                               "--max-tokens",
+                               "3",
+                               "--seed",
+                               "18446744073709551615",
+                               "--timeout-ms",
+                               "4294967295",
+                               "--queue-timeout-ms",
+                               "0",
+                               "--temperature",
+                               "0",
+                               "--top-p",
+                               "1",
+                               "--min-p",
+                               "0",
+                               "--repetition-penalty",
+                               "100",
+                               "--top-k",
+                               "2147483647",
+                               "--stop-token",
+                               "2147483647",
+                               "--priority",
+                               "-0"});
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  EXPECT_EQ(r.output, "abc\n");
+}
+
 TEST_F(RingctlTest, ChatWithoutDaemonFails) {
   const ProcessResult r = run({RINGCTL_PATH, "--name", unique_name("nobody"), "chat"});
   EXPECT_EQ(r.exit_code, 1);
