@@ -571,6 +571,16 @@ void Server::sweep_slots(uint64_t now) {
     shm::SlotHeader* slot = view_.slot(i);
     if (by_slot_[i] != nullptr) {
       Sequence& seq = *by_slot_[i];
+      if (shm::load(slot->state_word) != seq.state_word) {
+        // Only the daemon moves a slot it holds, so someone overwrote this one: its owner has
+        // been told (or will find the slot taken) and will not read or free it; holding the
+        // request would keep the slot from every later request.
+        spdlog::warn("request {}: slot {} was overwritten while the daemon held it; letting go",
+                     seq.request_id, i);
+        retire(seq, SlotHandback::kLeave, shm::FinishReason::kError,
+               shm::RequestError::kProtocolViolation);
+        continue;
+      }
       if (alive(seq.owner_pid, seq.owner_start_time)) continue;
       spdlog::info("request {}: client pid {} died; freeing slot {}", seq.request_id, seq.owner_pid,
                    i);
