@@ -28,6 +28,8 @@ rs_error invalid(const char* what) {
 }
 
 static_assert(RS_INTERNAL == static_cast<int>(ringserve::ErrorCode::kInternal));
+static_assert(RS_DAEMON_NOT_RESPONDING ==
+              static_cast<int>(ringserve::ErrorCode::kDaemonNotResponding));
 static_assert(RS_TIMEOUT == static_cast<int>(ringserve::ErrorCode::kTimeout));
 static_assert(RS_FINISH_REJECTED == static_cast<int>(ringserve::FinishReason::kRejected));
 
@@ -51,17 +53,42 @@ void rs_params_init(rs_params* params) {
   params->total_timeout_ms = d.total_timeout_ms;
 }
 
+void rs_connect_options_init(rs_connect_options* options) {
+  if (options == nullptr) return;
+  const ringserve::ConnectOptions d;
+  *options = rs_connect_options{};
+  options->ready_timeout_ms = d.ready_timeout.count();
+  options->wait_mode = nullptr;
+  options->daemon_timeout_ms = d.daemon_timeout.count();
+  options->daemon_uid = d.daemon_uid;
+}
+
 rs_error rs_connect(const char* name, rs_client** out) {
   return rs_connect_ex(name, -1, nullptr, out);
 }
 
 rs_error rs_connect_ex(const char* name, int64_t ready_timeout_ms, const char* wait_mode,
                        rs_client** out) {
+  rs_connect_options options;
+  rs_connect_options_init(&options);
+  if (ready_timeout_ms >= 0) options.ready_timeout_ms = ready_timeout_ms;
+  options.wait_mode = wait_mode;
+  return rs_connect_with(name, &options, out);
+}
+
+rs_error rs_connect_with(const char* name, const rs_connect_options* opts, rs_client** out) {
   if (name == nullptr || out == nullptr) return invalid("name and out must not be NULL");
   try {
     ringserve::ConnectOptions options;
-    if (ready_timeout_ms >= 0) options.ready_timeout = std::chrono::milliseconds(ready_timeout_ms);
-    if (wait_mode != nullptr) options.wait_mode = wait_mode;
+    if (opts != nullptr) {
+      if (opts->ready_timeout_ms < 0) return invalid("options.ready_timeout_ms is negative");
+      if (opts->daemon_timeout_ms < 0) return invalid("options.daemon_timeout_ms is negative");
+      options.ready_timeout = std::chrono::milliseconds(opts->ready_timeout_ms);
+      if (opts->wait_mode != nullptr) options.wait_mode = opts->wait_mode;
+      options.daemon_timeout = std::chrono::milliseconds(opts->daemon_timeout_ms);
+      options.daemon_uid =
+          opts->daemon_uid < 0 ? ringserve::ConnectOptions::kUnsetUid : opts->daemon_uid;
+    }
     auto handle = std::make_unique<rs_client>();
     const rs_error e = report(ringserve::Client::connect(name, &handle->client, options));
     if (e == RS_OK) *out = handle.release();

@@ -1,18 +1,26 @@
 // Client: connecting to a daemon's segment and submitting requests.
 //
-// Submission: claim a FREE slot with a CAS (stamping our pid and a new generation), write the
-// prompt and parameters, reset the slot's token ring, store SUBMITTED, push the slot index
-// into the request ring, ring the doorbell. Until SUBMITTED the daemon ignores the slot, and
-// until the push it cannot know of it, so a failure before the push just frees the slot.
+// Submission: claim a FREE slot (shm::slot::claim: a CAS stamping our pid and a new
+// generation), write the prompt and parameters, reset the slot's token ring, store SUBMITTED
+// (shm::slot::submit), push the slot index into the request ring, ring the doorbell. Until
+// SUBMITTED the daemon ignores the slot, and until the push it cannot know of it, so a failure
+// before the push just frees the slot.
+#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "client-lib/connection.h"
 #include "shm/process.h"
 #include "shm/request_check.h"
 #include "shm/request_ring.h"
+#include "shm/slot.h"
 #include "shm/token_ring.h"
 
 namespace ringserve {
@@ -33,6 +41,8 @@ Status from_segment_error(shm::SegmentError e, const std::string& name, const st
     case shm::SegmentError::kPermissionDenied:
       return {ErrorCode::kPermissionDenied,
               "the segment of daemon '" + name + "' exists but this user may not open it"};
+    case shm::SegmentError::kUntrustedOwner:
+      return {ErrorCode::kPermissionDenied, "refusing daemon '" + name + "': " + msg};
     case shm::SegmentError::kVersionMismatch:
       return {ErrorCode::kVersionMismatch, msg};
     case shm::SegmentError::kBadMagic:
@@ -64,6 +74,9 @@ ErrorCode from_request_error(shm::RequestError e) {
       return ErrorCode::kProtocolError;
     case shm::RequestError::kInternal:
       return ErrorCode::kInternal;
+    case shm::RequestError::kClientStalled:
+      // The request gave up its place because we did not read: a deadline of ours passed.
+      return ErrorCode::kTimeout;
   }
   return ErrorCode::kInternal;
 }
@@ -107,6 +120,23 @@ void Connection::ring_doorbell() const {
   }
 }
 
+uint64_t Connection::heartbeat_age_ns() const {
+  const uint64_t beat = shm::load(view.header()->heartbeat_ns, std::memory_order_relaxed);
+  const uint64_t now = shm::monotonic_ns();
+  return now > beat ? now - beat : 0;
+}
+
+Status Connection::check_responding() const {
+  if (daemon_timeout_ns == 0) return {};
+  const uint64_t age = heartbeat_age_ns();
+  if (age <= daemon_timeout_ns) return {};
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%.1f", static_cast<double>(age) / 1e9);
+  return {ErrorCode::kDaemonNotResponding, "daemon '" + name + "' (pid " +
+                                               std::to_string(daemon_pid) +
+                                               ") has not responded for " + seconds + " s"};
+}
+
 Status daemon_gone_status(const Connection& c) {
   return {ErrorCode::kDaemonGone,
           "daemon '" + c.name + "' (pid " + std::to_string(c.daemon_pid) + ") is gone"};
@@ -115,31 +145,80 @@ Status daemon_gone_status(const Connection& c) {
 Client::Client(std::shared_ptr<Connection> connection) : connection_(std::move(connection)) {}
 Client::~Client() = default;
 
+namespace {
+
+// The uid trusted to own the daemon's segment besides our own and root's: the option, else
+// $RINGSERVE_DAEMON_UID (a number or a user name), else none.
+Status trusted_daemon_uid(const ConnectOptions& options, int64_t* uid) {
+  *uid = shm::SegmentTrust::kNone;
+  if (options.daemon_uid != ConnectOptions::kUnsetUid) {
+    if (options.daemon_uid < 0 || options.daemon_uid > UINT32_MAX - 1) {
+      return {ErrorCode::kInvalidArgument,
+              "daemon_uid " + std::to_string(options.daemon_uid) + " is not a uid"};
+    }
+    *uid = options.daemon_uid;
+    return {};
+  }
+  const char* env = std::getenv("RINGSERVE_DAEMON_UID");
+  if (env == nullptr || *env == '\0') return {};
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long number = std::strtoull(env, &end, 10);
+  if (*end == '\0' && errno == 0 && env[0] >= '0' && env[0] <= '9' && number <= UINT32_MAX - 1) {
+    *uid = static_cast<int64_t>(number);
+    return {};
+  }
+  std::vector<char> buffer(16384);
+  passwd entry{};
+  passwd* found = nullptr;
+  if (::getpwnam_r(env, &entry, buffer.data(), buffer.size(), &found) == 0 && found != nullptr) {
+    *uid = found->pw_uid;
+    return {};
+  }
+  return {ErrorCode::kInvalidArgument,
+          "RINGSERVE_DAEMON_UID='" + std::string(env) + "' is neither a uid nor a user name"};
+}
+
+}  // namespace
+
 Status Client::connect(const std::string& name, std::unique_ptr<Client>* out,
                        const ConnectOptions& options) {
   if (!shm::daemon_name_is_valid(name)) {
     return {ErrorCode::kInvalidArgument,
             "daemon name '" + name + "' must be 1-64 characters of [A-Za-z0-9_.-]"};
   }
+  if (options.daemon_timeout.count() < 0) {
+    return {ErrorCode::kInvalidArgument, "daemon_timeout must not be negative"};
+  }
+  shm::SegmentTrust trust;
+  if (Status s = trusted_daemon_uid(options, &trust.daemon_uid); !s.ok()) return s;
   auto c = std::make_shared<Connection>();
   c->name = name;
   std::string message;
   const uint64_t timeout_ns = static_cast<uint64_t>(options.ready_timeout.count()) * 1'000'000;
-  const shm::SegmentError e = shm::Segment::open(name, timeout_ns, &c->segment, &message);
+  const shm::SegmentError e = shm::Segment::open(name, timeout_ns, &c->segment, &message, trust);
   if (e != shm::SegmentError::kOk) return from_segment_error(e, name, message);
   c->view = c->segment->view();
+  // One copy of everything used later (Connection's comment says why); the geometry is in
+  // view, which Segment::open built from the header it checked.
   const shm::SegmentHeader* h = c->view.header();
-  c->daemon_pid = h->daemon_pid;
-  c->daemon_start_time = h->daemon_start_time;
+  c->daemon_pid = shm::load(h->daemon_pid);
+  c->daemon_start_time = shm::load(h->daemon_start_time);
+  c->max_tokens_limit = shm::load(h->max_tokens_limit);
+  c->max_priority = shm::load(h->max_priority);
+  const uint32_t daemon_mode = shm::load(h->wait_mode);
+  c->daemon_wait_mode = static_cast<shm::WaitMode>(daemon_mode <= 2 ? daemon_mode : 2);
+  const uint32_t spin_ns = shm::load(h->spin_ns);
+  c->daemon_timeout_ns = static_cast<uint64_t>(options.daemon_timeout.count()) * 1'000'000;
   if (!c->daemon_alive()) {
     return {ErrorCode::kDaemonNotRunning, "daemon '" + name + "' (pid " +
-                                              std::to_string(h->daemon_pid) +
+                                              std::to_string(c->daemon_pid) +
                                               ") has exited; its segment is stale"};
   }
   c->own_start_time = shm::process_start_time(::getpid());
   const std::string& mode = options.wait_mode;
   if (mode.empty()) {
-    c->wait_policy.mode = static_cast<shm::WaitMode>(h->wait_mode <= 2 ? h->wait_mode : 2);
+    c->wait_policy.mode = c->daemon_wait_mode;
   } else if (mode == "spin") {
     c->wait_policy.mode = shm::WaitMode::kSpin;
   } else if (mode == "futex") {
@@ -150,13 +229,14 @@ Status Client::connect(const std::string& name, std::unique_ptr<Client>* out,
     return {ErrorCode::kInvalidArgument,
             "wait_mode '" + mode + "' must be spin, futex, hybrid or empty"};
   }
-  c->wait_policy.spin_ns = h->spin_ns;
+  c->wait_policy.spin_ns = spin_ns;
   out->reset(new Client(std::move(c)));
   return {};
 }
 
 uint32_t Client::max_prompt_bytes() const { return connection_->view.shape().prompt_capacity; }
-uint32_t Client::max_tokens_limit() const { return connection_->view.header()->max_tokens_limit; }
+uint32_t Client::max_tokens_limit() const { return connection_->max_tokens_limit; }
+uint32_t Client::max_priority() const { return connection_->max_priority; }
 
 namespace {
 
@@ -229,12 +309,22 @@ Status Client::submit(std::string_view area, uint32_t prompt_length, uint32_t fl
           : shm::parse_request_payload(area, prompt_length,
                                        static_cast<uint32_t>(area.size()) - prompt_length, flags,
                                        &parsed);
-  if (check.ok()) check = shm::check_params(wire, h->max_tokens_limit);
+  if (check.ok()) check = shm::check_params(wire, c.max_tokens_limit);
   if (!check.ok()) return {from_request_error(check.error), check.message};
+  const int64_t max_priority = c.max_priority;
+  if (params.priority < -max_priority || params.priority > max_priority) {
+    // The daemon's words (daemon/request_intake.cc), found before a slot is taken.
+    return {ErrorCode::kInvalidParams, "priority " + std::to_string(params.priority) +
+                                           " is outside " + std::to_string(-max_priority) + ".." +
+                                           std::to_string(max_priority) +
+                                           " (the daemon's scheduler.max_priority)"};
+  }
   if (shm::load(h->state) != static_cast<uint32_t>(shm::SegmentState::kReady)) {
     return {ErrorCode::kShuttingDown, "daemon '" + c.name + "' is shutting down"};
   }
   if (!c.daemon_alive()) return daemon_gone_status(c);
+  // A request handed to a daemon that does not loop would only wait: say so now.
+  if (Status s = c.check_responding(); !s.ok()) return s;
 
   // Claim a free slot, starting from a rotating hint so concurrent claimers spread out.
   const uint32_t slots = c.view.shape().slot_count;
@@ -244,15 +334,7 @@ Status Client::submit(std::string_view area, uint32_t prompt_length, uint32_t fl
   uint64_t claimed = 0;
   for (uint32_t i = 0; i < slots && slot == slots; ++i) {
     const uint32_t index = (start + i) % slots;
-    shm::SlotHeader* s = c.view.slot(index);
-    uint64_t word = shm::load(s->state_word);
-    if (shm::word_state(word) != shm::SlotState::kFree) continue;
-    const uint64_t desired =
-        shm::make_state_word(shm::word_generation(word) + 1, shm::SlotState::kClaimed, pid);
-    if (shm::compare_exchange(s->state_word, word, desired)) {
-      slot = index;
-      claimed = desired;
-    }
+    if (shm::slot::claim(c.view.slot(index), pid, &claimed)) slot = index;
   }
   if (slot == slots) {
     return {ErrorCode::kQueueFull, "all " + std::to_string(slots) + " request slots of daemon '" +
@@ -266,6 +348,7 @@ Status Client::submit(std::string_view area, uint32_t prompt_length, uint32_t fl
   s->request_id = 0;
   s->finish_reason = 0;
   s->error_code = 0;
+  s->detail_length = 0;
   s->queue_position = 0;
   s->wait_estimate_ms = 0;
   s->tokens_generated = 0;
@@ -274,23 +357,31 @@ Status Client::submit(std::string_view area, uint32_t prompt_length, uint32_t fl
   s->prompt_length = prompt_length;
   s->stop_strings_length = static_cast<uint32_t>(area.size()) - prompt_length;
   std::memcpy(c.view.prompt(slot), area.data(), area.size());
-  shm::TokenRingReader(c.view.token_ring(slot), c.view.shape().token_ring_capacity).reset();
-  s->submit_ns = shm::monotonic_ns();
+  // The stream's reader, the one reader of this ring: reset here, read from in Stream::next.
+  auto reader = std::make_unique<StreamReader>(StreamReader{
+      shm::TokenRingReader(c.view.token_ring(slot), c.view.shape().token_ring_capacity), {}});
+  reader->ring.reset();
+  const uint64_t submit_ns = shm::monotonic_ns();
+  s->submit_ns = submit_ns;
 
   // Release: everything above is visible to whoever sees SUBMITTED.
-  uint64_t expected = claimed;
-  const uint64_t submitted = shm::with_state(claimed, shm::SlotState::kSubmitted);
-  if (!shm::compare_exchange(s->state_word, expected, submitted)) {
+  uint64_t submitted = 0;
+  if (!shm::slot::submit(s, claimed, &submitted)) {
     return {ErrorCode::kProtocolError,
             "request slot " + std::to_string(slot) + " was taken from us while we filled it"};
   }
-  shm::RequestRingProducer ring(c.view.request_ring(), h->request_ring_capacity);
+  shm::RequestRingProducer ring(c.view.request_ring(), c.view.geometry().request_ring_capacity);
   // The ring has room for twice the slots, so an honest ring is never full; a push fails only
   // when another client scribbled on it. The request is SUBMITTED in the slot table either
   // way, and the daemon's sweep takes it from there within a few hundred ms (PROTOCOL.md).
   ring.try_push(slot);
   c.ring_doorbell();
-  out->reset(new Stream(connection_, slot, submitted));
+  const uint64_t deadline =
+      params.total_timeout_ms == 0
+          ? shm::kNoDeadline
+          : shm::deadline_after(submit_ns,
+                                uint64_t{params.total_timeout_ms} * 1'000'000 + kDeadlineGraceNs);
+  out->reset(new Stream(connection_, slot, submitted, std::move(reader), deadline));
   return {};
 }
 
@@ -382,11 +473,13 @@ Status Client::status(DaemonStatus* out) const {
   if (!c.daemon_alive()) return daemon_gone_status(c);
   const shm::SegmentHeader* h = c.view.header();
   DaemonStatus st;
-  st.pid = h->daemon_pid;
-  st.layout_version = h->layout_version;
-  st.wait_mode = shm::wait_mode_name(static_cast<shm::WaitMode>(h->wait_mode));
-  st.slots = h->slot_count;
-  for (uint32_t i = 0; i < h->slot_count; ++i) {
+  // What connect checked, not the live header: a rewritten slot_count must not make us read
+  // past the slot table.
+  st.pid = c.daemon_pid;
+  st.layout_version = shm::kLayoutVersion;
+  st.wait_mode = shm::wait_mode_name(c.daemon_wait_mode);
+  st.slots = c.view.shape().slot_count;
+  for (uint32_t i = 0; i < st.slots; ++i) {
     if (shm::word_state(shm::load(c.view.slot(i)->state_word)) != shm::SlotState::kFree) {
       ++st.slots_in_use;
     }
@@ -402,9 +495,7 @@ Status Client::status(DaemonStatus* out) const {
   st.cancelled = shm::load(h->stats.cancelled);
   st.failed = shm::load(h->stats.failed);
   st.tokens_generated = shm::load(h->stats.tokens_generated);
-  const uint64_t now = shm::monotonic_ns();
-  const uint64_t beat = shm::load(h->heartbeat_ns);
-  st.heartbeat_age_ns = now > beat ? now - beat : 0;
+  st.heartbeat_age_ns = c.heartbeat_age_ns();
   st.steps = shm::load(h->steps, std::memory_order_relaxed);
   if (st.steps != 0) {
     st.backend_ms_per_step =

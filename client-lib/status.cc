@@ -40,6 +40,8 @@ const char* to_string(ErrorCode code) {
       return "invalid argument";
     case ErrorCode::kInternal:
       return "internal error";
+    case ErrorCode::kDaemonNotResponding:
+      return "daemon not responding";
   }
   return "unknown error";
 }

@@ -218,6 +218,12 @@ const std::vector<Key>& keys() {
   static const std::vector<Key> table = {
       {"daemon.name", daemon_name()},
       {"daemon.log_level", one_of(&C::daemon, &D::log_level, kLogLevels)},
+      {"daemon.lock_dir", text(&C::daemon, &D::lock_dir,
+                               [](std::string_view v) {
+                                 return v.empty() || v[0] == '/'
+                                            ? std::string()
+                                            : "'" + std::string(v) + "' is not an absolute path";
+                               })},
       {"transport.slots", integer(&C::transport, &T::slots, 1, 4096)},
       {"transport.prompt_bytes", integer(&C::transport, &T::prompt_bytes, 1, 16777216)},
       {"transport.token_ring_entries",
@@ -235,6 +241,8 @@ const std::vector<Key>& keys() {
       {"scheduler.max_batch_tokens", integer(&C::scheduler, &S::max_batch_tokens, 1, 65536)},
       {"scheduler.mode", choice(&C::scheduler, &S::mode, kSchedulerModes)},
       {"scheduler.aging_ms", integer(&C::scheduler, &S::aging_ms, 0, 3600000)},
+      {"scheduler.max_priority", integer(&C::scheduler, &S::max_priority, 0, 1000000)},
+      {"scheduler.pause_timeout_ms", integer(&C::scheduler, &S::pause_timeout_ms, 1, 3600000)},
       {"scheduler.drain_timeout_ms", integer(&C::scheduler, &S::drain_timeout_ms, 0, 3600000)},
       {"model.backend", choice(&C::model, &M::backend, kBackends)},
       {"model.path", text(&C::model, &M::path, [](std::string_view) { return std::string(); })},

@@ -34,6 +34,11 @@ struct DaemonSection {
   std::string name = "default";
   // Default "info". One of trace | debug | info | warn | error | off.
   std::string log_level = "info";
+  // Default "" = automatic: $RUNTIME_DIRECTORY (systemd's RuntimeDirectory=) if set, else
+  // /run/ringserve as root, else $XDG_RUNTIME_DIR/ringserve, else /tmp/ringserve-UID. Where the
+  // instance lock (ringserve.NAME.lock) lives: an absolute path to a directory owned by the
+  // daemon's user and writable by no one else, created 0700 when missing (daemon/instance_lock.h).
+  std::string lock_dir;
 
   bool operator==(const DaemonSection&) const = default;
 };
@@ -75,9 +80,18 @@ struct SchedulerSection {
   // Default kBatch. "batch": continuous batching, every running sequence in every step.
   // "interleave": one sequence per step, round-robin (the seed's behaviour, a baseline).
   SchedulerMode mode = SchedulerMode::kBatch;
-  // Default 1000. A waiting request gains one priority level per this many milliseconds
+  // Default 100. A waiting request gains one priority level per this many milliseconds
   // waited, so low priority cannot starve; 0 = strict priority. 0..3600000.
-  uint32_t aging_ms = 1000;
+  uint32_t aging_ms = 100;
+  // Default 10. Requests' priority must lie in -max_priority..max_priority, 0..1000000. With
+  // aging, no request arriving later than (max_priority - p) x aging_ms after a request of
+  // priority p is admitted before it: 1 s for priority 0 and 2 s for -10 with the defaults.
+  uint32_t max_priority = 10;
+  // Default 10000. A running request whose client leaves its full token ring unread this long
+  // gives up its running place and KV cache row (the client still reads what was made, then
+  // the error "client stalled"). A client that keeps reading, however slowly, is never
+  // stalled. 1..3600000.
+  uint32_t pause_timeout_ms = 10000;
   // Default 10000. At SIGTERM, running requests get this long to finish. 0..3600000.
   uint32_t drain_timeout_ms = 10000;
 

@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
 
   ringserve::daemon::InstanceLock lock;
   std::string error;
-  if (!lock.acquire(config.daemon.name, &error)) {
+  if (!lock.acquire(config.daemon.name, config.daemon.lock_dir, &error)) {
     std::fprintf(stderr, "ringserved: %s\n", error.c_str());
     return 1;
   }
@@ -128,7 +128,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<ringserve::daemon::Backend> backend;
   switch (config.model.backend) {
     case ringserve::config::Backend::kEcho:
-      backend = std::make_unique<ringserve::daemon::EchoBackend>(config.model.echo_step_delay_us);
+      backend = std::make_unique<ringserve::daemon::EchoBackend>(config.model.echo_step_delay_us,
+                                                                config.scheduler.max_concurrent);
       break;
     case ringserve::config::Backend::kTorch: {
       ringserve::daemon::ModelBackendOptions options;

@@ -11,6 +11,7 @@
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 
@@ -50,6 +51,68 @@ bool geometry_matches(const SegmentHeader& h, uint64_t mapped, std::string* mess
     return false;
   }
   return true;
+}
+
+std::string octal_mode(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
+
+// The client's check of who made the object it opened (docs/SECURITY.md, "Who may own a
+// segment"), on the descriptor it is about to map, not on the path: a path checked and then
+// opened could name another object by then.
+SegmentError check_trust(int fd, const std::string& object_name, const SegmentTrust& trust,
+                         std::string* message) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    *message = "cannot stat /dev/shm/" + object_name + ": " + std::strerror(errno);
+    return SegmentError::kSystem;
+  }
+  const std::string path = "/dev/shm/" + object_name;
+  if (!S_ISREG(st.st_mode)) {
+    *message = path + " is not a shared memory object";
+    return SegmentError::kUntrustedOwner;
+  }
+  const uid_t self = ::geteuid();
+  const bool trusted_owner = st.st_uid == self || st.st_uid == 0 ||
+                             (trust.daemon_uid != SegmentTrust::kNone &&
+                              st.st_uid == static_cast<uid_t>(trust.daemon_uid));
+  if (!trusted_owner) {
+    *message = path + " is owned by uid " + std::to_string(st.st_uid) +
+               ", not by a user this client trusts to run the daemon (its own uid " +
+               std::to_string(self) + ", root" +
+               (trust.daemon_uid != SegmentTrust::kNone
+                    ? ", or the configured daemon uid " + std::to_string(trust.daemon_uid)
+                    : std::string()) +
+               "): another user may have taken the daemon's name. If that user runs the daemon, "
+               "set RINGSERVE_DAEMON_UID (or ConnectOptions::daemon_uid) to it";
+    return SegmentError::kUntrustedOwner;
+  }
+  // Writable by every user: anyone could rewrite what the daemon answers. A group-writable
+  // segment is accepted: its trusted owner chose the group (transport.group), whose members
+  // are clients with access by design.
+  if ((st.st_mode & S_IWOTH) != 0) {
+    *message = path + " has mode " + octal_mode(st.st_mode) +
+               ": any user may write to it, so nothing read from it can be trusted (the daemon's "
+               "transport.permissions must not give others write access)";
+    return SegmentError::kUntrustedOwner;
+  }
+  return SegmentError::kOk;
+}
+
+// Why the daemon could not replace an existing object of its name: one of another user, which
+// it may not remove because /dev/shm is sticky.
+std::string squatter_message(const std::string& object_name) {
+  const std::string path = "/dev/shm/" + object_name;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || st.st_uid == ::geteuid()) return "";
+  return path + " already exists and belongs to uid " + std::to_string(st.st_uid) +
+         ", and this daemon (uid " + std::to_string(::geteuid()) +
+         ") may not remove it (/dev/shm is sticky: only its owner or root can). Another user "
+         "may have taken the name; clients refuse such a segment, but the daemon cannot serve "
+         "the name until it is gone: remove it as root (rm " +
+         path + ") or choose another daemon name";
 }
 
 }  // namespace
@@ -97,6 +160,10 @@ SegmentError Segment::create(std::string_view daemon_name, const SegmentShape& s
   const std::string object_name = segment_object_name(daemon_name);
   try {
     bip::shared_memory_object::remove(object_name.c_str());
+    if (std::string squatted = squatter_message(object_name); !squatted.empty()) {
+      *message = std::move(squatted);
+      return SegmentError::kPermissionDenied;
+    }
     // Created 0600 and opened up only after the group is set, so no one outside the intended
     // group ever has a window to open it.
     bip::permissions perms(0600);
@@ -146,16 +213,28 @@ SegmentError Segment::create(std::string_view daemon_name, const SegmentShape& s
     *out = std::move(segment);
     return SegmentError::kOk;
   } catch (const bip::interprocess_exception& e) {
+    // Another user's object that appeared after the check above.
+    if (std::string squatted = squatter_message(object_name); !squatted.empty()) {
+      *message = std::move(squatted);
+      return SegmentError::kPermissionDenied;
+    }
     *message = std::string("cannot create shared memory /") + object_name + ": " + e.what();
     return classify(e);
   }
 }
 
 SegmentError Segment::open(std::string_view daemon_name, uint64_t ready_timeout_ns,
-                           std::unique_ptr<Segment>* out, std::string* message) {
+                           std::unique_ptr<Segment>* out, std::string* message,
+                           const SegmentTrust& trust) {
   const std::string object_name = segment_object_name(daemon_name);
   try {
     bip::shared_memory_object object(bip::open_only, object_name.c_str(), bip::read_write);
+    // Before anything is read from it: not even a wait for an untrusted object.
+    if (const SegmentError e =
+            check_trust(object.get_mapping_handle().handle, object_name, trust, message);
+        e != SegmentError::kOk) {
+      return e;
+    }
     bip::offset_t size = 0;
     if (!object.get_size(size) || size < static_cast<bip::offset_t>(kHeaderBytes)) {
       // A daemon between shm_open and ftruncate, or a foreign object: wait like for kReady.

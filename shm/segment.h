@@ -59,7 +59,18 @@ enum class SegmentError {
   kBadMagic,          // not a ringserve segment
   kVersionMismatch,   // a ringserve segment of another layout version
   kBadGeometry,       // header sizes/offsets inconsistent with the mapped size
+  kUntrustedOwner,    // owned by a user the client does not trust, or writable by anyone
   kSystem,            // any other system error (message says which)
+};
+
+// Whom a client trusts to have created a daemon's segment (docs/SECURITY.md, "Who may own a
+// segment"). Anyone can create /dev/shm/ringserve.NAME for a name that is not running, and
+// a client that used it would hand its prompts to that user and print that user's answers.
+// So a client accepts a segment only if it is owned by its own effective uid, by root, or by
+// `daemon_uid`, and is not writable by others.
+struct SegmentTrust {
+  static constexpr int64_t kNone = -1;
+  int64_t daemon_uid = kNone;  // one more trusted owner (the daemon's user), or kNone
 };
 
 // Who may open a segment: its file mode, applied exactly (the umask does not apply), and its
@@ -79,16 +90,20 @@ class Segment {
 
   // Daemon: removes any stale object of that name (the caller holds the instance lock), creates
   // a zero-filled segment of the shape with exactly `access`, maps it. The header is left zero
-  // (state kInitializing) for the caller to fill.
+  // (state kInitializing) for the caller to fill. An object of another user that we may not
+  // remove (/dev/shm is sticky) is kPermissionDenied, with a message naming its owner.
   static SegmentError create(std::string_view daemon_name, const SegmentShape& shape,
                              const SegmentAccess& access, std::unique_ptr<Segment>* out,
                              std::string* message);
 
-  // Client: opens and maps an existing segment, waits up to ready_timeout_ns for kReady, then
+  // Client: opens an existing segment and checks, on the descriptor it maps (so the object
+  // cannot be swapped in between), that `trust` accepts its owner and mode
+  // (kUntrustedOwner otherwise); then maps it, waits up to ready_timeout_ns for kReady, and
   // checks magic, version and that the geometry the header announces is exactly what
   // segment_geometry() computes for its shape and fits the mapped size.
   static SegmentError open(std::string_view daemon_name, uint64_t ready_timeout_ns,
-                           std::unique_ptr<Segment>* out, std::string* message);
+                           std::unique_ptr<Segment>* out, std::string* message,
+                           const SegmentTrust& trust = {});
 
   // Removes the shared memory object of a name (the daemon at shutdown).
   static void remove(std::string_view daemon_name);

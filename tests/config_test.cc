@@ -40,7 +40,8 @@ TEST(Config, DefaultsWithoutAFile) {
   EXPECT_EQ(c.scheduler.max_tokens_limit, 4096u);
   EXPECT_EQ(c.scheduler.max_batch_tokens, 512u);
   EXPECT_EQ(c.scheduler.mode, SchedulerMode::kBatch);
-  EXPECT_EQ(c.scheduler.aging_ms, 1000u);
+  EXPECT_EQ(c.scheduler.aging_ms, 100u);
+  EXPECT_EQ(c.scheduler.max_priority, 10u);
   EXPECT_EQ(c.scheduler.drain_timeout_ms, 10000u);
   EXPECT_EQ(c.model.backend, Backend::kTorch);
   EXPECT_EQ(c.model.path, "");
@@ -50,6 +51,15 @@ TEST(Config, DefaultsWithoutAFile) {
   EXPECT_EQ(c.model.chat_template, "auto");
   EXPECT_EQ(c.model.max_seq_len, 0u);
   EXPECT_EQ(c.model.echo_step_delay_us, 0u);
+}
+
+// With aging, a request of priority p is overtaken only by requests arriving within
+// (max_priority - p) x aging_ms after it (daemon/scheduler.h). For the lowest priority against
+// the highest that must be seconds by default, not minutes.
+TEST(Config, DefaultPriorityBoundIsAFewSeconds) {
+  const SchedulerSection s;
+  EXPECT_NE(s.aging_ms, 0u) << "strict priority has no bound";
+  EXPECT_LE(uint64_t{2} * s.max_priority * s.aging_ms, 5000u);
 }
 
 TEST(Config, EmptyDocumentGivesTheDefaults) {
@@ -73,6 +83,7 @@ TEST(Config, EveryKeyReachesItsField) {
   const LoadResult r = parse_config(R"([daemon]
 name = "lab-2.gpu_a"
 log_level = "debug"
+lock_dir = "/run/ringserve-lab"
 [transport]
 slots = 8
 prompt_bytes = 100
@@ -89,6 +100,7 @@ max_tokens_limit = 1000000
 max_batch_tokens = 65536
 mode = "interleave"
 aging_ms = 0
+max_priority = 1000000
 drain_timeout_ms = 3600000
 [model]
 backend = "echo"
@@ -104,6 +116,7 @@ echo_step_delay_us = 10000000
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(c.daemon.name, "lab-2.gpu_a");
   EXPECT_EQ(c.daemon.log_level, "debug");
+  EXPECT_EQ(c.daemon.lock_dir, "/run/ringserve-lab");
   EXPECT_EQ(c.transport.slots, 8u);
   EXPECT_EQ(c.transport.prompt_bytes, 100u);
   EXPECT_EQ(c.transport.token_ring_entries, 4u);
@@ -118,6 +131,7 @@ echo_step_delay_us = 10000000
   EXPECT_EQ(c.scheduler.max_batch_tokens, 65536u);
   EXPECT_EQ(c.scheduler.mode, SchedulerMode::kInterleave);
   EXPECT_EQ(c.scheduler.aging_ms, 0u);
+  EXPECT_EQ(c.scheduler.max_priority, 1000000u);
   EXPECT_EQ(c.scheduler.drain_timeout_ms, 3600000u);
   EXPECT_EQ(c.model.backend, Backend::kEcho);
   EXPECT_EQ(c.model.path, "/models/llama");
@@ -218,6 +232,12 @@ TEST(Config, OutOfRange) {
             "test.toml:2: key 'transport.slots': 4097 is out of range 1..4096");
   EXPECT_EQ(error_of("[scheduler]\nmax_queue = -1\n"),
             "test.toml:2: key 'scheduler.max_queue': -1 is out of range 0..65536");
+  EXPECT_EQ(error_of("[scheduler]\nmax_priority = 1000001\n"),
+            "test.toml:2: key 'scheduler.max_priority': 1000001 is out of range 0..1000000");
+  EXPECT_EQ(error_of("[scheduler]\nmax_priority = -1\n"),
+            "test.toml:2: key 'scheduler.max_priority': -1 is out of range 0..1000000");
+  EXPECT_EQ(set_error("scheduler.max_priority=2147483647"),
+            "--set scheduler.max_priority: 2147483647 is out of range 0..1000000");
   EXPECT_EQ(error_of("[transport]\ntoken_ring_entries = 131072\n"),
             "test.toml:2: key 'transport.token_ring_entries': 131072 is out of range 4..65536");
   EXPECT_EQ(error_of("[transport]\ngroup = \"no-such-group-ringserve\"\n"),
@@ -262,6 +282,16 @@ TEST(Config, BadDaemonName) {
   EXPECT_EQ(
       error_of("[daemon]\nname = \"" + std::string(65, 'a') + "\"\n"),
       "test.toml:2: key 'daemon.name': '" + std::string(65, 'a') + "' is not a valid name " + rule);
+}
+
+TEST(Config, LockDirIsAnAbsolutePathOrAutomatic) {
+  EXPECT_EQ(error_of("[daemon]\nlock_dir = \"run/ringserve\"\n"),
+            "test.toml:2: key 'daemon.lock_dir': 'run/ringserve' is not an absolute path");
+  EXPECT_EQ(set_error("daemon.lock_dir=3"),
+            "--set daemon.lock_dir: expected a string, got an integer");
+  Config c;
+  ASSERT_TRUE(load_config("", {"daemon.lock_dir=''"}, &c).ok);
+  EXPECT_EQ(c.daemon.lock_dir, "");
 }
 
 TEST(Config, OverridesApplyAfterTheFileInOrder) {

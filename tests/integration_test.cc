@@ -15,6 +15,7 @@
 #include <random>
 #include <thread>
 
+#include "daemon/instance_lock.h"
 #include "ringserve/client.h"
 #include "shm/atomics.h"
 #include "shm/process.h"
@@ -565,7 +566,8 @@ TEST(Integration, SecondDaemonWithTheSameNameIsRefused) {
   const ProcessResult c = run({TEST_CLIENT_PATH, first.name(), "still here", "3"});
   EXPECT_EQ(c.exit_code, 0);
   // A clean stop removes the lock file; the name is free again at once.
-  const std::string lock = "/dev/shm/ringserve." + first.name() + ".lock";
+  const std::string lock =
+      daemon::InstanceLock::default_dir() + "/ringserve." + first.name() + ".lock";
   EXPECT_EQ(::access(lock.c_str(), F_OK), 0);
   EXPECT_EQ(first.stop().exit_code, 0);
   EXPECT_NE(::access(lock.c_str(), F_OK), 0) << lock << " left behind";

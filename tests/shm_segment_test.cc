@@ -1,9 +1,14 @@
 // Segment::create: the daemon takes all of the segment's memory at start, so a full /dev/shm
 // is a clear error then (not a SIGBUS mid-stream), and maps it all, so the loop thread never
-// takes a page fault on its first write to a ring.
+// takes a page fault on its first write to a ring; an object of its name that another user
+// made is an error that names the owner.
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
+#include <pwd.h>
+#include <sys/mman.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -82,6 +87,67 @@ TEST(Segment, TooLittleRoomInDevShmIsAClearErrorAtCreate) {
   EXPECT_EQ(segment, nullptr);
   // Nothing is left behind.
   EXPECT_NE(::access(("/dev/shm/" + segment_object_name(name)).c_str(), F_OK), 0);
+}
+
+// Runs `body` in a child process as uid `uid` (gid the same); its exit code, 90 if it could
+// not switch. The caller must be root.
+template <class F>
+int as_user(uid_t uid, F body) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0) ::_exit(90);
+    ::_exit(body());
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+uid_t unused_id(uid_t from) {
+  uid_t id = from + static_cast<uid_t>(::getpid() % 3000);
+  while (::getpwuid(id) != nullptr || ::getgrgid(id) != nullptr) ++id;
+  return id;
+}
+
+TEST(Segment, CreateNamesTheOwnerOfAnObjectItMayNotRemove) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root, to act as two other users";
+  const uid_t squatter = unused_id(62500);
+  const uid_t daemon = unused_id(squatter + 1);
+  const std::string name = test_name("squatted");
+  const std::string path = "/dev/shm/" + segment_object_name(name);
+  ASSERT_EQ(as_user(squatter,
+                    [&] {
+                      const int fd = ::shm_open(("/" + segment_object_name(name)).c_str(),
+                                                O_CREAT | O_EXCL | O_RDWR, 0600);
+                      return fd < 0 ? 1 : 0;
+                    }),
+            0);
+  // The daemon, as its own user, cannot remove it (/dev/shm is sticky): it says whose it is.
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  const int code = as_user(daemon, [&] {
+    std::unique_ptr<Segment> segment;
+    std::string message;
+    const SegmentError e = Segment::create(name, {1, 16, 4}, {}, &segment, &message);
+    const ssize_t ignored = ::write(pipe_fds[1], message.data(), message.size());
+    (void)ignored;
+    return static_cast<int>(e);
+  });
+  ::close(pipe_fds[1]);
+  std::string message;
+  char buf[512];
+  ssize_t n = 0;
+  while ((n = ::read(pipe_fds[0], buf, sizeof buf)) > 0) message.append(buf, n);
+  ::close(pipe_fds[0]);
+  EXPECT_EQ(code, static_cast<int>(SegmentError::kPermissionDenied)) << message;
+  EXPECT_NE(message.find("belongs to uid " + std::to_string(squatter)), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("rm " + path), std::string::npos) << message;
+  // Still the squatter's: nothing was removed or replaced.
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, squatter);
+  ::unlink(path.c_str());
 }
 
 }  // namespace

@@ -19,8 +19,9 @@ cleanup() {
   if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
     kill -KILL "$daemon_pid" 2>/dev/null || true
     wait "$daemon_pid" 2>/dev/null || true
-    # A killed daemon leaves its segment and lock file; the names are unique to this run.
-    rm -f "/dev/shm/ringserve.$daemon_name" "/dev/shm/ringserve.$daemon_name.lock"
+    # A killed daemon leaves its segment (and its lock file, in its lock directory, harmless:
+    # the name is unique to this run).
+    rm -f "/dev/shm/ringserve.$daemon_name"
   fi
   rm -rf "$tmp"
 }

@@ -100,7 +100,12 @@ class Daemon:
                 self.proc.wait()
         self.log.close()
         # A killed daemon leaves its segment and lock file behind; nobody else uses the name.
-        for leftover in (f"/dev/shm/ringserve.{self.name}", f"/dev/shm/ringserve.{self.name}.lock"):
+        lock_dir = ("/run/ringserve" if os.geteuid() == 0 else
+                    os.path.join(os.environ["XDG_RUNTIME_DIR"], "ringserve")
+                    if os.environ.get("XDG_RUNTIME_DIR", "").startswith("/") else
+                    f"/tmp/ringserve-{os.geteuid()}")
+        for leftover in (f"/dev/shm/ringserve.{self.name}",
+                         f"{lock_dir}/ringserve.{self.name}.lock"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(leftover)
         return self.proc.returncode
@@ -431,6 +436,7 @@ class ConnectTest(unittest.TestCase):
             13: (ringserve.ProtocolError, "protocol error"),
             14: (ringserve.InvalidArgument, "invalid argument"),
             15: (ringserve.InternalError, "internal error"),
+            16: (ringserve.DaemonNotResponding, "daemon not responding"),
         }
         for code, (cls, name) in expected.items():
             self.assertEqual(_native.error_name(code), name)
@@ -460,6 +466,56 @@ class LifecycleTest(unittest.TestCase):
             client.close()
         finally:
             daemon.kill()
+            daemon.stop()
+
+    def test_a_stopped_daemon_raises_daemon_not_responding_and_the_stream_goes_on(self):
+        daemon = Daemon("model.echo_step_delay_us=2000")
+        try:
+            client = ringserve.Client(daemon.name, daemon_timeout=0.5)
+            stream = client.generate("abc", max_tokens=1000)
+            text = next(stream)
+            os.kill(daemon.pid, signal.SIGSTOP)
+            try:
+                with self.assertRaisesRegex(ringserve.DaemonNotResponding,
+                                            "has not responded for"):
+                    for piece in stream:
+                        text += piece
+                self.assertIsNone(stream.finish_reason)  # not over
+                with self.assertRaises(ringserve.DaemonNotResponding):
+                    client.generate("x")
+            finally:
+                os.kill(daemon.pid, signal.SIGCONT)
+            text += "".join(stream)  # goes on to its end, nothing lost
+            self.assertEqual(text, echo_of("abc", 1000))
+            self.assertEqual(stream.finish_reason, "length")
+            client.close()
+        finally:
+            os.kill(daemon.pid, signal.SIGCONT)
+            daemon.stop()
+
+    def test_connect_options_are_checked(self):
+        daemon = Daemon()
+        try:
+            with self.assertRaisesRegex(ValueError, "daemon_timeout"):
+                ringserve.Client(daemon.name, daemon_timeout=-1)
+            with self.assertRaisesRegex(ValueError, "daemon_uid"):
+                ringserve.Client(daemon.name, daemon_uid=-5)
+            with self.assertRaises(TypeError):
+                ringserve.Client(daemon.name, daemon_uid="root")
+            # The daemon runs as this user: trusted whatever else is named.
+            ringserve.Client(daemon.name, daemon_uid=12345, daemon_timeout=0).close()
+            env = dict(os.environ, RINGSERVE_DAEMON_UID="no-such-user-ringserve")
+            code = ("import sys, ringserve\n"
+                    "try:\n"
+                    f"    ringserve.Client({daemon.name!r})\n"
+                    "except ringserve.InvalidArgument as e:\n"
+                    "    print(e); sys.exit(0)\n"
+                    "sys.exit(1)\n")
+            result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                    text=True, cwd=str(PACKAGE_PARENT), timeout=60)
+            self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+            self.assertIn("no-such-user-ringserve", result.stdout)
+        finally:
             daemon.stop()
 
     def test_a_stopping_daemon_raises_shutting_down(self):
@@ -690,6 +746,7 @@ class LayoutTest(unittest.TestCase):
         "rs_message": _native.rs_message,
         "rs_token": _native.rs_token,
         "rs_daemon_status": _native.rs_daemon_status,
+        "rs_connect_options": _native.rs_connect_options,
     }
 
     def test_offsets_and_sizes_match_the_header(self):

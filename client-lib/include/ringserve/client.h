@@ -54,6 +54,9 @@ enum class ErrorCode : int {
   kProtocolError = 13,    // the segment held values no honest peer writes
   kInvalidArgument = 14,  // a bad argument to the library itself (e.g. a bad daemon name)
   kInternal = 15,
+  // The daemon's process lives but has not looped for ConnectOptions::daemon_timeout (stopped
+  // with SIGSTOP, or hung). From next(), the stream goes on: call again once it responds.
+  kDaemonNotResponding = 16,
 };
 RINGSERVE_API const char* to_string(ErrorCode code);
 
@@ -215,7 +218,8 @@ struct RequestSummary {
 
 inline constexpr std::chrono::nanoseconds kWaitForever = std::chrono::nanoseconds::max();
 
-class Connection;  // internal
+class Connection;     // internal
+struct StreamReader;  // internal
 
 class RINGSERVE_API Stream {
  public:
@@ -225,7 +229,11 @@ class RINGSERVE_API Stream {
 
   // Blocks for the next token. OK: *token holds it. kEndOfStream: the stream finished with
   // stop, length or cancelled (finish_reason() says which). kTimeout with !done(): nothing
-  // arrived within `timeout`; call again. Any other code: the request failed (done() is true).
+  // arrived within `timeout`; call again. kDaemonNotResponding (never done()): the daemon has
+  // not looped for ConnectOptions::daemon_timeout; call again to go on waiting. Any other code:
+  // the request failed (done() is true); kTimeout with done() included: the request's
+  // total_timeout_ms passed. That one holds without the daemon: next() never waits past the
+  // submission + total_timeout_ms (+ 50 ms, so the daemon's own timeout normally ends it).
   Status next(Token* token, std::chrono::nanoseconds timeout = kWaitForever);
 
   // Asks the daemon to stop this request; it ends within one scheduler step. next() then
@@ -238,14 +246,18 @@ class RINGSERVE_API Stream {
 
  private:
   friend class Client;
-  Stream(std::shared_ptr<Connection> connection, uint32_t slot, uint64_t state_word);
+  Stream(std::shared_ptr<Connection> connection, uint32_t slot, uint64_t state_word,
+         std::unique_ptr<StreamReader> reader, uint64_t deadline_ns);
   Status finish();
+  Status end_here(FinishReason reason, Status status, bool release);
+  Status check_while_waiting(bool* finished);
   void release_slot();
 
   std::shared_ptr<Connection> connection_;
   uint32_t slot_;
-  uint64_t state_word_;  // as claimed: generation and owner pid, for CAS
-  uint32_t tail_ = 0;
+  uint64_t state_word_;  // as submitted: generation and owner pid, for CAS
+  std::unique_ptr<StreamReader> reader_;
+  uint64_t deadline_ns_;  // submission + total_timeout_ms + grace; shm::kNoDeadline if none
   bool done_ = false;
   bool released_ = false;
   FinishReason finish_reason_ = FinishReason::kNone;
@@ -257,6 +269,16 @@ struct ConnectOptions {
   std::chrono::milliseconds ready_timeout{2000};
   // "" = the daemon's wait mode; else "spin", "futex" or "hybrid" for this client's waits.
   std::string wait_mode;
+  // A daemon whose heartbeat (refreshed at least every 100 ms while its loop runs) is older
+  // than this is reported as kDaemonNotResponding by next() and refused by generate() and
+  // chat(). 0 = never.
+  std::chrono::milliseconds daemon_timeout{3000};
+  // Besides this process's own effective uid and root, the uid trusted to own the daemon's
+  // segment (the daemon's user, when it runs as another one). kUnsetUid: the environment
+  // variable RINGSERVE_DAEMON_UID (a uid or a user name) if set, else none. A segment owned by
+  // anyone else, or writable by others, is refused with kPermissionDenied (docs/SECURITY.md).
+  static constexpr int64_t kUnsetUid = -1;
+  int64_t daemon_uid = kUnsetUid;
 };
 
 class RINGSERVE_API Client {
@@ -287,6 +309,8 @@ class RINGSERVE_API Client {
 
   uint32_t max_prompt_bytes() const;
   uint32_t max_tokens_limit() const;
+  // Requests' priority must lie in [-max_priority(), max_priority()] (scheduler.max_priority).
+  uint32_t max_priority() const;
 
  private:
   explicit Client(std::shared_ptr<Connection> connection);

@@ -53,7 +53,8 @@ typedef enum rs_error {
   RS_TIMEOUT = 12,
   RS_PROTOCOL_ERROR = 13,
   RS_INVALID_ARGUMENT = 14,
-  RS_INTERNAL = 15
+  RS_INTERNAL = 15,
+  RS_DAEMON_NOT_RESPONDING = 16 /* its process lives, its loop has not run for daemon_timeout */
 } rs_error;
 
 /* Same values as ringserve::FinishReason. */
@@ -106,6 +107,21 @@ typedef struct rs_token {
 
 RS_EXPORT void rs_params_init(rs_params* params);
 
+/* How to connect (ringserve::ConnectOptions); rs_connect_options_init sets the defaults. */
+typedef struct rs_connect_options {
+  int64_t ready_timeout_ms;  /* wait this long for a daemon that is still starting (2000) */
+  const char* wait_mode;     /* NULL: the daemon's; else "spin", "futex" or "hybrid" */
+  int64_t daemon_timeout_ms; /* a heartbeat older than this is RS_DAEMON_NOT_RESPONDING (3000);
+                                0 = never */
+  int64_t daemon_uid;        /* < 0: $RINGSERVE_DAEMON_UID (uid or user name), else none; >= 0:
+                                the daemon's uid, trusted to own its segment besides this
+                                process's uid and root */
+} rs_connect_options;
+
+RS_EXPORT void rs_connect_options_init(rs_connect_options* options);
+/* options may be NULL (the defaults). */
+RS_EXPORT rs_error rs_connect_with(const char* name, const rs_connect_options* options,
+                                   rs_client** out);
 /* ready_timeout_ms: how long to wait for a daemon that is still starting (<0: default 2000). */
 RS_EXPORT rs_error rs_connect(const char* name, rs_client** out);
 RS_EXPORT rs_error rs_connect_ex(const char* name, int64_t ready_timeout_ms, const char* wait_mode,

@@ -16,6 +16,7 @@ from .aio import AsyncClient, AsyncStream
 from .client import PARAMS, Client, DaemonStatus, Stream, Token
 from .errors import (
     DaemonGone,
+    DaemonNotResponding,
     DaemonNotRunning,
     EmptyPrompt,
     InternalError,
@@ -40,6 +41,7 @@ __all__ = [
     "AsyncStream",
     "Client",
     "DaemonGone",
+    "DaemonNotResponding",
     "DaemonNotRunning",
     "DaemonStatus",
     "EmptyPrompt",

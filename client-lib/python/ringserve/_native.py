@@ -43,6 +43,15 @@ class rs_params(ctypes.Structure):
     ]
 
 
+class rs_connect_options(ctypes.Structure):
+    _fields_ = [
+        ("ready_timeout_ms", ctypes.c_int64),
+        ("wait_mode", ctypes.c_char_p),
+        ("daemon_timeout_ms", ctypes.c_int64),
+        ("daemon_uid", ctypes.c_int64),
+    ]
+
+
 class rs_message(ctypes.Structure):
     _fields_ = [
         ("role", ctypes.c_char_p),
@@ -99,6 +108,11 @@ _SIGNATURES = {
     "rs_connect_ex": (
         ctypes.c_int,
         [ctypes.c_char_p, ctypes.c_int64, ctypes.c_char_p, _handle_out],
+    ),
+    "rs_connect_options_init": (None, [ctypes.POINTER(rs_connect_options)]),
+    "rs_connect_with": (
+        ctypes.c_int,
+        [ctypes.c_char_p, ctypes.POINTER(rs_connect_options), _handle_out],
     ),
     "rs_disconnect": (None, [ctypes.c_void_p]),
     "rs_generate": (

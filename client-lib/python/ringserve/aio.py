@@ -49,6 +49,8 @@ class AsyncStream:
         except asyncio.CancelledError:
             self._abandon()
             raise
+        except errors.DaemonNotResponding:
+            raise  # the stream goes on: iterate again once the daemon responds
         except BaseException:
             self._abandon()  # the stream already ended with its error
             raise
@@ -102,15 +104,19 @@ class AsyncClient:
     as for Client."""
 
     def __init__(self, name: str = "default", *, ready_timeout: float | None = None,
-                 wait_mode: str | None = None):
+                 wait_mode: str | None = None, daemon_timeout: float | None = None,
+                 daemon_uid: int | None = None):
         self.name = name
-        self._options = {"ready_timeout": ready_timeout, "wait_mode": wait_mode}
+        self._options = {"ready_timeout": ready_timeout, "wait_mode": wait_mode,
+                         "daemon_timeout": daemon_timeout, "daemon_uid": daemon_uid}
         self._client: Client | None = None
 
     @classmethod
     async def connect(cls, name: str = "default", *, ready_timeout: float | None = None,
-                      wait_mode: str | None = None) -> "AsyncClient":
-        client = cls(name, ready_timeout=ready_timeout, wait_mode=wait_mode)
+                      wait_mode: str | None = None, daemon_timeout: float | None = None,
+                      daemon_uid: int | None = None) -> "AsyncClient":
+        client = cls(name, ready_timeout=ready_timeout, wait_mode=wait_mode,
+                     daemon_timeout=daemon_timeout, daemon_uid=daemon_uid)
         await client._connect()
         return client
 

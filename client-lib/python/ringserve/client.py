@@ -266,6 +266,13 @@ class Stream:
                         self._free("cancelled")
                         return None
                     continue  # one wait slice passed; the stream goes on
+                if code == errors.DAEMON_NOT_RESPONDING and reason == _native.FINISH_NONE:
+                    if self._closing:
+                        self._free("cancelled")
+                        return None
+                    # The request is not over: the caller decides whether to wait on (iterate
+                    # again) or give up (close).
+                    raise errors.DaemonNotResponding(message or _native.error_name(code))
                 self._free(_native.FINISH_REASONS.get(reason, "error"))
                 if code == errors.END_OF_STREAM:
                     return None
@@ -290,26 +297,42 @@ class Client:
 
     ready_timeout: seconds to wait for a daemon that is still starting (None: the library's
     default, 2 s). wait_mode: None (the daemon's), "spin", "futex" or "hybrid".
+    daemon_timeout: seconds without a heartbeat after which the daemon is reported as not
+    responding (DaemonNotResponding; None: the library's default, 3 s; 0: never).
+    daemon_uid: the uid of the daemon's user, trusted to own its segment besides this process's
+    uid and root (None: $RINGSERVE_DAEMON_UID, a uid or a user name, if set).
     Raises DaemonNotRunning, PermissionDenied, VersionMismatch, InvalidArgument, ...
     """
 
     def __init__(self, name: str = "default", *, ready_timeout: float | None = None,
-                 wait_mode: str | None = None):
+                 wait_mode: str | None = None, daemon_timeout: float | None = None,
+                 daemon_uid: int | None = None):
         self._handle = None
         self._lock = threading.Lock()
         self.name = name
         if not isinstance(name, str):
             raise TypeError(f"name must be str, not {type(name).__name__}")
-        if ready_timeout is None:
-            timeout_ms = -1
-        elif ready_timeout < 0:
-            raise ValueError("ready_timeout must be >= 0 seconds (or None)")
-        else:
-            timeout_ms = int(ready_timeout * 1000)
-        mode = wait_mode.encode("utf-8") if wait_mode is not None else None
         lib = _native.lib()
+        options = _native.rs_connect_options()
+        lib.rs_connect_options_init(ctypes.byref(options))
+        if ready_timeout is not None:
+            if ready_timeout < 0:
+                raise ValueError("ready_timeout must be >= 0 seconds (or None)")
+            options.ready_timeout_ms = int(ready_timeout * 1000)
+        if daemon_timeout is not None:
+            if daemon_timeout < 0:
+                raise ValueError("daemon_timeout must be >= 0 seconds (or None)")
+            options.daemon_timeout_ms = int(daemon_timeout * 1000)
+        if daemon_uid is not None:
+            daemon_uid = _int_param("daemon_uid", daemon_uid)
+            if not 0 <= daemon_uid < 2**32 - 1:
+                raise ValueError(f"daemon_uid {daemon_uid} is not a uid")
+            options.daemon_uid = daemon_uid
+        mode = wait_mode.encode("utf-8") if wait_mode is not None else None
+        options.wait_mode = mode
         out = ctypes.c_void_p()
-        _native.check(lib.rs_connect_ex(name.encode("utf-8"), timeout_ms, mode, ctypes.byref(out)))
+        _native.check(lib.rs_connect_with(name.encode("utf-8"), ctypes.byref(options),
+                                          ctypes.byref(out)))
         self._handle = out.value
 
     def close(self) -> None:

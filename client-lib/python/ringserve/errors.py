@@ -24,6 +24,7 @@ TIMEOUT = 12
 PROTOCOL_ERROR = 13
 INVALID_ARGUMENT = 14
 INTERNAL = 15
+DAEMON_NOT_RESPONDING = 16
 
 
 class RingserveError(Exception):
@@ -117,6 +118,13 @@ class InternalError(RingserveError):
     code = INTERNAL
 
 
+class DaemonNotResponding(RingserveError):
+    """The daemon's process lives but has not looped for the client's daemon_timeout (stopped
+    or hung). Raised by a stream, the stream goes on: iterate again once the daemon responds."""
+
+    code = DAEMON_NOT_RESPONDING
+
+
 class LibraryNotFound(ImportError):
     """libringserve_client.so could not be loaded from any of the places tried."""
 
@@ -138,6 +146,7 @@ _BY_CODE = {
         ProtocolError,
         InvalidArgument,
         InternalError,
+        DaemonNotResponding,
     )
 }
 
