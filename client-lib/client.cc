@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "client-lib/connection.h"
+#include "shm/membarrier.h"
 #include "shm/process.h"
 #include "shm/request_check.h"
 #include "shm/request_ring.h"
@@ -192,6 +193,9 @@ Status Client::connect(const std::string& name, std::unique_ptr<Client>* out,
   }
   shm::SegmentTrust trust;
   if (Status s = trusted_daemon_uid(options, &trust.daemon_uid); !s.ok()) return s;
+  // Lets streams hand ring room back with a compiler barrier instead of a full fence
+  // (shm/membarrier.h); without it they use the full fence.
+  shm::register_for_heavy_fence();
   auto c = std::make_shared<Connection>();
   c->name = name;
   std::string message;

@@ -186,28 +186,34 @@ Status Stream::next(Token* token, std::chrono::nanoseconds timeout) {
                       /*release=*/true);
     }
     while (!final_entry && !whole_token && ring.available() > 0) {
-      shm::TokenEntry e;
-      ring.pop(&e);
+      // Read in place, each field once (the entry is in shared memory).
+      const shm::TokenEntry& e = ring.front();
+      const uint16_t flags = e.flags;
       popped = true;
-      if (e.flags & shm::kTokenFinal) {
+      if (flags & shm::kTokenFinal) {
         final_entry = true;
       } else {
         const uint32_t length = std::min<uint32_t>(e.text_length, shm::kTokenTextCapacity);
-        reader_->partial.append(e.text, length);
+        whole_token = (flags & shm::kTokenContinued) == 0;
+        if (whole_token && reader_->partial.empty()) {
+          token->text.assign(e.text, length);  // the common case: one entry, no copy between
+        } else {
+          reader_->partial.append(e.text, length);
+          if (whole_token) {
+            token->text.swap(reader_->partial);
+            reader_->partial.clear();
+          }
+        }
         token->id = e.token_id;
         token->published_ns = e.published_ns;
-        whole_token = (e.flags & shm::kTokenContinued) == 0;
       }
+      ring.advance();
     }
     // The daemon, holding output that did not fit, sleeps until the room we just made is
     // announced.
     if (popped && ring.daemon_wants_room()) c.ring_doorbell();
     if (final_entry) return finish();
-    if (whole_token) {
-      token->text = std::move(reader_->partial);
-      reader_->partial.clear();
-      return {};
-    }
+    if (whole_token) return {};
     const uint64_t now = shm::monotonic_ns();
     if (now < deadline) {
       const uint64_t slice = std::min({deadline, deadline_ns_, now + kLivenessCheckIntervalNs});

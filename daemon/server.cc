@@ -16,6 +16,7 @@
 #include "shm/atomics.h"
 #include "shm/clock.h"
 #include "shm/futex.h"
+#include "shm/membarrier.h"
 #include "shm/prefetch.h"
 #include "shm/process.h"
 #include "shm/slot.h"
@@ -34,6 +35,8 @@ constexpr uint64_t kDeathCheckNs = 5'000'000;
 // or its push failed) and is taken from the table.
 constexpr uint64_t kOrphanSubmitNs = 200'000'000;
 constexpr uint64_t kIdleWaitNs = 100'000'000;  // doorbell sleep between housekeeping
+// Where the kernel has no membarrier: how often rings the clients must drain are re-checked.
+constexpr uint64_t kBlockedPollNs = 1'000'000;
 
 shm::WaitMode to_shm(config::WaitMode m) {
   switch (m) {
@@ -460,7 +463,9 @@ void Server::flush_all(uint64_t now) {
     if (wake) notifier_->add(seq.writer.futex_word());
     switch (r) {
       case FlushResult::kOpen:
-        if (seq.paused_since_ns != 0) {
+        // Only a sequence that had a backlog can have been paused: paused_since_ns is off the
+        // two lines a step touches (sequence.h), so the common case does not read it.
+        if (backlog != 0 && seq.paused_since_ns != 0) {
           seq.paused_since_ns = 0;
           seq.writer.clear_room_request();
         }
@@ -673,9 +678,17 @@ void Server::idle_wait(uint64_t now) {
   const uint64_t pause_ns = uint64_t{config_.scheduler.pause_timeout_ms} * 1'000'000;
   for (const auto& owned : by_slot_) {
     if (owned == nullptr || owned->pending.empty()) continue;
-    if (owned->writer.request_room(1)) return;  // room already: flush at once
+    owned->writer.request_room();
     blocked_.push_back(owned.get());
     if (!owned->finishing) deadline = std::min(deadline, owned->paused_since_ns + pause_ns);
+  }
+  if (!blocked_.empty()) {
+    // One heavy fence for all the flags (shm/membarrier.h): after it, a client that made room
+    // before seeing its flag has its tail visible here. Without one, poll the rings every ms.
+    if (!shm::heavy_fence()) deadline = std::min(deadline, now + kBlockedPollNs);
+    for (const Sequence* seq : blocked_) {
+      if (seq->writer.has_room(1)) return;  // room already: flush at once
+    }
   }
   if (stopping_) deadline = std::min(deadline, drain_deadline_ns_);
   if (const uint64_t stall = requests_->stall_deadline_ns(); stall != 0) {
@@ -685,7 +698,7 @@ void Server::idle_wait(uint64_t now) {
   const auto ready = [&] {
     return requests_->ready_to_poll() || stop_requested_.load(std::memory_order_relaxed) ||
            std::any_of(blocked_.begin(), blocked_.end(),
-                       [](const Sequence* seq) { return seq->writer.free_entries() != 0; });
+                       [](const Sequence* seq) { return seq->writer.has_room(1); });
   };
   shm::wait_until(ready, &h->doorbell_seq, &h->daemon_sleeping, wait_policy_, deadline);
 }

@@ -16,6 +16,7 @@
 
 #include "shm/atomics.h"
 #include "shm/layout.h"
+#include "shm/membarrier.h"
 #include "shm/prefetch.h"
 
 namespace ringserve::shm {
@@ -65,14 +66,16 @@ class TokenRingWriter {
   uint32_t* futex_word() { return &header_->head; }
 
   // The daemon holds output that does not fit: asks the client to ring the doorbell when it
-  // makes room. Returns true if room appeared meanwhile (the caller then flushes again instead
-  // of waiting). Dekker pair with TokenRingReader::consume(): we store the flag, then load the
-  // tail; it stores the tail, then (after a full fence) loads the flag; at least one of us sees
+  // makes room. Dekker pair with TokenRingReader::daemon_wants_room(): we store the flag, then
+  // (after shm::heavy_fence(), once for all rings) load the tail with has_room(); the client
+  // stores the tail, then (after shm::light_fence()) loads the flag. At least one of us sees
   // the other, so a client that makes room never leaves the daemon asleep.
-  bool request_room(uint32_t needed) {
-    store(header_->daemon_waiting_room, 1u, std::memory_order_seq_cst);
-    const uint32_t used = head_ - load(header_->tail, std::memory_order_seq_cst);
-    return used <= capacity_ && int64_t{capacity_} - used - pending_ >= int64_t{needed};
+  void request_room() { store(header_->daemon_waiting_room, 1u, std::memory_order_seq_cst); }
+  // True when `needed` more entries fit now (or the tail is impossible: the caller's flush
+  // then says so).
+  bool has_room(uint32_t needed) const {
+    const int64_t free = free_entries();
+    return free < 0 || free >= int64_t{needed};
   }
   // The output fits again (or the stream ended): no doorbell wanted.
   void clear_room_request() {
@@ -115,20 +118,28 @@ class TokenRingReader {
   // Number of published entries not yet consumed.
   uint32_t available() const { return load(header_->head) - tail_; }
 
-  // Copies the next entry out and hands its cell back to the daemon. Caller checked
-  // available() > 0.
-  void pop(TokenEntry* out) {
-    std::memcpy(out, &entries_[tail_ & (capacity_ - 1)], sizeof(TokenEntry));
+  // The next entry, in place (a writer with access may change it under the caller: read each
+  // field once, and bound lengths before use). Caller checked available() > 0.
+  const TokenEntry& front() const { return entries_[tail_ & (capacity_ - 1)]; }
+  // Hands front()'s cell back to the daemon.
+  void advance() {
     ++tail_;
     store(header_->tail, tail_);
   }
+  // Copies the next entry out and hands its cell back. Caller checked available() > 0.
+  void pop(TokenEntry* out) {
+    std::memcpy(out, &front(), sizeof(TokenEntry));
+    advance();
+  }
 
   // After pop(): true when the daemon was waiting for the room just made
-  // (TokenRingWriter::request_room); the caller then rings the daemon's doorbell. The fence
-  // orders pop()'s tail store before the flag load (the Dekker pair's other half); the flag
-  // sits on the head line the reader reads anyway.
+  // (TokenRingWriter::request_room); the caller then rings the daemon's doorbell. The light
+  // fence orders pop()'s tail store before the flag load against the daemon's heavy fence (the
+  // Dekker pair's other half; shm/membarrier.h), so the common case costs one load of a line
+  // the reader reads anyway (the flag sits beside head). The process must have called
+  // shm::register_for_heavy_fence() (the client library does at connect).
   bool daemon_wants_room() {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    light_fence();
     if (load(header_->daemon_waiting_room, std::memory_order_relaxed) == 0) return false;
     return exchange(header_->daemon_waiting_room, 0u, std::memory_order_seq_cst) != 0;
   }

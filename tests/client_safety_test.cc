@@ -35,6 +35,7 @@
 #include "shm/request_ring.h"
 #include "shm/segment.h"
 #include "shm/slot.h"
+#include "shm/membarrier.h"
 #include "shm/token_ring.h"
 #include "tests/daemon_process.h"
 
@@ -678,7 +679,9 @@ TEST(ClientSafety, ReadingRingsTheDoorbellWhenTheDaemonWaitsForRoom) {
   shm::TokenRingWriter writer(daemon.view().token_ring(index),
                               FakeDaemon::kShape.token_ring_capacity);
   writer.begin();
-  ASSERT_FALSE(writer.request_room(1));
+  writer.request_room();
+  ASSERT_TRUE(shm::heavy_fence());
+  ASSERT_FALSE(writer.has_room(1));
   shm::SegmentHeader* h = daemon.header();
   shm::store(h->daemon_sleeping, 1u);
   const uint32_t doorbell = shm::load(h->doorbell_seq);

@@ -4,7 +4,11 @@
 
 #include <cstring>
 
+#include <chrono>
+#include <thread>
+
 #include "shm/clock.h"
+#include "shm/membarrier.h"
 #include "shm/token_ring.h"
 #include "shm/wait.h"
 #include "tests/test_support.h"
@@ -151,6 +155,51 @@ INSTANTIATE_TEST_SUITE_P(WaitModes, TokenRingAcrossProcesses,
                                   : info.param == WaitMode::kFutex ? std::string("futex")
                                                                    : std::string("hybrid");
                          });
+
+// The room doorbell's Dekker pair (shm/membarrier.h): the client stores its tail and, after a
+// compiler barrier only, loads the daemon's flag; the daemon stores the flag and, after a
+// membarrier, loads the tail. In every round at least one of them must see the other's store,
+// or a client that made room would leave the daemon asleep. Two processes on different cores,
+// rounds started together; without the heavy fence the store buffers let both miss within a
+// few thousand rounds.
+TEST(TokenRing, RoomRequestAndRoomMadeAlwaysMeet) {
+  if (!heavy_fence()) GTEST_SKIP() << "no membarrier on this kernel";
+  constexpr uint32_t kRounds = 20000;
+  struct Shared {
+    alignas(64) uint32_t go;
+    alignas(64) uint32_t client_done;
+    alignas(64) uint32_t tail;
+    alignas(64) uint32_t flag;
+    alignas(64) uint8_t client_saw[kRounds];
+  };
+  testing::SharedBuffer buffer{sizeof(Shared)};
+  auto* sh = static_cast<Shared*>(buffer.data());
+  const pid_t client = testing::fork_child([&] {
+    if (!register_for_heavy_fence()) return 2;
+    for (uint32_t r = 1; r <= kRounds; ++r) {
+      while (load(sh->go, std::memory_order_acquire) != r) cpu_relax();
+      store(sh->tail, r, std::memory_order_release);
+      light_fence();
+      sh->client_saw[r - 1] = load(sh->flag, std::memory_order_relaxed) == r;
+      store(sh->client_done, r, std::memory_order_release);
+    }
+    return 0;
+  });
+  // The child registers before its first round; give it the moment (a round that starts
+  // earlier would test a process the heavy fence does not cover).
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  uint32_t both_missed = 0;
+  for (uint32_t r = 1; r <= kRounds; ++r) {
+    store(sh->go, r, std::memory_order_release);
+    store(sh->flag, r, std::memory_order_seq_cst);
+    heavy_fence();
+    const bool daemon_saw = load(sh->tail, std::memory_order_relaxed) == r;
+    while (load(sh->client_done, std::memory_order_acquire) != r) cpu_relax();
+    if (!daemon_saw && !sh->client_saw[r - 1]) ++both_missed;
+  }
+  EXPECT_EQ(testing::wait_child(client), 0);
+  EXPECT_EQ(both_missed, 0u) << "rounds in which neither side saw the other";
+}
 
 }  // namespace
 }  // namespace ringserve::shm
