@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
   switch (config.model.backend) {
     case ringserve::config::Backend::kEcho:
       backend = std::make_unique<ringserve::daemon::EchoBackend>(config.model.echo_step_delay_us,
-                                                                config.scheduler.max_concurrent);
+                                                                 config.scheduler.max_concurrent);
       break;
     case ringserve::config::Backend::kTorch: {
       ringserve::daemon::ModelBackendOptions options;

@@ -31,11 +31,11 @@
 #include "shm/atomics.h"
 #include "shm/clock.h"
 #include "shm/layout.h"
+#include "shm/membarrier.h"
 #include "shm/process.h"
 #include "shm/request_ring.h"
 #include "shm/segment.h"
 #include "shm/slot.h"
-#include "shm/membarrier.h"
 #include "shm/token_ring.h"
 #include "tests/daemon_process.h"
 
