@@ -181,7 +181,7 @@ TEST(Scheduler, PrioritiesBeyondMaxPriorityCountAsMaxPriority) {
   Scheduler s2(1, max_queue, aging_ms, max_priority);
   const uint64_t waited_low =
       wait_behind_flood(s2, max_queue, 10, std::numeric_limits<int32_t>::min(), step);
-  EXPECT_LE(waited_low, uint64_t{2 * max_priority} * ms(aging_ms) + max_queue * step);
+  EXPECT_LE(waited_low, uint64_t{2} * max_priority * ms(aging_ms) + uint64_t{max_queue} * step);
 }
 
 TEST(Scheduler, ExtremeWaitsAndPrioritiesDoNotOverflow) {

@@ -68,7 +68,7 @@ inline std::string parse_integer(std::string_view flag, std::string_view text, I
     return std::string(flag) + ": expected an integer in " + to_text(range) + ", got '" +
            std::string(text) + "'";
   }
-  const std::string out_of_range =
+  std::string out_of_range =
       std::string(flag) + ": " + std::string(text) + " is out of range " + to_text(range);
   // Only digits are left, so from_chars reads all of them or reports the overflow.
   if (negative) {
@@ -113,9 +113,9 @@ std::string parse_integer(std::string_view flag, std::string_view text, IntRange
 // the value as T holds it, which is what the daemon sees.
 template <class T>
 std::string parse_real(std::string_view flag, std::string_view text, RealRange range, T* out) {
-  const std::string bad = std::string(flag) + ": expected a number in " + to_text(range) +
-                          ", got '" + std::string(text) + "'";
-  const std::string out_of_range =
+  std::string bad = std::string(flag) + ": expected a number in " + to_text(range) + ", got '" +
+                    std::string(text) + "'";
+  std::string out_of_range =
       std::string(flag) + ": " + std::string(text) + " is out of range " + to_text(range);
   const bool negative = !text.empty() && text.front() == '-';
   const std::string_view body = negative ? text.substr(1) : text;
