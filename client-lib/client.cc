@@ -2,9 +2,10 @@
 //
 // Submission: claim a FREE slot (shm::slot::claim: a CAS stamping our pid and a new
 // generation), write the prompt and parameters, reset the slot's token ring, store SUBMITTED
-// (shm::slot::submit), push the slot index into the request ring, ring the doorbell. Until
-// SUBMITTED the daemon ignores the slot, and until the push it cannot know of it, so a failure
-// before the push just frees the slot.
+// (shm::slot::submit), push the slot index into the request ring, ring the doorbell. Every
+// check that can fail comes before the claim, so a claimed slot is always submitted; a push
+// that fails (only a scribbled ring is full) leaves the request SUBMITTED for the daemon's
+// sweep to take from the slot table.
 #include <pwd.h>
 #include <unistd.h>
 

@@ -30,17 +30,17 @@ enum class SegmentState : uint32_t { kInitializing = 0, kReady = 1, kStopping = 
 // How a waiting side waits: spin only, futex only, or a bounded spin then a futex.
 enum class WaitMode : uint32_t { kSpin = 0, kFutex = 1, kHybrid = 2 };
 
-// Request slot life cycle (SlotHeader::state_word, low 8 bits of the state byte).
-//   FREE -> CLAIMED            client, CAS (takes ownership, stamps its pid)
-//   CLAIMED -> SUBMITTED       client, after writing prompt and parameters, before pushing the
-//                              slot index into the request ring
-//   CLAIMED -> FREE            client that gives up before submitting (e.g. ring full)
-//   SUBMITTED -> QUEUED        daemon, when it takes the request off the ring
-//   QUEUED -> RUNNING          daemon, at admission
-//   SUBMITTED|QUEUED|RUNNING -> FINISHED   daemon; finish_reason/error_code set before
-//   FINISHED -> FREE           whoever is last: the client after reading the final token entry,
-//                              or the daemon if the client has set client_released
-//   any -> FREE                daemon, when the owner process is dead
+// Request slot life cycle (SlotHeader::state_word, low 8 bits of the state byte). Every
+// transition is a named function of shm/slot.h, used by both sides:
+//   FREE -> CLAIMED            client, claim(): CAS, takes ownership, stamps its pid
+//   CLAIMED -> SUBMITTED       client, submit(): after writing prompt and parameters, before
+//                              pushing the slot index into the request ring
+//   SUBMITTED -> QUEUED        daemon, take(): when it takes the request
+//   QUEUED -> RUNNING          daemon, admit()
+//   QUEUED|RUNNING -> FINISHED daemon, finish(): finish_reason/error_code/detail set before
+//   FINISHED -> FREE           whoever is last: the client's release() after the final entry
+//                              (or letting go), or the daemon's free_if_released()
+//   any -> FREE                daemon, reclaim(): the owner process is dead
 enum class SlotState : uint32_t {
   kFree = 0,
   kClaimed = 1,
@@ -348,7 +348,8 @@ inline constexpr uint32_t kMaxPromptCapacity = 16u << 20;
 inline constexpr uint32_t kMaxTokenRingCapacity = 1u << 16;
 inline constexpr uint64_t kHeaderBytes = 4096;
 
-// Latency histograms, written by the daemon (one writer, relaxed atomic adds), read by anyone
+// Latency histograms, written by the daemon (one writer: relaxed loads and stores, no locked
+// adds), read by anyone
 // with access (ringctl status). Bucket 0 counts latencies under 1 us; bucket i (1..31) counts
 // [2^(i-1), 2^i) us, so the last bucket starts at about 18 minutes. They live in the header
 // page, after SegmentHeader, at kMetricsOffset.
