@@ -349,10 +349,9 @@ inline constexpr uint32_t kMaxTokenRingCapacity = 1u << 16;
 inline constexpr uint64_t kHeaderBytes = 4096;
 
 // Latency histograms, written by the daemon (one writer: relaxed loads and stores, no locked
-// adds), read by anyone
-// with access (ringctl status). Bucket 0 counts latencies under 1 us; bucket i (1..31) counts
-// [2^(i-1), 2^i) us, so the last bucket starts at about 18 minutes. They live in the header
-// page, after SegmentHeader, at kMetricsOffset.
+// adds), read by anyone with access (ringctl status). Bucket 0 counts latencies under 1 us;
+// bucket i (1..31) counts [2^(i-1), 2^i) us, so the last bucket starts at about 18 minutes.
+// They live in the header page, after SegmentHeader, at kMetricsOffset.
 inline constexpr uint32_t kHistogramBuckets = 32;
 struct LatencyHistogram {
   uint64_t buckets[kHistogramBuckets];
