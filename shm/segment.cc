@@ -117,6 +117,23 @@ std::string squatter_message(const std::string& object_name) {
 
 }  // namespace
 
+void write_geometry(SegmentHeader* h, const SegmentShape& shape) {
+  const SegmentGeometry g = segment_geometry(shape);
+  h->magic = kMagic;
+  h->layout_version = kLayoutVersion;
+  h->segment_bytes = g.segment_bytes;
+  h->header_bytes = kHeaderBytes;
+  h->slot_count = shape.slot_count;
+  h->prompt_capacity = shape.prompt_capacity;
+  h->token_ring_capacity = shape.token_ring_capacity;
+  h->request_ring_capacity = g.request_ring_capacity;
+  h->slot_stride = g.slot_stride;
+  h->token_ring_stride = g.token_ring_stride;
+  h->request_ring_offset = g.request_ring_offset;
+  h->slot_table_offset = g.slot_table_offset;
+  h->token_rings_offset = g.token_rings_offset;
+}
+
 bool daemon_name_is_valid(std::string_view name) {
   if (name.empty() || name.size() > 64 || name[0] == '.') return false;
   for (char c : name) {

@@ -51,6 +51,11 @@ class SegmentView {
   SegmentGeometry geometry_{};
 };
 
+// Daemon: writes the header's identity (magic, layout version) and the geometry of `shape`,
+// exactly what Segment::open() checks a header against (segment.cc keeps writer and checker
+// together). The rest of the header (pid, limits, wait mode, state) is the caller's.
+void write_geometry(SegmentHeader* header, const SegmentShape& shape);
+
 enum class SegmentError {
   kOk = 0,
   kNotFound,          // no segment: no daemon of that name

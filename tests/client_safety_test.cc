@@ -38,6 +38,7 @@
 #include "shm/slot.h"
 #include "shm/token_ring.h"
 #include "tests/daemon_process.h"
+#include "tests/test_support.h"
 
 namespace ringserve::testing {
 namespace {
@@ -55,26 +56,6 @@ GenerateParams tokens(uint32_t n) {
   GenerateParams p;
   p.max_tokens = n;
   return p;
-}
-
-// A throwaway identity: an id no account or group has, at or above `from`.
-uid_t unused_id(uid_t from) {
-  uid_t id = from + static_cast<uid_t>(::getpid() % 3000);
-  while (::getpwuid(id) != nullptr || ::getgrgid(id) != nullptr) ++id;
-  return id;
-}
-
-// Runs `body` in a child process as uid `uid` (gid the same, no supplementary groups); returns
-// its exit code, 90 if it could not switch, 128 + signal if it died. The caller must be root.
-int as_user(uid_t uid, const std::function<int()>& body) {
-  const pid_t child = ::fork();
-  if (child == 0) {
-    if (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0) ::_exit(90);
-    ::_exit(body());
-  }
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 // Runs `body` in a child process, so that a crash fails the test instead of ending it.
@@ -115,21 +96,8 @@ struct ContinueOnExit {
 // A ready header for a segment of `shape`, as a daemon of pid `pid` would write it.
 void fill_ready_header(shm::SegmentHeader* h, const shm::SegmentShape& shape, pid_t pid,
                        uint64_t start_time) {
-  const shm::SegmentGeometry g = shm::segment_geometry(shape);
-  h->magic = shm::kMagic;
-  h->layout_version = shm::kLayoutVersion;
-  h->segment_bytes = g.segment_bytes;
-  h->header_bytes = shm::kHeaderBytes;
-  h->slot_count = shape.slot_count;
-  h->prompt_capacity = shape.prompt_capacity;
-  h->token_ring_capacity = shape.token_ring_capacity;
-  h->request_ring_capacity = g.request_ring_capacity;
-  h->slot_stride = g.slot_stride;
-  h->token_ring_stride = g.token_ring_stride;
+  shm::write_geometry(h, shape);
   h->wait_mode = static_cast<uint32_t>(shm::WaitMode::kFutex);
-  h->request_ring_offset = g.request_ring_offset;
-  h->slot_table_offset = g.slot_table_offset;
-  h->token_rings_offset = g.token_rings_offset;
   h->daemon_pid = pid;
   h->spin_ns = 0;
   h->daemon_start_time = start_time;

@@ -23,6 +23,7 @@
 #include "shm/segment.h"
 #include "tests/daemon_checks.h"
 #include "tests/daemon_process.h"
+#include "tests/test_support.h"
 
 namespace ringserve::testing {
 namespace {
@@ -611,14 +612,6 @@ TEST(Integration, SegmentGetsTheConfiguredPermissions) {
   struct stat st {};
   ASSERT_EQ(::stat(("/dev/shm/ringserve." + daemon.name()).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0640u);
-}
-
-// A throwaway identity: an id no account or group has (no /etc/passwd entry is needed to run
-// as one, and nothing to clean up afterwards), at or above `from`.
-uid_t unused_id(uid_t from) {
-  uid_t id = from + static_cast<uid_t>(::getpid() % 3000);
-  while (::getpwuid(id) != nullptr || ::getgrgid(id) != nullptr) ++id;
-  return id;
 }
 
 // Runs the test client as uid `uid` (gid the same) with supplementary groups `groups`; the

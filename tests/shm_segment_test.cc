@@ -17,6 +17,7 @@
 
 #include "shm/layout.h"
 #include "shm/segment.h"
+#include "tests/test_support.h"
 
 namespace ringserve::shm {
 namespace {
@@ -89,43 +90,23 @@ TEST(Segment, TooLittleRoomInDevShmIsAClearErrorAtCreate) {
   EXPECT_NE(::access(("/dev/shm/" + segment_object_name(name)).c_str(), F_OK), 0);
 }
 
-// Runs `body` in a child process as uid `uid` (gid the same); its exit code, 90 if it could
-// not switch. The caller must be root.
-template <class F>
-int as_user(uid_t uid, F body) {
-  const pid_t child = ::fork();
-  if (child == 0) {
-    if (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0) ::_exit(90);
-    ::_exit(body());
-  }
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-uid_t unused_id(uid_t from) {
-  uid_t id = from + static_cast<uid_t>(::getpid() % 3000);
-  while (::getpwuid(id) != nullptr || ::getgrgid(id) != nullptr) ++id;
-  return id;
-}
-
 TEST(Segment, CreateNamesTheOwnerOfAnObjectItMayNotRemove) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root, to act as two other users";
-  const uid_t squatter = unused_id(62500);
-  const uid_t daemon = unused_id(squatter + 1);
+  const uid_t squatter = testing::unused_id(62500);
+  const uid_t daemon = testing::unused_id(squatter + 1);
   const std::string name = test_name("squatted");
   const std::string path = "/dev/shm/" + segment_object_name(name);
-  ASSERT_EQ(as_user(squatter,
-                    [&] {
-                      const int fd = ::shm_open(("/" + segment_object_name(name)).c_str(),
-                                                O_CREAT | O_EXCL | O_RDWR, 0600);
-                      return fd < 0 ? 1 : 0;
-                    }),
+  ASSERT_EQ(testing::as_user(squatter,
+                             [&] {
+                               const int fd = ::shm_open(("/" + segment_object_name(name)).c_str(),
+                                                         O_CREAT | O_EXCL | O_RDWR, 0600);
+                               return fd < 0 ? 1 : 0;
+                             }),
             0);
   // The daemon, as its own user, cannot remove it (/dev/shm is sticky): it says whose it is.
   int pipe_fds[2];
   ASSERT_EQ(::pipe(pipe_fds), 0);
-  const int code = as_user(daemon, [&] {
+  const int code = testing::as_user(daemon, [&] {
     std::unique_ptr<Segment> segment;
     std::string message;
     const SegmentError e = Segment::create(name, {1, 16, 4}, {}, &segment, &message);

@@ -1,6 +1,8 @@
 // Helpers for tests that need shared memory between forked processes.
 #pragma once
 
+#include <grp.h>
+#include <pwd.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,4 +45,22 @@ inline int wait_child(pid_t pid) {
   return -1;
 }
 
+// A throwaway identity: an id no account or group has (no /etc/passwd entry is needed to run
+// as one, and nothing to clean up afterwards), at or above `from`.
+inline uid_t unused_id(uid_t from) {
+  uid_t id = from + static_cast<uid_t>(::getpid() % 3000);
+  while (::getpwuid(id) != nullptr || ::getgrgid(id) != nullptr) ++id;
+  return id;
+}
+
+// Runs `body` in a child process as uid `uid` (gid the same, no supplementary groups); returns
+// its exit code, 90 if it could not switch, 128 + signal if it died. The caller must be root.
+inline int as_user(uid_t uid, const std::function<int()>& body) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0) ::_exit(90);
+    ::_exit(body());
+  }
+  return wait_child(child);
+}
 }  // namespace ringserve::testing
