@@ -25,10 +25,10 @@
 
 #include "benchmarks/bench_options.h"
 #include "benchmarks/progress_line.h"
-#include "daemon/model/cpu_kernels.h"
-#include "daemon/model/engine.h"
-#include "daemon/model/model_weights.h"
-#include "daemon/model/random_model.h"
+#include "engine/engine.h"
+#include "engine/kernels/cpu_kernels.h"
+#include "engine/model/model_weights.h"
+#include "tools/model_making/random_model.h"
 
 namespace ringserve::bench {
 namespace {

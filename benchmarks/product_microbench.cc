@@ -10,7 +10,7 @@
 #include <random>
 #include <vector>
 
-#include "daemon/model/cpu_kernels.h"
+#include "engine/kernels/cpu_kernels.h"
 
 namespace ringserve::bench {
 namespace {

@@ -6,7 +6,7 @@
 #include <random>
 #include <vector>
 
-#include "daemon/model/sampler.h"
+#include "engine/sampler.h"
 
 namespace ringserve::bench {
 namespace {

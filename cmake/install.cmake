@@ -20,7 +20,7 @@ set(ringserve_cmake_dir "${CMAKE_INSTALL_LIBDIR}/cmake/ringserve")
 set(ringserve_data_dir "${CMAKE_INSTALL_DATADIR}/ringserve")
 
 # The installed programs find the installed built-in model relative to themselves (see
-# daemon/model/builtin_model.h); the path is derived from the same directories it is installed
+# engine/model/builtin_model.h); the path is derived from the same directories it is installed
 # to, so the two cannot drift apart.
 file(RELATIVE_PATH ringserve_model_reldir "${CMAKE_INSTALL_FULL_BINDIR}"
      "${CMAKE_INSTALL_FULL_DATADIR}/ringserve/models/builtin")

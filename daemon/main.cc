@@ -16,10 +16,10 @@
 #include "config/config.h"
 #include "daemon/echo_backend.h"
 #include "daemon/instance_lock.h"
-#include "daemon/model/builtin_model.h"
-#include "daemon/model/model_weights.h"
 #include "daemon/model_backend.h"
 #include "daemon/server.h"
+#include "engine/model/builtin_model.h"
+#include "engine/model/model_weights.h"
 #include "shm/segment.h"
 
 namespace {

@@ -11,15 +11,15 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
-#include "daemon/model/chat_template.h"
-#include "daemon/model/engine.h"
-#include "daemon/model/model_config.h"
-#include "daemon/model/model_weights.h"
-#include "daemon/model/read_file.h"
-#include "daemon/model/sampler.h"
-#include "daemon/model/stop_strings.h"
-#include "daemon/model/tokenizer.h"
-#include "daemon/model/utf8_stream.h"
+#include "engine/engine.h"
+#include "engine/model/model_config.h"
+#include "engine/model/model_weights.h"
+#include "engine/model/read_file.h"
+#include "engine/sampler.h"
+#include "engine/text/chat_template.h"
+#include "engine/text/stop_strings.h"
+#include "engine/text/tokenizer.h"
+#include "engine/text/utf8_stream.h"
 
 namespace ringserve::daemon {
 namespace {

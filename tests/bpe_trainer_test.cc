@@ -1,10 +1,10 @@
 // train_bpe_tokenizer_json: the files it writes load, have exactly the asked vocab size and the
 // fixed ids each kind promises, learn the corpus's frequent words, and round-trip any text.
-#include "daemon/model/bpe_trainer.h"
+#include "tools/model_making/bpe_trainer.h"
 
 #include <gtest/gtest.h>
 
-#include "daemon/model/tokenizer.h"
+#include "engine/text/tokenizer.h"
 
 namespace ringserve::model {
 namespace {

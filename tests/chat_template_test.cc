@@ -1,5 +1,5 @@
 // Chat templates: the exact prompt text each template renders, and its errors.
-#include "daemon/model/chat_template.h"
+#include "engine/text/chat_template.h"
 
 #include <gtest/gtest.h>
 

@@ -9,9 +9,9 @@
 #include <filesystem>
 #include <map>
 
-#include "daemon/model/engine.h"
-#include "daemon/model/model_weights.h"
-#include "daemon/model/random_model.h"
+#include "engine/engine.h"
+#include "engine/model/model_weights.h"
+#include "tools/model_making/random_model.h"
 
 namespace ringserve::model {
 namespace {

@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "daemon/model/model_config.h"
-#include "daemon/model/model_weights.h"
-#include "daemon/model/random_model.h"
-#include "daemon/model/safetensors_writer.h"
+#include "engine/model/model_config.h"
+#include "engine/model/model_weights.h"
+#include "tools/model_making/random_model.h"
+#include "tools/model_making/safetensors_writer.h"
 
 namespace ringserve::model {
 namespace {

@@ -13,11 +13,11 @@
 #include <thread>
 
 #include "daemon/instance_lock.h"
-#include "daemon/model/random_model.h"
-#include "daemon/model/read_file.h"
+#include "engine/model/read_file.h"
 #include "ringserve/client.h"
 #include "tests/daemon_process.h"
 #include "tests/scripted_model.h"
+#include "tools/model_making/random_model.h"
 
 namespace ringserve::testing {
 namespace {

@@ -1,6 +1,6 @@
 // Pre-tokenization: GPT-2's and Llama 3's split patterns cut text exactly where HF tokenizers
 // (Oniguruma) does, and the Split / Metaspace steps group pieces as HF's behaviours do.
-#include "daemon/model/pretokenize.h"
+#include "engine/text/pretokenize.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // SafetensorsFile: a valid file reads back exactly; every kind of damage fails with the file
 // and (where there is one) the tensor named.
-#include "daemon/model/safetensors.h"
+#include "engine/model/safetensors.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -4,7 +4,7 @@
 #include <set>
 #include <vector>
 
-#include "daemon/model/sampler.h"
+#include "engine/sampler.h"
 
 namespace ringserve::model {
 namespace {

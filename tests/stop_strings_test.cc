@@ -1,6 +1,6 @@
 // StopStringMatcher: nothing of a stop string (or after it) is ever sent, however the text is
 // split across pushes, and text that cannot start a stop string is not held back.
-#include "daemon/model/stop_strings.h"
+#include "engine/text/stop_strings.h"
 
 #include <gtest/gtest.h>
 

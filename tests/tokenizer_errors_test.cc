@@ -5,7 +5,7 @@
 
 #include <fstream>
 
-#include "daemon/model/tokenizer.h"
+#include "engine/text/tokenizer.h"
 #include "tests/tokenizer_test_support.h"
 
 namespace ringserve::model {

@@ -1,11 +1,11 @@
 // Tokenizer: encode / decode against ids worked out by hand from HF tokenizers' algorithm, for
 // small vocabularies spelled out in each test (see tokenizer_test_support.h for the base ids).
-#include "daemon/model/tokenizer.h"
+#include "engine/text/tokenizer.h"
 
 #include <gtest/gtest.h>
 
-#include "daemon/model/tokenizer_added.h"
-#include "daemon/model/unicode_normalize.h"
+#include "engine/text/tokenizer_added.h"
+#include "engine/text/unicode_normalize.h"
 #include "tests/tokenizer_test_support.h"
 
 namespace ringserve::model {

@@ -11,8 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "daemon/model/tokenizer.h"
-#include "daemon/model/unicode_bytes.h"
+#include "engine/text/tokenizer.h"
+#include "engine/text/unicode_bytes.h"
 
 namespace ringserve::model::testing {
 

@@ -1,6 +1,6 @@
 // Utf8Stream: output always ends on a character boundary, whatever the split of the input;
 // invalid bytes become U+FFFD as soon as they are known to be invalid.
-#include "daemon/model/utf8_stream.h"
+#include "engine/text/utf8_stream.h"
 
 #include <gtest/gtest.h>
 

@@ -12,9 +12,9 @@
 #include <fstream>
 #include <string>
 
-#include "daemon/model/bpe_trainer.h"
-#include "daemon/model/random_model.h"
-#include "daemon/model/read_file.h"
+#include "engine/model/read_file.h"
+#include "tools/model_making/bpe_trainer.h"
+#include "tools/model_making/random_model.h"
 
 namespace {
 

@@ -15,9 +15,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "daemon/model/engine.h"
-#include "daemon/model/model_config.h"
-#include "daemon/model/model_weights.h"
+#include "engine/engine.h"
+#include "engine/model/model_config.h"
+#include "engine/model/model_weights.h"
 
 namespace {
 int fail(const std::string& message) {

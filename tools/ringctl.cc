@@ -24,8 +24,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "daemon/model/builtin_model.h"
-#include "daemon/model/tokenizer.h"
+#include "engine/model/builtin_model.h"
+#include "engine/text/tokenizer.h"
 #include "ringserve/client.h"
 #include "tools/ringctl.h"
 

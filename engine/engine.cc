@@ -1,0 +1,512 @@
+// The only translation unit of the engine that includes torch.
+#include "engine/engine.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <numbers>
+#include <optional>
+
+#include <torch/torch.h>
+
+#include "engine/kernels/cpu_kernels.h"
+#include "engine/model/model_weights.h"
+
+namespace ringserve::model {
+namespace {
+
+using torch::Tensor;
+
+struct Layer {
+  Tensor norm1_w, norm1_b, norm2_w, norm2_b;  // *_b only for LayerNorm (GPT-2)
+  Tensor qkv_w, qkv_b;                        // fused [q + 2 kv, hidden] (nn.Linear layout)
+  Tensor out_w, out_b;
+  Tensor up_w, up_b;  // GPT-2: c_fc; Llama: gate and up fused [2 * intermediate, hidden]
+  Tensor down_w, down_b;
+};
+
+bool parse_dtype(const std::string& name, torch::Dtype* dtype) {
+  if (name == "float32")
+    *dtype = torch::kFloat32;
+  else if (name == "float16")
+    *dtype = torch::kFloat16;
+  else if (name == "bfloat16")
+    *dtype = torch::kBFloat16;
+  else
+    return false;
+  return true;
+}
+
+torch::Dtype torch_dtype_of(DType d) {
+  switch (d) {
+    case DType::kF16:
+      return torch::kFloat16;
+    case DType::kBF16:
+      return torch::kBFloat16;
+    default:
+      return torch::kFloat32;
+  }
+}
+
+class TorchEngine final : public Engine {
+ public:
+  TorchEngine(const ModelConfig& config, const EngineOptions& options, torch::Device device,
+              torch::Dtype dtype)
+      : config_(config), options_(options), device_(device), dtype_(dtype) {}
+
+  bool build(const ModelWeights& weights, std::string* error);
+
+  void forward(std::span<const EngineInput> inputs, std::vector<float>* logits) override;
+
+  const ModelConfig& config() const override { return config_; }
+  int64_t vocab_size() const override { return config_.vocab_size; }
+  int64_t max_seq_len() const override { return max_seq_len_; }
+  int64_t max_sequences() const override { return options_.max_sequences; }
+  uint64_t weight_bytes() const override { return weight_bytes_; }
+  uint64_t kv_cache_bytes() const override { return kv_cache_bytes_; }
+  std::string device_name() const override { return device_.str(); }
+  std::string dtype_name() const override { return options_.dtype; }
+  int threads() const override { return static_cast<int>(torch::get_num_threads()); }
+  std::string products_name() const override {
+    if (!cpu_kernels_apply()) return "ATen";
+    return std::string("small-batch kernel ") + to_string(kernel_) + " + BLAS";
+  }
+  bool use_small_batch_kernel(bool on) override {
+    kernel_ = on ? best_kernel_isa() : KernelIsa::kNone;
+    return kernel_ != KernelIsa::kNone;
+  }
+
+ private:
+  Tensor load(const ModelWeights& weights, const std::string& name) {
+    const TensorInfo* info = weights.find(name);
+    if (info == nullptr) return {};
+    // from_blob does not own the mapping; .to() below copies into engine-owned memory.
+    Tensor view = torch::from_blob(const_cast<void*>(info->data), info->shape,
+                                   torch::TensorOptions().dtype(torch_dtype_of(info->dtype)));
+    Tensor t = view.to(device_, dtype_, /*non_blocking=*/false, /*copy=*/true);
+    weight_bytes_ += static_cast<uint64_t>(t.numel()) * t.element_size();
+    return t;
+  }
+  // GPT-2's Conv1D stores [in, out]; the engine keeps every matrix as nn.Linear's [out, in].
+  Tensor load_conv1d(const ModelWeights& weights, const std::string& name) {
+    return load(weights, name).t().contiguous();
+  }
+
+  // The CPU kernels (cpu_kernels.h) run this engine's products, GELU and decode attention:
+  // float32 on the CPU, on an ISA they have (the rest goes through ATen).
+  bool cpu_kernels_apply() const {
+    return kernel_ != KernelIsa::kNone && device_.is_cpu() && dtype_ == torch::kFloat32;
+  }
+  Tensor norm(const Tensor& x, const Tensor& w, const Tensor& b) const;
+  Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin) const;
+  Tensor gelu(Tensor h) const;
+  Tensor attention(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
+                   std::span<const EngineInput> inputs);
+  Tensor attention_one(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
+                       const EngineInput& in, int64_t offset);
+
+  ModelConfig config_;
+  EngineOptions options_;
+  torch::Device device_;
+  torch::Dtype dtype_;
+  int64_t max_seq_len_ = 0;
+  uint64_t weight_bytes_ = 0;
+  uint64_t kv_cache_bytes_ = 0;
+  KernelIsa kernel_ = best_kernel_isa();
+
+  Tensor embed_, positions_embed_, final_norm_w_, final_norm_b_, lm_head_;
+  std::vector<Layer> layers_;
+  Tensor rope_cos_, rope_sin_;             // [max_seq_len, head_dim], float32
+  std::vector<Tensor> k_cache_, v_cache_;  // per layer [slots, kv_heads, max_seq_len, head_dim]
+};
+
+// Rotary inverse frequencies as Hugging Face computes them, including the llama3 rescaling
+// (long wavelengths divided by `factor`, short ones kept, the band between interpolated).
+std::vector<double> rope_inv_freq(const ModelConfig& c) {
+  const int64_t half = c.head_dim / 2;
+  std::vector<double> inv(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i) {
+    // HF computes these in float32; round the same way so long positions agree.
+    const float exponent = static_cast<float>(2 * i) / static_cast<float>(c.head_dim);
+    inv[static_cast<size_t>(i)] =
+        static_cast<float>(1.0 / std::pow(static_cast<float>(c.rope_theta), exponent));
+  }
+  const RopeScaling& rs = c.rope_scaling;
+  if (rs.kind == RopeScaling::Kind::kLinear) {
+    for (double& f : inv) f /= rs.factor;
+  } else if (rs.kind == RopeScaling::Kind::kLlama3) {
+    const double old_ctx = static_cast<double>(rs.original_max_position_embeddings);
+    const double low_wavelen = old_ctx / rs.low_freq_factor;
+    const double high_wavelen = old_ctx / rs.high_freq_factor;
+    for (double& f : inv) {
+      const double wavelen = 2 * std::numbers::pi / f;
+      if (wavelen < high_wavelen) continue;
+      if (wavelen > low_wavelen) {
+        f /= rs.factor;
+        continue;
+      }
+      const double smooth =
+          (old_ctx / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+      f = (1 - smooth) * f / rs.factor + smooth * f;
+    }
+  }
+  return inv;
+}
+
+bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
+  const ModelConfig& c = config_;
+  max_seq_len_ = options_.max_seq_len > 0
+                     ? std::min(options_.max_seq_len, c.max_position_embeddings)
+                     : c.max_position_embeddings;
+  const bool gpt2 = c.arch == Architecture::kGpt2;
+  weights.read_shards();  // from disk, shard by shard, with progress in the load log
+  const auto copy_start = std::chrono::steady_clock::now();
+  if (gpt2) {
+    embed_ = load(weights, "wte.weight");
+    positions_embed_ = load(weights, "wpe.weight");
+    final_norm_w_ = load(weights, "ln_f.weight");
+    final_norm_b_ = load(weights, "ln_f.bias");
+  } else {
+    embed_ = load(weights, "model.embed_tokens.weight");
+    final_norm_w_ = load(weights, "model.norm.weight");
+  }
+  lm_head_ = weights.find("lm_head.weight") != nullptr ? load(weights, "lm_head.weight") : embed_;
+
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    Layer l;
+    if (gpt2) {
+      const std::string p = "h." + std::to_string(i) + ".";
+      l.norm1_w = load(weights, p + "ln_1.weight");
+      l.norm1_b = load(weights, p + "ln_1.bias");
+      l.qkv_w = load_conv1d(weights, p + "attn.c_attn.weight");
+      l.qkv_b = load(weights, p + "attn.c_attn.bias");
+      l.out_w = load_conv1d(weights, p + "attn.c_proj.weight");
+      l.out_b = load(weights, p + "attn.c_proj.bias");
+      l.norm2_w = load(weights, p + "ln_2.weight");
+      l.norm2_b = load(weights, p + "ln_2.bias");
+      l.up_w = load_conv1d(weights, p + "mlp.c_fc.weight");
+      l.up_b = load(weights, p + "mlp.c_fc.bias");
+      l.down_w = load_conv1d(weights, p + "mlp.c_proj.weight");
+      l.down_b = load(weights, p + "mlp.c_proj.bias");
+    } else {
+      const std::string p = "model.layers." + std::to_string(i) + ".";
+      l.norm1_w = load(weights, p + "input_layernorm.weight");
+      l.qkv_w = torch::cat({load(weights, p + "self_attn.q_proj.weight"),
+                            load(weights, p + "self_attn.k_proj.weight"),
+                            load(weights, p + "self_attn.v_proj.weight")});
+      if (c.attention_bias) {
+        l.qkv_b = torch::cat({load(weights, p + "self_attn.q_proj.bias"),
+                              load(weights, p + "self_attn.k_proj.bias"),
+                              load(weights, p + "self_attn.v_proj.bias")});
+      }
+      l.out_w = load(weights, p + "self_attn.o_proj.weight");
+      l.norm2_w = load(weights, p + "post_attention_layernorm.weight");
+      l.up_w = torch::cat(
+          {load(weights, p + "mlp.gate_proj.weight"), load(weights, p + "mlp.up_proj.weight")});
+      l.down_w = load(weights, p + "mlp.down_proj.weight");
+    }
+    layers_.push_back(std::move(l));
+  }
+  char line[160];
+  std::snprintf(
+      line, sizeof line, "weights on %s as %s: %.1f MiB in %.1f s", device_.str().c_str(),
+      options_.dtype.c_str(), static_cast<double>(weight_bytes_) / (1 << 20),
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - copy_start).count());
+  load_log(weights.total_bytes(), line);
+
+  if (!gpt2) {
+    const std::vector<double> inv = rope_inv_freq(c);
+    Tensor inv_t = torch::tensor(inv, torch::kFloat64);
+    Tensor pos = torch::arange(max_seq_len_, torch::kFloat64);
+    Tensor freqs = torch::outer(pos, inv_t);
+    Tensor emb = torch::cat({freqs, freqs}, -1);
+    rope_cos_ = emb.cos().to(device_, torch::kFloat32);
+    rope_sin_ = emb.sin().to(device_, torch::kFloat32);
+  }
+
+  const auto cache_options = torch::TensorOptions().dtype(dtype_).device(device_);
+  try {
+    for (int64_t i = 0; i < c.num_layers; ++i) {
+      k_cache_.push_back(torch::zeros(
+          {options_.max_sequences, c.num_kv_heads, max_seq_len_, c.head_dim}, cache_options));
+      v_cache_.push_back(torch::zeros_like(k_cache_.back()));
+      kv_cache_bytes_ +=
+          2 * static_cast<uint64_t>(k_cache_.back().numel()) * k_cache_.back().element_size();
+    }
+  } catch (const c10::Error& e) {
+    *error = "KV cache of " + std::to_string(options_.max_sequences) + " sequences x " +
+             std::to_string(max_seq_len_) + " positions does not fit on " + device_.str() + ": " +
+             e.what_without_backtrace();
+    return false;
+  }
+  return true;
+}
+
+// x [T, in] times W [out, in]^T (+ b). Float32 products on the CPU of up to
+// small_batch_max_rows(kernel) rows use the tiled kernel (each weight read from memory once); BLAS
+// GEMM would first pack, i.e. copy, the whole weight matrix, which at decode sizes costs more than
+// the product itself.
+Tensor project(const Tensor& x, const Tensor& w, const Tensor& b, KernelIsa kernel) {
+  const int64_t rows = x.size(0);
+  if (kernel != KernelIsa::kNone && rows <= small_batch_max_rows(kernel) && x.device().is_cpu() &&
+      x.scalar_type() == torch::kFloat32 && w.is_contiguous()) {
+    const Tensor xc = x.contiguous();
+    const int64_t n = w.size(0);
+    const int64_t k = w.size(1);
+    Tensor y = torch::empty({rows, n}, x.options());
+    const float* xp = xc.data_ptr<float>();
+    const float* wp = w.data_ptr<float>();
+    const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
+    float* yp = y.data_ptr<float>();
+    small_batch_matmul_parallel(kernel, xp, static_cast<int>(rows), wp, k, bp, yp, n,
+                                at::get_num_threads());
+    return y;
+  }
+  return torch::linear(x, w, b);
+}
+
+Tensor TorchEngine::norm(const Tensor& x, const Tensor& w, const Tensor& b) const {
+  const Tensor xf = x.to(torch::kFloat32);
+  if (config_.arch == Architecture::kGpt2) {
+    return torch::layer_norm(xf, {config_.hidden_size}, w.to(torch::kFloat32),
+                             b.to(torch::kFloat32), config_.norm_eps)
+        .to(dtype_);
+  }
+  // RMSNorm as in Hugging Face Llama: normalize in float32, cast, then scale.
+  const Tensor variance = xf.pow(2).mean(-1, /*keepdim=*/true);
+  return w * (xf * torch::rsqrt(variance + config_.norm_eps)).to(dtype_);
+}
+
+// GPT-2's GELU (tanh approximation) on a product's fresh output: in place with the vector kernel
+// where the products use the small-batch kernel (float32 on the CPU), through ATen otherwise.
+// ATen's runs Sleef's tanh element by element and took about 1 ms of a 30 ms batch-16 decode
+// step on the Zen 4 host of docs/BENCHMARKS.md.
+Tensor TorchEngine::gelu(Tensor h) const {
+  if (!cpu_kernels_apply() || !h.is_contiguous()) return torch::gelu(h, "tanh");
+  gelu_tanh(kernel_, h.data_ptr<float>(), h.numel(), at::get_num_threads());
+  return h;
+}
+
+// x: [T, heads, head_dim]; cos/sin: [T, 1, head_dim] (float32). HF's rotate_half convention.
+Tensor TorchEngine::rope(const Tensor& x, const Tensor& cos, const Tensor& sin) const {
+  const int64_t half = config_.head_dim / 2;
+  const Tensor xf = x.to(torch::kFloat32);
+  const Tensor rotated = torch::cat({-xf.narrow(-1, half, half), xf.narrow(-1, 0, half)}, -1);
+  return (xf * cos + rotated * sin).to(dtype_);
+}
+
+// One sequence's tokens (rows [offset, offset + n) of q, k and v) through ATen: append its
+// keys and values to its cache row, then causal attention over the row. Returns
+// [n, heads * head_dim].
+Tensor TorchEngine::attention_one(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const EngineInput& in, int64_t offset) {
+  const int64_t kv_heads = config_.num_kv_heads;
+  const int64_t group = config_.num_heads / kv_heads;
+  const int64_t d = config_.head_dim;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  const auto n = static_cast<int64_t>(in.tokens.size());
+  const int64_t context = in.position + n;
+  Tensor k_cache = k_cache_[static_cast<size_t>(layer)][in.cache_slot];  // [kv, L, d]
+  Tensor v_cache = v_cache_[static_cast<size_t>(layer)][in.cache_slot];
+  k_cache.narrow(1, in.position, n).copy_(k.narrow(0, offset, n).transpose(0, 1));
+  v_cache.narrow(1, in.position, n).copy_(v.narrow(0, offset, n).transpose(0, 1));
+  const Tensor keys = k_cache.narrow(1, 0, context);    // [kv, ctx, d]
+  const Tensor values = v_cache.narrow(1, 0, context);  // [kv, ctx, d]
+  // Query head h reads kv head h / group (Hugging Face's repeat_kv order).
+  const Tensor qi = q.narrow(0, offset, n)
+                        .view({n, kv_heads, group, d})
+                        .permute({1, 2, 0, 3})
+                        .reshape({kv_heads, group * n, d});
+  Tensor scores = torch::bmm(qi, keys.transpose(1, 2)).to(torch::kFloat32) * scale;
+  if (n > 1) {
+    // Causal: new token j (at position + j) sees keys up to position + j.
+    const auto opts = torch::TensorOptions().device(device_);
+    const Tensor key_pos = torch::arange(context, opts.dtype(torch::kInt64));
+    const Tensor query_pos = torch::arange(in.position, context, opts.dtype(torch::kInt64));
+    const Tensor blocked = key_pos.unsqueeze(0) > query_pos.unsqueeze(1);  // [n, ctx]
+    scores = scores.view({kv_heads, group, n, context})
+                 .masked_fill(blocked, -std::numeric_limits<float>::infinity())
+                 .view({kv_heads, group * n, context});
+  }
+  const Tensor probs = torch::softmax(scores, -1).to(dtype_);
+  return torch::bmm(probs, values)  // [kv, group * n, d]
+      .view({kv_heads, group, n, d})
+      .permute({2, 0, 1, 3})
+      .reshape({n, kv_heads * group * d});
+}
+
+// q: [T, heads, head_dim]; k, v: [T, kv_heads, head_dim]. Returns [T, heads * head_dim].
+Tensor TorchEngine::attention(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
+                              std::span<const EngineInput> inputs) {
+  if (!cpu_kernels_apply()) {
+    std::vector<Tensor> outputs;
+    outputs.reserve(inputs.size());
+    int64_t offset = 0;
+    for (const EngineInput& in : inputs) {
+      outputs.push_back(attention_one(layer, q, k, v, in, offset));
+      offset += static_cast<int64_t>(in.tokens.size());
+    }
+    return outputs.size() == 1 ? outputs.front() : torch::cat(outputs, 0);
+  }
+  // Decode tokens (one-token inputs) go through the fused kernel, all in one call; prompt
+  // chunks through ATen. A served step mixes both whenever a request was just admitted: the
+  // decode tokens must not fall back to ~8 ATen calls each per layer because of one prompt.
+  const int64_t d = config_.head_dim;
+  Tensor out = torch::empty({q.size(0), config_.num_heads * d}, q.options());
+  std::vector<int64_t> decode_rows;
+  std::vector<int32_t> slots, positions;
+  int64_t offset = 0;
+  for (const EngineInput& in : inputs) {
+    const auto n = static_cast<int64_t>(in.tokens.size());
+    if (n == 1) {
+      decode_rows.push_back(offset);
+      slots.push_back(in.cache_slot);
+      positions.push_back(in.position);
+    } else {
+      out.narrow(0, offset, n).copy_(attention_one(layer, q, k, v, in, offset));
+    }
+    offset += n;
+  }
+  if (decode_rows.empty()) return out;
+  const bool all_decode = decode_rows.size() == inputs.size();
+  Tensor rows;
+  if (!all_decode) rows = torch::tensor(decode_rows, torch::TensorOptions().dtype(torch::kInt64));
+  const Tensor qd = all_decode ? q.contiguous() : q.index_select(0, rows);
+  const Tensor kd = all_decode ? k.contiguous() : k.index_select(0, rows);
+  const Tensor vd = all_decode ? v.contiguous() : v.index_select(0, rows);
+  Tensor od = all_decode ? out : torch::empty({qd.size(0), out.size(1)}, out.options());
+  const DecodeAttentionShape shape{config_.num_heads, config_.num_kv_heads, d, max_seq_len_,
+                                   static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)))};
+  decode_attention(shape, qd.size(0), qd.data_ptr<float>(), kd.data_ptr<float>(),
+                   vd.data_ptr<float>(), k_cache_[static_cast<size_t>(layer)].data_ptr<float>(),
+                   v_cache_[static_cast<size_t>(layer)].data_ptr<float>(), slots.data(),
+                   positions.data(), od.data_ptr<float>(), at::get_num_threads());
+  if (!all_decode) out.index_copy_(0, rows, od);
+  return out;
+}
+
+void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float>* logits) {
+  c10::InferenceMode inference;
+  const ModelConfig& c = config_;
+  std::vector<int64_t> ids, positions, last_rows;
+  for (const EngineInput& in : inputs) {
+    TORCH_CHECK(in.cache_slot >= 0 && in.cache_slot < options_.max_sequences, "bad cache slot");
+    TORCH_CHECK(!in.tokens.empty() && in.position >= 0 &&
+                    in.position + static_cast<int64_t>(in.tokens.size()) <= max_seq_len_,
+                "input outside the context");
+    for (size_t j = 0; j < in.tokens.size(); ++j) {
+      ids.push_back(in.tokens[j]);
+      positions.push_back(in.position + static_cast<int64_t>(j));
+    }
+    last_rows.push_back(static_cast<int64_t>(ids.size()) - 1);
+  }
+  const auto T = static_cast<int64_t>(ids.size());
+  const auto long_opts = torch::TensorOptions().dtype(torch::kInt64);
+  const Tensor ids_t = torch::from_blob(ids.data(), {T}, long_opts).to(device_);
+  const Tensor pos_t = torch::from_blob(positions.data(), {T}, long_opts).to(device_);
+
+  const bool gpt2 = c.arch == Architecture::kGpt2;
+  Tensor x = embed_.index_select(0, ids_t);
+  if (gpt2) x = x + positions_embed_.index_select(0, pos_t);
+  Tensor cos, sin;
+  if (!gpt2) {
+    cos = rope_cos_.index_select(0, pos_t).unsqueeze(1);  // [T, 1, d]
+    sin = rope_sin_.index_select(0, pos_t).unsqueeze(1);
+  }
+  const int64_t q_width = c.num_heads * c.head_dim;
+  const int64_t kv_width = c.num_kv_heads * c.head_dim;
+  for (size_t li = 0; li < layers_.size(); ++li) {
+    const Layer& l = layers_[li];
+    Tensor h = norm(x, l.norm1_w, l.norm1_b);
+    const Tensor qkv = project(h, l.qkv_w, l.qkv_b, kernel_);
+    Tensor q = qkv.narrow(1, 0, q_width).view({T, c.num_heads, c.head_dim});
+    Tensor k = qkv.narrow(1, q_width, kv_width).view({T, c.num_kv_heads, c.head_dim});
+    const Tensor v =
+        qkv.narrow(1, q_width + kv_width, kv_width).view({T, c.num_kv_heads, c.head_dim});
+    if (!gpt2) {
+      q = rope(q, cos, sin);
+      k = rope(k, cos, sin);
+    }
+    const Tensor attn = attention(static_cast<int64_t>(li), q, k, v, inputs);
+    x = x + project(attn, l.out_w, l.out_b, kernel_);
+    h = norm(x, l.norm2_w, l.norm2_b);
+    if (gpt2) {
+      h = gelu(project(h, l.up_w, l.up_b, kernel_));
+    } else {
+      const Tensor gate_up = project(h, l.up_w, {}, kernel_);
+      h = torch::silu(gate_up.narrow(1, 0, c.intermediate_size)) *
+          gate_up.narrow(1, c.intermediate_size, c.intermediate_size);
+    }
+    x = x + project(h, l.down_w, l.down_b, kernel_);
+  }
+  const Tensor rows =
+      torch::from_blob(last_rows.data(), {static_cast<int64_t>(last_rows.size())}, long_opts)
+          .to(device_);
+  const Tensor last = norm(x.index_select(0, rows), final_norm_w_, final_norm_b_);
+  const Tensor out =
+      project(last, lm_head_, {}, kernel_).to(torch::kFloat32).to(torch::kCPU).contiguous();
+  logits->resize(static_cast<size_t>(out.numel()));
+  std::memcpy(logits->data(), out.data_ptr<float>(), logits->size() * sizeof(float));
+}
+
+}  // namespace
+
+bool cuda_available() { return torch::cuda::is_available(); }
+
+bool Engine::create(const ModelConfig& config, const ModelWeights& weights,
+                    const EngineOptions& options, std::unique_ptr<Engine>* out,
+                    std::string* error) {
+  torch::Dtype dtype;
+  if (!parse_dtype(options.dtype, &dtype)) {
+    *error = "model.dtype '" + options.dtype + "' is not one of float32, float16, bfloat16";
+    return false;
+  }
+  std::optional<torch::Device> device;
+  try {
+    device.emplace(options.device);
+  } catch (const c10::Error&) {
+    *error = "model.device '" + options.device + "' is not a device (use cpu or cuda[:N])";
+    return false;
+  }
+  if (device->is_cuda() && !torch::cuda::is_available()) {
+    *error = "model.device '" + options.device +
+             "': this libtorch has no CUDA support or no CUDA device is visible";
+    return false;
+  }
+  if (!device->is_cpu() && !device->is_cuda()) {
+    *error = "model.device '" + options.device + "' is not supported (use cpu or cuda[:N])";
+    return false;
+  }
+  if (options.max_sequences < 1) {
+    *error = "the KV cache needs at least one sequence";
+    return false;
+  }
+  if (options.threads > 0) torch::set_num_threads(options.threads);
+  auto engine = std::make_unique<TorchEngine>(config, options, *device, dtype);
+  try {
+    if (!engine->build(weights, error)) return false;
+  } catch (const c10::Error& e) {
+    *error = std::string("building the model failed: ") + e.what_without_backtrace();
+    return false;
+  }
+  // One token through the whole model now: a dtype or device this libtorch cannot compute in
+  // fails here, at start, with a message, instead of at the first request; and the first
+  // request does not pay for thread-pool and allocator warm-up.
+  try {
+    const int32_t token = 0;
+    std::vector<float> logits;
+    const EngineInput input{0, 0, {&token, 1}};
+    engine->forward({&input, 1}, &logits);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    what = what.substr(0, what.find('\n'));
+    *error = "model.dtype '" + options.dtype + "' on '" + options.device +
+             "' does not run with this libtorch: " + what;
+    return false;
+  }
+  *out = std::move(engine);
+  return true;
+}
+
+}  // namespace ringserve::model

@@ -1,0 +1,78 @@
+// Engine: a decoder-only transformer (GPT-2 or Llama family) in libtorch with a KV cache
+// preallocated for max_sequences x max_seq_len, and one batched forward used for everything:
+// prompt prefill (whole or a chunk), one decode token per running sequence, or both mixed in
+// one call. The tokens of all inputs are packed into one [T, hidden] matrix so every weight is
+// read once per step; attention runs per input against that input's own cache rows, so inputs
+// of different lengths need no padding and see nothing of each other.
+//
+// This header does not include torch (it costs ~20 s per translation unit): only engine.cc does.
+//
+// Thread-safety: one thread calls forward() at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/model/model_config.h"
+
+namespace ringserve::model {
+
+class ModelWeights;
+
+struct EngineOptions {
+  std::string device = "cpu";     // "cpu" or "cuda" / "cuda:N"
+  std::string dtype = "float32";  // "float32", "float16", "bfloat16"
+  int threads = 0;                // intra-op threads; 0 = leave libtorch's default
+  int64_t max_sequences = 1;      // KV cache rows
+  int64_t max_seq_len = 0;        // 0 = the model's max_position_embeddings
+};
+
+// One sequence's part of a forward: `tokens` go to cache row `cache_slot` at positions
+// [position, position + tokens.size()); the cache must already hold positions [0, position).
+struct EngineInput {
+  int32_t cache_slot = 0;
+  int32_t position = 0;
+  std::span<const int32_t> tokens;
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  // Builds the model from checked weights. False with *error on a bad option (unknown device
+  // or dtype, CUDA without a CUDA libtorch) or when the cache does not fit.
+  static bool create(const ModelConfig& config, const ModelWeights& weights,
+                     const EngineOptions& options, std::unique_ptr<Engine>* out,
+                     std::string* error);
+
+  // Runs every input and writes the logits of each input's last token, float32, row i for
+  // inputs[i]: logits->size() == inputs.size() * vocab_size(). Inputs must use distinct slots,
+  // and position + tokens.size() <= max_seq_len() (callers check; violations throw, as do
+  // device errors such as running out of memory).
+  virtual void forward(std::span<const EngineInput> inputs, std::vector<float>* logits) = 0;
+
+  virtual const ModelConfig& config() const = 0;
+  virtual int64_t vocab_size() const = 0;
+  virtual int64_t max_seq_len() const = 0;
+  virtual int64_t max_sequences() const = 0;
+  virtual uint64_t weight_bytes() const = 0;    // as held on the device, in the engine's dtype
+  virtual uint64_t kv_cache_bytes() const = 0;  // preallocated at create()
+  virtual std::string device_name() const = 0;
+  virtual std::string dtype_name() const = 0;
+  virtual int threads() const = 0;
+  // Which matrix products the engine runs: "small-batch kernel avx512" (or avx2) up to
+  // small_batch_max_rows() rows and BLAS above, or "ATen" for everything.
+  virtual std::string products_name() const = 0;
+  // The small-batch kernel (AVX-512 or AVX2/FMA, chosen at run time) for decode-sized float32
+  // products on the CPU (on by default where the CPU has one); off = BLAS for everything.
+  // Returns whether it is now on.
+  virtual bool use_small_batch_kernel(bool on) = 0;
+};
+
+// True when libtorch was built with CUDA and a device is visible.
+bool cuda_available();
+
+}  // namespace ringserve::model

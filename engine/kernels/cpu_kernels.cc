@@ -1,0 +1,267 @@
+#include "engine/kernels/cpu_kernels.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "engine/kernels/cpu_kernels_isa.h"
+
+namespace ringserve::model {
+namespace {
+
+__attribute__((target("avx2,fma"))) inline float horizontal_sum(__m256 v) {
+  const __m128 lo = _mm256_castps256_ps128(v);
+  const __m128 hi = _mm256_extractf128_ps(v, 1);
+  __m128 s = _mm_add_ps(lo, hi);
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma"))) float dot(const float* a, const float* b, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  float s = horizontal_sum(acc);
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// out += w * v
+__attribute__((target("avx2,fma"))) void add_scaled(float* out, const float* v, float w,
+                                                    int64_t n) {
+  const __m256 wv = _mm256_set1_ps(w);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(out + i,
+                     _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
+  }
+  for (; i < n; ++i) out[i] += w * v[i];
+}
+
+// scores[j] = dot(q, keys + j * d) * scale for j in [0, count). Four keys at a time: four
+// independent sums in flight instead of one FMA chain, and one horizontal reduction for all
+// four instead of one per key.
+__attribute__((target("avx2,fma"))) void scores_of(const float* q, const float* keys, int64_t d,
+                                                   int64_t count, float scale, float* scores) {
+  int64_t j = 0;
+  if (d % 8 == 0) {
+    for (; j + 4 <= count; j += 4) {
+      const float* k0 = keys + j * d;
+      __m256 a0 = _mm256_setzero_ps();
+      __m256 a1 = a0;
+      __m256 a2 = a0;
+      __m256 a3 = a0;
+      for (int64_t c = 0; c < d; c += 8) {
+        const __m256 qv = _mm256_loadu_ps(q + c);
+        a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + c), a0);
+        a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + d + c), a1);
+        a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + (2 * d) + c), a2);
+        a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + (3 * d) + c), a3);
+      }
+      // hadd pairs, then fold the two 128-bit halves: lane i = sum of a_i.
+      const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+      const __m128 sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+      _mm_storeu_ps(scores + j, _mm_mul_ps(sums, _mm_set1_ps(scale)));
+    }
+  }
+  for (; j < count; ++j) scores[j] = dot(q, keys + j * d, d) * scale;
+}
+
+// out[0, d) = sum over j of weights[j] * values[j * d ...]. In 64-column slices, each held in
+// eight registers across all positions, so a position costs its value loads and FMAs only, not
+// a load and a store of the output as well.
+__attribute__((target("avx2,fma"))) void weighted_sum(const float* weights, const float* values,
+                                                      int64_t d, int64_t count, float* out) {
+  int64_t c0 = 0;
+  for (; c0 + 64 <= d; c0 += 64) {
+    __m256 acc[8];
+#pragma GCC unroll 8
+    for (int m = 0; m < 8; ++m) acc[m] = _mm256_setzero_ps();
+    for (int64_t j = 0; j < count; ++j) {
+      const __m256 w = _mm256_set1_ps(weights[j]);
+      const float* v = values + j * d + c0;
+#pragma GCC unroll 8
+      for (int64_t m = 0; m < 8; ++m)
+        acc[m] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + (8 * m)), acc[m]);
+    }
+#pragma GCC unroll 8
+    for (int64_t m = 0; m < 8; ++m) _mm256_storeu_ps(out + c0 + (8 * m), acc[m]);
+  }
+  if (c0 == d) return;
+  // The columns left over (a head not a multiple of 64 wide): through memory, a position at a time.
+  std::fill(out + c0, out + d, 0.0f);
+  for (int64_t j = 0; j < count; ++j)
+    add_scaled(out + c0, values + (j * d) + c0, weights[j], d - c0);
+}
+
+}  // namespace
+
+void decode_attention(const DecodeAttentionShape& shape, int64_t tokens, const float* q,
+                      const float* k_new, const float* v_new, float* k_cache, float* v_cache,
+                      const int32_t* slots, const int32_t* positions, float* out, int threads) {
+  const int64_t d = shape.head_dim;
+  const int64_t kv = shape.kv_heads;
+  const int64_t group = shape.heads / kv;
+  const int64_t jobs = tokens * kv;
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<float> weights;
+#pragma omp for schedule(static)
+    for (int64_t job = 0; job < jobs; ++job) {
+      const int64_t t = job / kv;
+      const int64_t h = job % kv;
+      const int64_t pos = positions[t];
+      const int64_t context = pos + 1;
+      float* keys = k_cache + ((slots[t] * kv + h) * shape.max_len) * d;
+      float* values = v_cache + ((slots[t] * kv + h) * shape.max_len) * d;
+      std::memcpy(keys + pos * d, k_new + (t * kv + h) * d, static_cast<size_t>(d) * sizeof(float));
+      std::memcpy(values + pos * d, v_new + (t * kv + h) * d,
+                  static_cast<size_t>(d) * sizeof(float));
+      weights.resize(static_cast<size_t>(context));
+      for (int64_t g = 0; g < group; ++g) {
+        const int64_t head = h * group + g;
+        const float* qh = q + (t * shape.heads + head) * d;
+        float* scores = weights.data();
+        scores_of(qh, keys, d, context, shape.scale, scores);
+        softmax_avx2(scores, context);
+        weighted_sum(scores, values, d, context, out + (t * shape.heads + head) * d);
+      }
+    }
+  }
+}
+
+void gelu_tanh(KernelIsa isa, float* x, int64_t n, int threads) {
+  // Chunks a multiple of every ISA's width, so only the very last one has a partial vector. A
+  // decode step's [16, 3072] is three of them; fewer than two go without a parallel region, which
+  // would cost more than the few microseconds the second thread saves.
+  constexpr int64_t kChunk = 16384;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  auto run = isa == KernelIsa::kAvx512 ? &gelu_tanh_avx512 : &gelu_tanh_avx2;
+#pragma omp parallel for num_threads(std::max(1, threads)) schedule(static) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c) run(x + c * kChunk, std::min(kChunk, n - c * kChunk));
+}
+
+KernelIsa best_kernel_isa() {
+  // kAvx512 also runs the AVX2 tile (for one row), so it needs both.
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return KernelIsa::kNone;
+  if (__builtin_cpu_supports("avx512f")) return KernelIsa::kAvx512;
+  return KernelIsa::kAvx2;
+}
+
+const char* to_string(KernelIsa isa) {
+  switch (isa) {
+    case KernelIsa::kAvx512:
+      return "avx512";
+    case KernelIsa::kAvx2:
+      return "avx2";
+    case KernelIsa::kNone:
+      break;
+  }
+  return "none";
+}
+
+namespace {
+
+// A thread's run of row blocks, [front, back), in one word so that its owner (taking blocks
+// from the front) and a thread that has finished its own run (taking them from the back) can
+// never both get the same block.
+class BlockRun {
+ public:
+  void reset(uint32_t front, uint32_t back) {
+    word_.store(pack(front, back), std::memory_order_relaxed);
+  }
+  // The next block from the front (-1: none left); *back_now: where the run ends at that moment.
+  int64_t take_front(int64_t* back_now) {
+    uint64_t old = word_.load(std::memory_order_relaxed);
+    while (front_of(old) < back_of(old)) {
+      if (word_.compare_exchange_weak(old, pack(front_of(old) + 1, back_of(old)),
+                                      std::memory_order_relaxed)) {
+        *back_now = back_of(old);
+        return front_of(old);
+      }
+    }
+    return -1;
+  }
+  int64_t take_back() {
+    uint64_t old = word_.load(std::memory_order_relaxed);
+    while (front_of(old) < back_of(old)) {
+      if (word_.compare_exchange_weak(old, pack(front_of(old), back_of(old) - 1),
+                                      std::memory_order_relaxed)) {
+        return back_of(old) - 1;
+      }
+    }
+    return -1;
+  }
+
+ private:
+  static uint64_t pack(uint32_t front, uint32_t back) {
+    return (static_cast<uint64_t>(back) << 32) | front;
+  }
+  static uint32_t front_of(uint64_t v) { return static_cast<uint32_t>(v); }
+  static uint32_t back_of(uint64_t v) { return static_cast<uint32_t>(v >> 32); }
+  std::atomic<uint64_t> word_{0};
+};
+
+}  // namespace
+
+void small_batch_matmul_parallel(KernelIsa isa, const float* x, int batch, const float* w,
+                                 int64_t k, const float* bias, float* y, int64_t n, int threads) {
+  // Row blocks of about 64 KB of weights (a multiple of 6 rows, the tiles' heights): small
+  // enough to balance, large enough to stream. Each thread starts on a contiguous run of blocks
+  // (as schedule(static) would), so each block can prefetch the thread's next one. A thread
+  // that finishes its run early takes blocks from the back of the others' runs: the two cores
+  // of a VM do not run at the same speed from one product to the next, and with a fixed split
+  // the slower one's surplus, about a tenth of the products' time on the Zen 3 host, was spent
+  // by the other waiting at the end of the parallel region.
+  const int64_t block = std::max<int64_t>(6, (64 << 10) / (k * 4) / 6 * 6);
+  const int64_t blocks = (n + block - 1) / block;
+  threads = std::max(1, threads);
+  std::vector<BlockRun> runs(static_cast<size_t>(threads));
+  const int64_t per_thread = (blocks + threads - 1) / threads;
+  for (int64_t t = 0; t < threads; ++t) {
+    runs[static_cast<size_t>(t)].reset(
+        static_cast<uint32_t>(std::min(blocks, t * per_thread)),
+        static_cast<uint32_t>(std::min(blocks, (t + 1) * per_thread)));
+  }
+  // Every thread also goes over every other run, so a run whose thread the team lacks (a team
+  // smaller than `threads`) is still done.
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t me = omp_get_thread_num();
+    int64_t back = 0;
+    for (int64_t i; (i = runs[static_cast<size_t>(me)].take_front(&back)) >= 0;) {
+      small_batch_matmul(isa, x, batch, w, k, bias, y, n, i * block, std::min(n, (i + 1) * block),
+                         std::min(n, back * block));
+    }
+    for (int64_t other = 1; other < threads; ++other) {
+      BlockRun& run = runs[static_cast<size_t>((me + other) % threads)];
+      for (int64_t i; (i = run.take_back()) >= 0;) {
+        // No prefetch: the rows after a block taken from the back are already done.
+        const int64_t end = std::min(n, (i + 1) * block);
+        small_batch_matmul(isa, x, batch, w, k, bias, y, n, i * block, end, end);
+      }
+    }
+  }
+}
+
+void small_batch_matmul(KernelIsa isa, const float* x, int batch, const float* w, int64_t k,
+                        const float* bias, float* y, int64_t n, int64_t row_begin, int64_t row_end,
+                        int64_t prefetch_end) {
+  // One row is bound by reading the weights, and there AVX2's one-row tile streamed 4-6% faster
+  // than the 6x4 AVX-512 tile on the Zen 5 VM (an ad hoc A/B over the GPT-2-small products);
+  // from two rows on AVX-512 is as fast or faster (1.5x at 16).
+  if (isa == KernelIsa::kAvx512 && batch > 1) {
+    small_batch_rows_avx512(x, batch, w, k, bias, y, n, row_begin, row_end, prefetch_end);
+  } else {
+    small_batch_rows_avx2(x, batch, w, k, bias, y, n, row_begin, row_end, prefetch_end);
+  }
+}
+
+}  // namespace ringserve::model
