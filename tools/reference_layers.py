@@ -1,0 +1,37 @@
+"""Pieces the reference model's families share: the MLP activations by config name, and causal
+(optionally sliding-window, grouped-query) attention as Hugging Face computes it."""
+
+import torch
+import torch.nn.functional as F
+
+
+def activation(name):
+    name = (name or "").lower()
+    if name in ("silu", "swish"):
+        return F.silu
+    if name in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_python_tanh"):
+        return lambda x: F.gelu(x, approximate="tanh")
+    if name == "gelu":
+        return F.gelu
+    if name == "relu":
+        return F.relu
+    raise ValueError(f"unsupported activation {name!r}")
+
+
+def causal_attention(q, k, v, scale, sliding_window=None):
+    """q: [..., heads, seq, d], k/v: [..., kv_heads, seq, d]; grouped-query attention by
+    repeating each k/v head for its group of consecutive query heads (HF repeat_kv)."""
+    heads, seq = q.shape[-3], q.shape[-2]
+    groups = heads // k.shape[-3]
+    if groups > 1:
+        k = k.repeat_interleave(groups, dim=-3)
+        v = v.repeat_interleave(groups, dim=-3)
+    scores = torch.matmul(q, k.transpose(-1, -2)) * scale
+    i = torch.arange(seq).unsqueeze(1)
+    j = torch.arange(seq).unsqueeze(0)
+    masked = j > i
+    if sliding_window:
+        masked = masked | (i - j >= sliding_window)
+    scores = scores.masked_fill(masked, float("-inf"))
+    probs = torch.softmax(scores, dim=-1)
+    return torch.matmul(probs, v)
