@@ -5,13 +5,14 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <numbers>
 #include <optional>
 
 #include <torch/torch.h>
 
 #include "engine/kernels/cpu_kernels.h"
 #include "engine/model/model_weights.h"
+#include "engine/model/weight_specs.h"
+#include "engine/rope_frequencies.h"
 
 namespace ringserve::model {
 namespace {
@@ -25,18 +26,6 @@ struct Layer {
   Tensor up_w, up_b;  // GPT-2: c_fc; Llama: gate and up fused [2 * intermediate, hidden]
   Tensor down_w, down_b;
 };
-
-bool parse_dtype(const std::string& name, torch::Dtype* dtype) {
-  if (name == "float32")
-    *dtype = torch::kFloat32;
-  else if (name == "float16")
-    *dtype = torch::kFloat16;
-  else if (name == "bfloat16")
-    *dtype = torch::kBFloat16;
-  else
-    return false;
-  return true;
-}
 
 torch::Dtype torch_dtype_of(DType d) {
   switch (d) {
@@ -78,8 +67,10 @@ class TorchEngine final : public Engine {
   }
 
  private:
-  Tensor load(const ModelWeights& weights, const std::string& name) {
-    const TensorInfo* info = weights.find(name);
+  // The checkpoint tensor of `spec`, copied to the engine's device and dtype; undefined when the
+  // family has no such tensor or an optional one is absent.
+  Tensor load(const ModelWeights& weights, const WeightSpec& spec) {
+    const TensorInfo* info = spec.name.empty() ? nullptr : weights.find(spec.name);
     if (info == nullptr) return {};
     // from_blob does not own the mapping; .to() below copies into engine-owned memory.
     Tensor view = torch::from_blob(const_cast<void*>(info->data), info->shape,
@@ -88,11 +79,17 @@ class TorchEngine final : public Engine {
     weight_bytes_ += static_cast<uint64_t>(t.numel()) * t.element_size();
     return t;
   }
-  // GPT-2's Conv1D stores [in, out]; the engine keeps every matrix as nn.Linear's [out, in].
-  Tensor load_conv1d(const ModelWeights& weights, const std::string& name) {
-    return load(weights, name).t().contiguous();
+  // One weight from its parts, their rows concatenated (Llama's q, k, v; gate and up). A
+  // matrix stored [in, out] (GPT-2's Conv1D) is transposed to nn.Linear's [out, in] first.
+  Tensor load_parts(const ModelWeights& weights, const std::vector<WeightSpec>& parts,
+                    bool stored_in_out) {
+    std::vector<Tensor> loaded;
+    for (const WeightSpec& part : parts) {
+      loaded.push_back(stored_in_out ? load(weights, part).t().contiguous() : load(weights, part));
+    }
+    if (loaded.size() <= 1) return loaded.empty() ? Tensor() : loaded.front();
+    return torch::cat(loaded);
   }
-
   // The CPU kernels (cpu_kernels.h) run this engine's products, GELU and decode attention:
   // float32 on the CPU, on an ISA they have (the rest goes through ATen).
   bool cpu_kernels_apply() const {
@@ -121,39 +118,6 @@ class TorchEngine final : public Engine {
   std::vector<Tensor> k_cache_, v_cache_;  // per layer [slots, kv_heads, max_seq_len, head_dim]
 };
 
-// Rotary inverse frequencies as Hugging Face computes them, including the llama3 rescaling
-// (long wavelengths divided by `factor`, short ones kept, the band between interpolated).
-std::vector<double> rope_inv_freq(const ModelConfig& c) {
-  const int64_t half = c.head_dim / 2;
-  std::vector<double> inv(static_cast<size_t>(half));
-  for (int64_t i = 0; i < half; ++i) {
-    // HF computes these in float32; round the same way so long positions agree.
-    const float exponent = static_cast<float>(2 * i) / static_cast<float>(c.head_dim);
-    inv[static_cast<size_t>(i)] =
-        static_cast<float>(1.0 / std::pow(static_cast<float>(c.rope_theta), exponent));
-  }
-  const RopeScaling& rs = c.rope_scaling;
-  if (rs.kind == RopeScaling::Kind::kLinear) {
-    for (double& f : inv) f /= rs.factor;
-  } else if (rs.kind == RopeScaling::Kind::kLlama3) {
-    const double old_ctx = static_cast<double>(rs.original_max_position_embeddings);
-    const double low_wavelen = old_ctx / rs.low_freq_factor;
-    const double high_wavelen = old_ctx / rs.high_freq_factor;
-    for (double& f : inv) {
-      const double wavelen = 2 * std::numbers::pi / f;
-      if (wavelen < high_wavelen) continue;
-      if (wavelen > low_wavelen) {
-        f /= rs.factor;
-        continue;
-      }
-      const double smooth =
-          (old_ctx / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
-      f = (1 - smooth) * f / rs.factor + smooth * f;
-    }
-  }
-  return inv;
-}
-
 bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
   const ModelConfig& c = config_;
   max_seq_len_ = options_.max_seq_len > 0
@@ -162,51 +126,28 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
   const bool gpt2 = c.arch == Architecture::kGpt2;
   weights.read_shards();  // from disk, shard by shard, with progress in the load log
   const auto copy_start = std::chrono::steady_clock::now();
-  if (gpt2) {
-    embed_ = load(weights, "wte.weight");
-    positions_embed_ = load(weights, "wpe.weight");
-    final_norm_w_ = load(weights, "ln_f.weight");
-    final_norm_b_ = load(weights, "ln_f.bias");
-  } else {
-    embed_ = load(weights, "model.embed_tokens.weight");
-    final_norm_w_ = load(weights, "model.norm.weight");
-  }
-  lm_head_ = weights.find("lm_head.weight") != nullptr ? load(weights, "lm_head.weight") : embed_;
-
-  for (int64_t i = 0; i < c.num_layers; ++i) {
-    Layer l;
-    if (gpt2) {
-      const std::string p = "h." + std::to_string(i) + ".";
-      l.norm1_w = load(weights, p + "ln_1.weight");
-      l.norm1_b = load(weights, p + "ln_1.bias");
-      l.qkv_w = load_conv1d(weights, p + "attn.c_attn.weight");
-      l.qkv_b = load(weights, p + "attn.c_attn.bias");
-      l.out_w = load_conv1d(weights, p + "attn.c_proj.weight");
-      l.out_b = load(weights, p + "attn.c_proj.bias");
-      l.norm2_w = load(weights, p + "ln_2.weight");
-      l.norm2_b = load(weights, p + "ln_2.bias");
-      l.up_w = load_conv1d(weights, p + "mlp.c_fc.weight");
-      l.up_b = load(weights, p + "mlp.c_fc.bias");
-      l.down_w = load_conv1d(weights, p + "mlp.c_proj.weight");
-      l.down_b = load(weights, p + "mlp.c_proj.bias");
-    } else {
-      const std::string p = "model.layers." + std::to_string(i) + ".";
-      l.norm1_w = load(weights, p + "input_layernorm.weight");
-      l.qkv_w = torch::cat({load(weights, p + "self_attn.q_proj.weight"),
-                            load(weights, p + "self_attn.k_proj.weight"),
-                            load(weights, p + "self_attn.v_proj.weight")});
-      if (c.attention_bias) {
-        l.qkv_b = torch::cat({load(weights, p + "self_attn.q_proj.bias"),
-                              load(weights, p + "self_attn.k_proj.bias"),
-                              load(weights, p + "self_attn.v_proj.bias")});
-      }
-      l.out_w = load(weights, p + "self_attn.o_proj.weight");
-      l.norm2_w = load(weights, p + "post_attention_layernorm.weight");
-      l.up_w = torch::cat(
-          {load(weights, p + "mlp.gate_proj.weight"), load(weights, p + "mlp.up_proj.weight")});
-      l.down_w = load(weights, p + "mlp.down_proj.weight");
-    }
-    layers_.push_back(std::move(l));
+  const ModelWeightSpecs specs = weight_specs(c);
+  const bool in_out = specs.matrices_stored_in_out;
+  embed_ = load(weights, specs.embed);
+  positions_embed_ = load(weights, specs.positions_embed);
+  final_norm_w_ = load(weights, specs.final_norm_weight);
+  final_norm_b_ = load(weights, specs.final_norm_bias);
+  lm_head_ = load(weights, specs.lm_head);
+  if (!lm_head_.defined()) lm_head_ = embed_;  // tied embeddings
+  for (const LayerWeightSpecs& s : specs.layers) {
+    Layer& l = layers_.emplace_back();
+    l.norm1_w = load(weights, s.norm1_weight);
+    l.norm1_b = load(weights, s.norm1_bias);
+    l.qkv_w = load_parts(weights, s.qkv_weight, in_out);
+    l.qkv_b = load_parts(weights, s.qkv_bias, false);
+    l.out_w = load_parts(weights, {s.out_weight}, in_out);
+    l.out_b = load(weights, s.out_bias);
+    l.norm2_w = load(weights, s.norm2_weight);
+    l.norm2_b = load(weights, s.norm2_bias);
+    l.up_w = load_parts(weights, s.up_weight, in_out);
+    l.up_b = load(weights, s.up_bias);
+    l.down_w = load_parts(weights, {s.down_weight}, in_out);
+    l.down_b = load(weights, s.down_bias);
   }
   char line[160];
   std::snprintf(
@@ -457,11 +398,8 @@ bool cuda_available() { return torch::cuda::is_available(); }
 bool Engine::create(const ModelConfig& config, const ModelWeights& weights,
                     const EngineOptions& options, std::unique_ptr<Engine>* out,
                     std::string* error) {
-  torch::Dtype dtype;
-  if (!parse_dtype(options.dtype, &dtype)) {
-    *error = "model.dtype '" + options.dtype + "' is not one of float32, float16, bfloat16";
-    return false;
-  }
+  DType dtype = DType::kF32;
+  if (!check_engine_options(options, &dtype, error)) return false;
   std::optional<torch::Device> device;
   try {
     device.emplace(options.device);
@@ -478,12 +416,8 @@ bool Engine::create(const ModelConfig& config, const ModelWeights& weights,
     *error = "model.device '" + options.device + "' is not supported (use cpu or cuda[:N])";
     return false;
   }
-  if (options.max_sequences < 1) {
-    *error = "the KV cache needs at least one sequence";
-    return false;
-  }
   if (options.threads > 0) torch::set_num_threads(options.threads);
-  auto engine = std::make_unique<TorchEngine>(config, options, *device, dtype);
+  auto engine = std::make_unique<TorchEngine>(config, options, *device, torch_dtype_of(dtype));
   try {
     if (!engine->build(weights, error)) return false;
   } catch (const c10::Error& e) {

@@ -16,19 +16,12 @@
 #include <string>
 #include <vector>
 
+#include "engine/engine_options.h"
 #include "engine/model/model_config.h"
 
 namespace ringserve::model {
 
 class ModelWeights;
-
-struct EngineOptions {
-  std::string device = "cpu";     // "cpu" or "cuda" / "cuda:N"
-  std::string dtype = "float32";  // "float32", "float16", "bfloat16"
-  int threads = 0;                // intra-op threads; 0 = leave libtorch's default
-  int64_t max_sequences = 1;      // KV cache rows
-  int64_t max_seq_len = 0;        // 0 = the model's max_position_embeddings
-};
 
 // One sequence's part of a forward: `tokens` go to cache row `cache_slot` at positions
 // [position, position + tokens.size()); the cache must already hold positions [0, position).

@@ -18,61 +18,6 @@
 namespace ringserve::model {
 namespace {
 
-void add(std::vector<WeightSpec>* specs, std::string name, std::vector<int64_t> shape,
-         bool optional = false) {
-  specs->push_back({std::move(name), std::move(shape), optional});
-}
-
-void gpt2_weights(const ModelConfig& c, std::vector<WeightSpec>* w) {
-  const int64_t h = c.hidden_size;
-  add(w, "wte.weight", {c.vocab_size, h});
-  add(w, "wpe.weight", {c.max_position_embeddings, h});
-  for (int64_t i = 0; i < c.num_layers; ++i) {
-    const std::string p = "h." + std::to_string(i) + ".";
-    add(w, p + "ln_1.weight", {h});
-    add(w, p + "ln_1.bias", {h});
-    add(w, p + "attn.c_attn.weight", {h, 3 * h});  // Conv1D: [in, out]
-    add(w, p + "attn.c_attn.bias", {3 * h});
-    add(w, p + "attn.c_proj.weight", {h, h});
-    add(w, p + "attn.c_proj.bias", {h});
-    add(w, p + "ln_2.weight", {h});
-    add(w, p + "ln_2.bias", {h});
-    add(w, p + "mlp.c_fc.weight", {h, c.intermediate_size});
-    add(w, p + "mlp.c_fc.bias", {c.intermediate_size});
-    add(w, p + "mlp.c_proj.weight", {c.intermediate_size, h});
-    add(w, p + "mlp.c_proj.bias", {h});
-  }
-  add(w, "ln_f.weight", {h});
-  add(w, "ln_f.bias", {h});
-  add(w, "lm_head.weight", {c.vocab_size, h}, c.tie_word_embeddings);
-}
-
-void llama_weights(const ModelConfig& c, std::vector<WeightSpec>* w) {
-  const int64_t h = c.hidden_size;
-  const int64_t q = c.num_heads * c.head_dim;
-  const int64_t kv = c.num_kv_heads * c.head_dim;
-  add(w, "model.embed_tokens.weight", {c.vocab_size, h});
-  for (int64_t i = 0; i < c.num_layers; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    add(w, p + "input_layernorm.weight", {h});
-    add(w, p + "self_attn.q_proj.weight", {q, h});
-    add(w, p + "self_attn.k_proj.weight", {kv, h});
-    add(w, p + "self_attn.v_proj.weight", {kv, h});
-    if (c.attention_bias) {
-      add(w, p + "self_attn.q_proj.bias", {q});
-      add(w, p + "self_attn.k_proj.bias", {kv});
-      add(w, p + "self_attn.v_proj.bias", {kv});
-    }
-    add(w, p + "self_attn.o_proj.weight", {h, q});
-    add(w, p + "post_attention_layernorm.weight", {h});
-    add(w, p + "mlp.gate_proj.weight", {c.intermediate_size, h});
-    add(w, p + "mlp.up_proj.weight", {c.intermediate_size, h});
-    add(w, p + "mlp.down_proj.weight", {h, c.intermediate_size});
-  }
-  add(w, "model.norm.weight", {h});
-  add(w, "lm_head.weight", {c.vocab_size, h}, c.tie_word_embeddings);
-}
-
 std::mutex g_load_log_mutex;
 LoadLog g_load_log;
 
@@ -103,16 +48,6 @@ std::string shape_string(const std::vector<int64_t>& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
-}
-
-std::vector<WeightSpec> expected_weights(const ModelConfig& config) {
-  std::vector<WeightSpec> specs;
-  if (config.arch == Architecture::kGpt2) {
-    gpt2_weights(config, &specs);
-  } else {
-    llama_weights(config, &specs);
-  }
-  return specs;
 }
 
 const TensorInfo* ModelWeights::lookup(const std::string& name, size_t* file_index) const {

@@ -14,15 +14,9 @@
 
 #include "engine/model/model_config.h"
 #include "engine/model/safetensors.h"
+#include "engine/model/weight_specs.h"  // expected_weights(), what open() checks
 
 namespace ringserve::model {
-
-// One tensor the engine needs, by its canonical name (GPT-2 names without "transformer.").
-struct WeightSpec {
-  std::string name;
-  std::vector<int64_t> shape;
-  bool optional = false;  // e.g. lm_head.weight when the embeddings are tied
-};
 
 // Where model loading reports progress, one line at a time ("loading shard 2/4: ..."). The
 // daemon points it at its log. Process-wide, like spdlog's default logger: this library does
@@ -37,9 +31,6 @@ void set_load_log(LoadLog log);
 // second and its progress would only be noise between the daemon's start and ready lines.
 inline constexpr uint64_t kLoadLogInfoBytes = uint64_t{64} << 20;
 void load_log(uint64_t weight_bytes, const std::string& line);
-
-// Everything the architecture in `config` reads, in load order.
-std::vector<WeightSpec> expected_weights(const ModelConfig& config);
 
 class ModelWeights {
  public:
