@@ -1,3 +1,4 @@
+// Scheduler: the waiting line's order, admission, and which running sequences step.
 #include "daemon/scheduler.h"
 
 #include <algorithm>
@@ -69,6 +70,30 @@ void Scheduler::remove(Sequence* seq) {
     waiting_.erase(it);
     ++waiting_version_;
   }
+}
+
+void Scheduler::select_step(std::vector<Sequence*>* batch) {
+  batch->clear();
+  if (mode_ == config::SchedulerMode::kInterleave) {
+    // The seed's way: one sequence per model step, taking turns.
+    for (size_t k = 0; k < running_.size(); ++k) {
+      const size_t i = (interleave_next_ + k) % running_.size();
+      if (running_[i]->pending.empty()) {
+        batch->push_back(running_[i]);
+        interleave_next_ = i + 1;
+        break;
+      }
+    }
+    return;
+  }
+  for (Sequence* seq : running_) {
+    if (seq->pending.empty()) batch->push_back(seq);
+  }
+}
+
+bool Scheduler::has_steppable() const {
+  return std::any_of(running_.begin(), running_.end(),
+                     [](const Sequence* s) { return s->pending.empty(); });
 }
 
 }  // namespace ringserve::daemon

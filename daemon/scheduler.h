@@ -13,6 +13,10 @@
 // point (at most max_queue). With the defaults (max_priority 10, aging_ms 100): 1 s for
 // priority 0, 2 s for -10. aging_ms = 0 (strict priority) has no such bound.
 //
+// Of the running sequences, select_step() picks those that take the next model step: every one
+// whose client keeps up (batch mode, continuous batching), or one at a time, round-robin
+// (interleave mode, the seed's behaviour, kept as a baseline).
+//
 // Not thread-safe: owned by the daemon's loop thread.
 #pragma once
 
@@ -20,6 +24,7 @@
 #include <deque>
 #include <vector>
 
+#include "config/config.h"
 #include "daemon/sequence.h"
 
 namespace ringserve::daemon {
@@ -28,12 +33,15 @@ class Scheduler {
  public:
   // aging_ms: 0 = no aging (strict priority, FIFO within one). max_priority: priorities beyond
   // +-max_priority count as +-max_priority (intake rejects them; this keeps the bound anyway).
+  // mode: how select_step() picks among the running.
   Scheduler(uint32_t max_concurrent, uint32_t max_queue, uint32_t aging_ms = 0,
-            uint32_t max_priority = 2147483647)
+            uint32_t max_priority = 2147483647,
+            config::SchedulerMode mode = config::SchedulerMode::kBatch)
       : max_concurrent_(max_concurrent),
         max_queue_(max_queue),
         aging_ms_(aging_ms),
-        max_priority_(max_priority) {}
+        max_priority_(max_priority),
+        mode_(mode) {}
 
   // Adds an arrived request (its received_ns is its arrival). False when it would have to wait
   // and the waiting line is full.
@@ -45,6 +53,13 @@ class Scheduler {
 
   // Forgets a sequence wherever it is (finished, cancelled, owner died).
   void remove(Sequence* seq);
+
+  // Replaces *batch with the running sequences that take the next model step. A sequence with
+  // output still queued for its client (a client behind on reading) sits out until the flush
+  // has emptied its backlog.
+  void select_step(std::vector<Sequence*>* batch);
+  // Whether select_step() would pick any sequence now.
+  bool has_steppable() const;
 
   const std::vector<Sequence*>& running() const { return running_; }
   const std::deque<Sequence*>& waiting() const { return waiting_; }  // in arrival order
@@ -61,6 +76,8 @@ class Scheduler {
   uint32_t max_queue_;
   uint32_t aging_ms_;
   uint32_t max_priority_;
+  config::SchedulerMode mode_;
+  size_t interleave_next_ = 0;  // interleave mode: where the next turn starts in running_
   std::vector<Sequence*> running_;
   std::deque<Sequence*> waiting_;
   uint64_t waiting_version_ = 0;

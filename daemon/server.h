@@ -2,6 +2,11 @@
 // runs them through the scheduler and the backend one step at a time, writes their tokens
 // into their token rings, and cleans up after clients that went away.
 //
+// One class, its jobs in one file each: the loop (server.cc), intake and admission
+// (server_admission.cc), the step and its output (server_step.cc), every way a request ends
+// (server_request_end.cc) and the slot sweep (server_slot_sweep.cc). Which running sequences
+// step is the Scheduler's choice; counters, histograms and wait estimates are Metrics'.
+//
 // Thread-safety: run() is the only thread touching the segment on the daemon side;
 // request_stop() is async-signal-safe and may be called from a signal handler.
 #pragma once
@@ -16,6 +21,7 @@
 #include "daemon/backend.h"
 #include "daemon/client_watch.h"
 #include "daemon/heartbeat.h"
+#include "daemon/metrics.h"
 #include "daemon/scheduler.h"
 #include "shm/request_ring.h"
 #include "shm/segment.h"
@@ -50,8 +56,6 @@ class Server {
   std::string check_invariants() const;
 
  private:
-  void intake(uint64_t now);
-  void accept(uint32_t slot_index, uint64_t now);
   // How retire() hands a request's slot back.
   enum class SlotHandback {
     kFinalPublished,     // its final entry is in the ring: FINISHED, freed if the client let go
@@ -60,21 +64,28 @@ class Server {
     kReclaim,            // its owner is dead: FREE
     kLeave,              // the slot no longer holds our request: left untouched
   };
-  // Ends the cancelled and the late among the running (`running`) or the waiting requests.
-  void check_cancels_and_deadlines(uint64_t now, bool running);
+
+  // The loop (server.cc).
+  void begin_shutdown(uint64_t now);
+  void idle_wait(uint64_t now);
+
+  // Intake and admission (server_admission.cc): requests off the ring into the scheduler's
+  // waiting line, and from there into the running set and the backend.
+  void intake(uint64_t now);
+  void accept(uint32_t slot_index, uint64_t now);
   void admit(uint64_t now);
+
+  // The step (server_step.cc): one backend step for the sequences the scheduler picks, their
+  // output into the rings.
   bool step();
   void flush_all(uint64_t now);
+
+  // How a request ends (server_request_end.cc).
+  // Ends the cancelled and the late among the running (`running`) or the waiting requests.
+  void check_cancels_and_deadlines(uint64_t now, bool running);
   // A paused sequence (its output does not fit in its unread ring) that has been paused for
   // scheduler.pause_timeout_ms while still running gives up its place and its backend state.
   void end_if_stalled(Sequence& seq, uint64_t now);
-  // Every 100 ms (and at once when a client dies): reclaims the slots of dead clients, and
-  // takes requests that sit SUBMITTED in the slot table without having come off the ring.
-  void sweep_slots(uint64_t now);
-  void begin_shutdown(uint64_t now);
-  void update_queue_positions(uint64_t now);
-  void publish_stats();
-  void idle_wait(uint64_t now);
   // Ends a request: gives up its running or waiting place and its backend state, and queues its
   // final entry (with `detail`, the words behind an error). Idempotent. The Sequence and its
   // slot stay ours until retire().
@@ -86,7 +97,12 @@ class Server {
   void retire(Sequence& seq, SlotHandback handback,
               shm::FinishReason reason = shm::FinishReason::kCancelled,
               shm::RequestError error = shm::RequestError::kNone, std::string detail = {});
-  static void record(shm::LatencyHistogram& histogram, uint64_t latency_ns);
+
+  // The slot sweep (server_slot_sweep.cc). Every 100 ms (and at once when a client dies):
+  // reclaims the slots of dead clients, lets go of held requests whose slot was overwritten,
+  // finishes slots the daemon lost, and takes requests that sit SUBMITTED in the slot table
+  // without having come off the ring.
+  void sweep_slots(uint64_t now);
 
   config::Config config_;
   std::unique_ptr<Backend> backend_;
@@ -97,33 +113,26 @@ class Server {
   shm::SegmentView view_;
   std::unique_ptr<shm::RequestRingConsumer> requests_;
   Scheduler scheduler_;
+  Metrics metrics_;
   shm::WaitPolicy wait_policy_;
 
   std::vector<std::unique_ptr<Sequence>> by_slot_;  // index = slot; null when not ours
+  uint32_t held_ = 0;                               // non-null entries of by_slot_
   // Per slot: the SUBMITTED state word a sweep last found there without the request having
   // arrived, and since when (sweep_slots adopts it after kOrphanSubmitNs).
   std::vector<uint64_t> submitted_word_;
   std::vector<uint64_t> submitted_since_ns_;
-  std::vector<Sequence*> blocked_;  // idle_wait()'s scratch: sequences waiting for ring room
-  uint32_t held_ = 0;               // non-null entries of by_slot_
-  std::vector<Sequence*> batch_;
-  std::vector<StepOutput> outputs_;
-  std::vector<Sequence*> to_check_;   // check_cancels_and_deadlines()'s copy of a line
-  uint64_t iteration_cpu_start_ = 0;  // this thread's CPU clock at the start of an iteration
+  // Scratch vectors, kept so that the loop allocates nothing in the steady state.
+  std::vector<Sequence*> blocked_;   // idle_wait(): sequences waiting for ring room
+  std::vector<Sequence*> batch_;     // step(): the sequences stepped
+  std::vector<StepOutput> outputs_;  // step(): what the backend made for each
+  std::vector<Sequence*> to_check_;  // check_cancels_and_deadlines(): a copy of a line
   uint64_t next_request_id_ = 1;
   uint64_t next_reap_ns_ = 0;
-  uint64_t positions_version_ = ~0ULL;
-  uint64_t positions_written_ns_ = 0;
-  size_t interleave_next_ = 0;        // interleave mode: where the next turn starts in running()
-  uint64_t last_backend_ns_ = 0;      // time inside the last backend step
-  uint64_t last_backend_cpu_ns_ = 0;  // this thread's CPU time inside it
   uint64_t next_death_check_ns_ = 0;  // ClientWatch::check() is due
-  uint64_t last_departure_ns_ = 0;    // a running request ended
-  double departure_interval_ns_ = 0;  // moving average between such ends; 0 = not known yet
   bool stopping_ = false;
   uint64_t drain_deadline_ns_ = 0;
   std::atomic<bool> stop_requested_{false};
-  shm::DaemonStats stats_{};
 };
 
 }  // namespace ringserve::daemon

@@ -1,4 +1,4 @@
-// Scheduler: limits, FIFO admission, priorities and aging.
+// Scheduler: limits, FIFO admission, priorities and aging, and which running sequences step.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -213,6 +213,46 @@ TEST(Scheduler, RequestsArrivingTogetherCountOnlyThoseThatMustWait) {
   EXPECT_FALSE(s.enqueue(&d));
   EXPECT_EQ(s.admit(0), std::vector<Sequence*>{&a});
   EXPECT_EQ(s.waiting().size(), 2u);
+}
+
+TEST(Scheduler, BatchModeStepsEveryRunningSequenceWhoseClientKeepsUp) {
+  Scheduler s(3, 0, 0, 10, config::SchedulerMode::kBatch);
+  Sequence a = make(0), b = make(1), c = make(2);
+  for (Sequence* seq : {&a, &b, &c}) ASSERT_TRUE(s.enqueue(seq));
+  s.admit(0);
+  std::vector<Sequence*> batch;
+  s.select_step(&batch);
+  EXPECT_EQ(batch, (std::vector<Sequence*>{&a, &b, &c}));
+  b.pending.push_back(shm::TokenEntry{});  // b's client is behind: b sits out
+  s.select_step(&batch);
+  EXPECT_EQ(batch, (std::vector<Sequence*>{&a, &c}));
+  EXPECT_TRUE(s.has_steppable());
+  a.pending.push_back(shm::TokenEntry{});
+  c.pending.push_back(shm::TokenEntry{});
+  s.select_step(&batch);
+  EXPECT_TRUE(batch.empty());
+  EXPECT_FALSE(s.has_steppable());
+}
+
+TEST(Scheduler, InterleaveModeStepsOneSequenceAtATimeRoundRobin) {
+  Scheduler s(3, 0, 0, 10, config::SchedulerMode::kInterleave);
+  Sequence a = make(0), b = make(1), c = make(2);
+  for (Sequence* seq : {&a, &b, &c}) ASSERT_TRUE(s.enqueue(seq));
+  s.admit(0);
+  std::vector<Sequence*> order;
+  std::vector<Sequence*> batch;
+  for (int i = 0; i < 4; ++i) {
+    s.select_step(&batch);
+    ASSERT_EQ(batch.size(), 1u);
+    order.push_back(batch[0]);
+  }
+  EXPECT_EQ(order, (std::vector<Sequence*>{&a, &b, &c, &a}));
+  // A sequence whose client is behind loses its turn to the next one.
+  b.pending.push_back(shm::TokenEntry{});
+  s.select_step(&batch);
+  EXPECT_EQ(batch, std::vector<Sequence*>{&c});
+  s.select_step(&batch);
+  EXPECT_EQ(batch, std::vector<Sequence*>{&a});
 }
 
 }  // namespace
