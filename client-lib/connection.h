@@ -75,7 +75,9 @@ struct StreamReader {
 // at most 64); a ring whose entries keep saying "continued" is scribbled on.
 inline constexpr size_t kMaxTokenTextBytes = 1 << 16;
 
+// kDaemonGone, naming the daemon (connection.cc).
 Status daemon_gone_status(const Connection& c);
+// The client's code for a request error the daemon or a request check reported (status.cc).
 ErrorCode error_code_from_request_error(shm::RequestError e);
 
 }  // namespace ringserve

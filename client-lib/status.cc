@@ -1,10 +1,43 @@
-// Names and messages of the client library's error values.
+// The client library's error values: their names and messages, and the protocol's error
+// codes and finish reasons as the client reports them.
 #include <string>
 
+#include "client-lib/connection.h"
 #include "ringserve/client.h"
 #include "shm/layout.h"
 
 namespace ringserve {
+
+static_assert(static_cast<int>(FinishReason::kRejected) ==
+              static_cast<int>(shm::FinishReason::kRejected));
+static_assert(static_cast<int>(FinishReason::kStop) == static_cast<int>(shm::FinishReason::kStop));
+
+ErrorCode error_code_from_request_error(shm::RequestError e) {
+  switch (e) {
+    case shm::RequestError::kNone:
+      return ErrorCode::kOk;
+    case shm::RequestError::kQueueFull:
+      return ErrorCode::kQueueFull;
+    case shm::RequestError::kPromptTooLong:
+      return ErrorCode::kPromptTooLong;
+    case shm::RequestError::kInvalidParams:
+      return ErrorCode::kInvalidParams;
+    case shm::RequestError::kEmptyPrompt:
+      return ErrorCode::kEmptyPrompt;
+    case shm::RequestError::kInvalidUtf8:
+      return ErrorCode::kInvalidUtf8;
+    case shm::RequestError::kShuttingDown:
+      return ErrorCode::kShuttingDown;
+    case shm::RequestError::kProtocolViolation:
+      return ErrorCode::kProtocolError;
+    case shm::RequestError::kInternal:
+      return ErrorCode::kInternal;
+    case shm::RequestError::kClientStalled:
+      // The request gave up its place because we did not read: a deadline of ours passed.
+      return ErrorCode::kTimeout;
+  }
+  return ErrorCode::kInternal;
+}
 
 const char* to_string(ErrorCode code) {
   switch (code) {
@@ -47,7 +80,7 @@ const char* to_string(ErrorCode code) {
 }
 
 const char* to_string(FinishReason reason) {
-  // The values are the protocol's (static_asserts in client.cc keep them equal).
+  // The values are the protocol's (static_asserts above keep them equal).
   return shm::finish_reason_name(static_cast<shm::FinishReason>(reason));
 }
 

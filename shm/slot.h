@@ -3,6 +3,7 @@
 // (generation | state | owner pid); docs/PROTOCOL.md draws the diagram.
 //
 //   FREE -> CLAIMED             claim()            client
+//   (CLAIMED, unchanged)        fill()             client: writes the request into the slot
 //   CLAIMED -> SUBMITTED        submit()           client, after filling the slot
 //   SUBMITTED -> QUEUED         take()             daemon, taking the request off the ring
 //   QUEUED -> RUNNING           admit()            daemon
@@ -15,10 +16,13 @@
 // claim bumps the 24-bit generation, so a transition computed for one request can never land
 // on the slot's next request (ABA). No transition trusts the slot's other fields.
 //
-// Thread-safety: the functions may be called from any process at any time; the CAS decides.
+// Thread-safety: the transitions may be called from any process at any time; the CAS decides.
+// fill() is for the claimer alone, while the slot is CLAIMED.
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <string_view>
 
 #include "shm/atomics.h"
 #include "shm/layout.h"
@@ -35,6 +39,39 @@ inline bool claim(SlotHeader* s, int32_t pid, uint64_t* word) {
   if (!compare_exchange(s->state_word, seen, claimed)) return false;
   *word = claimed;
   return true;
+}
+
+// What a client writes into a slot it claimed (fill()).
+struct Request {
+  uint64_t owner_start_time = 0;  // the claimer's start time (its pid is in the state word)
+  GenerationParams params{};
+  std::string_view payload;    // the prompt (or chat messages), then the stop strings
+  uint32_t prompt_length = 0;  // payload bytes before the stop strings
+  uint64_t submit_ns = 0;      // the client's CLOCK_MONOTONIC at submission (for the log)
+};
+
+// Client, between claim() and submit(): writes `request` into the slot and its prompt area
+// (`prompt_area`, which the caller has checked holds request.payload), and zeroes every field
+// the daemon reports into, so that nothing of the slot's previous request shows through. Not a
+// transition: plain stores, made visible to the daemon by submit()'s release. The cancel and
+// release flags are stored atomically, as every access to them is.
+inline void fill(SlotHeader* s, char* prompt_area, const Request& request) {
+  s->owner_start_time = request.owner_start_time;
+  store(s->cancel_requested, 0u);
+  store(s->client_released, 0u);
+  s->request_id = 0;
+  s->finish_reason = 0;
+  s->error_code = 0;
+  s->detail_length = 0;
+  s->queue_position = 0;
+  s->wait_estimate_ms = 0;
+  s->tokens_generated = 0;
+  s->received_ns = s->admitted_ns = s->first_token_ns = s->finished_ns = 0;
+  s->params = request.params;
+  s->prompt_length = request.prompt_length;
+  s->stop_strings_length = static_cast<uint32_t>(request.payload.size()) - request.prompt_length;
+  std::memcpy(prompt_area, request.payload.data(), request.payload.size());
+  s->submit_ns = request.submit_ns;
 }
 
 // Client: publishes the filled slot. Release: the prompt, parameters and ring reset are

@@ -333,8 +333,9 @@ class Harness {
     }
   }
 
-  // An honest submission, as the client library makes it (client-lib/client.cc), of a request
-  // the input describes: valid or not, raw or chat, with stop conditions and timeouts.
+  // An honest submission, as the client library makes it (client-lib/submit.cc: claim, reset
+  // the ring, shm::slot::fill, submit, push), of a request the input describes: valid or not,
+  // raw or chat, with stop conditions and timeouts.
   void submit(Reader& in) {
     const uint32_t hint = in.u8();
     const uint8_t flags = in.u8();
@@ -392,23 +393,13 @@ class Harness {
     }
     if (index == kSlots) return;  // every slot in use: the client would get "queue full"
     streams_[index].reset();      // the slot was FREE: whatever we had there is over
-    shm::SlotHeader* s = view_.slot(index);
-    s->owner_start_time = owner_dead ? dead_.start_time : own_start_time_;
-    shm::store(s->cancel_requested, 0u);
-    shm::store(s->client_released, 0u);
-    s->request_id = 0;
-    s->finish_reason = 0;
-    s->error_code = 0;
-    s->detail_length = 0;
-    s->queue_position = 0;
-    s->tokens_generated = 0;
-    s->params = params;
-    s->prompt_length = prompt_length;
-    s->stop_strings_length = static_cast<uint32_t>(area.size()) - prompt_length;
-    std::memcpy(view_.prompt(index), area.data(), area.size());  // <= 5 + 188 + 5 bytes
     shm::TokenRingReader reader(view_.token_ring(index), kRingEntries);
     reader.reset();
-    s->submit_ns = shm::monotonic_ns();
+    shm::SlotHeader* s = view_.slot(index);
+    // The client library's own fill (area <= 5 + 188 + 5 bytes, inside kPromptBytes).
+    shm::slot::fill(s, view_.prompt(index),
+                    {owner_dead ? dead_.start_time : own_start_time_, params, area, prompt_length,
+                     shm::monotonic_ns()});
     if (flags & ServerInput::kClaimOnly) return;
     uint64_t submitted = 0;
     if (!shm::slot::submit(s, claimed, &submitted)) return;
