@@ -101,7 +101,8 @@ TEST(CpuKernelsTest, SmallBatchProductMatchesReferenceOnEveryIsa) {
                         {15, 49, 160, false},
                         {16, 67, 256, true},
                         {16, 6, 3072, false},
-                        // Six 252-row blocks: every thread's run holds two.
+                        // Six blocks of 252-256 rows (64 KB in whole tiles): every
+                        // thread's run holds two.
                         {5, 1300, 64, true},
                         {16, 1300, 64, false}};
   for (KernelIsa isa : isas) {

@@ -209,18 +209,44 @@ class BlockRun {
   std::atomic<uint64_t> word_{0};
 };
 
+// One row is bound by reading the weights, and there AVX2's one-row tile streamed 4-6% faster
+// than the 6x4 AVX-512 tile on the Zen 5 VM (an ad hoc A/B over the GPT-2-small products);
+// from two rows on AVX-512 is as fast or faster (1.5x at 16).
+bool runs_avx512_tile(KernelIsa isa, int batch) { return isa == KernelIsa::kAvx512 && batch > 1; }
+
+int tile_rows(KernelIsa isa, int batch) {
+  return runs_avx512_tile(isa, batch) ? small_batch_tile_rows_avx512(batch)
+                                      : small_batch_tile_rows_avx2(batch);
+}
+
+// The most weight bytes in one row block, the one blocking of the small-batch product: the
+// threads share a product out in blocks, and the tiles go over a block once per group of four
+// inputs (small_batch_tile.h's rows()). Sized for L2: from the second group on the block is
+// read from L2 (64 KB is past the 32-48 KB L1d of Zen 3 to 5) while the next block is
+// prefetched into L2 beside it, and the two, 128 KB, leave room for the inputs and outputs in a
+// 512 KB (Zen 3) or 1 MB (Zen 4 and 5) L2. Small enough to balance the threads (GPT-2's
+// 768 x 768 products are 43 blocks), large enough to stream. On the Zen 3 host 32-128 KB were
+// within the noise of each other (docs/BENCHMARKS.md).
+constexpr int64_t kWeightBlockBytes = 64 << 10;
+
+// A block's rows, for rows of k floats: whole tiles (a block ending inside a tile would run its
+// last rows on a smaller, slower one), at most kWeightBlockBytes unless one tile is more.
+int64_t block_rows(int64_t k, int tile_rows) {
+  const int64_t row_bytes = k * static_cast<int64_t>(sizeof(float));
+  return std::max<int64_t>(1, kWeightBlockBytes / row_bytes / tile_rows) * tile_rows;
+}
+
 }  // namespace
 
 void small_batch_matmul_parallel(KernelIsa isa, const float* x, int batch, const float* w,
                                  int64_t k, const float* bias, float* y, int64_t n, int threads) {
-  // Row blocks of about 64 KB of weights (a multiple of 6 rows, the tiles' heights): small
-  // enough to balance, large enough to stream. Each thread starts on a contiguous run of blocks
-  // (as schedule(static) would), so each block can prefetch the thread's next one. A thread
-  // that finishes its run early takes blocks from the back of the others' runs: the two cores
-  // of a VM do not run at the same speed from one product to the next, and with a fixed split
-  // the slower one's surplus, about a tenth of the products' time on the Zen 3 host, was spent
-  // by the other waiting at the end of the parallel region.
-  const int64_t block = std::max<int64_t>(6, (64 << 10) / (k * 4) / 6 * 6);
+  // Each thread starts on a contiguous run of blocks (as schedule(static) would), so each block
+  // can prefetch the thread's next one. A thread that finishes its run early takes blocks from
+  // the back of the others' runs: the two cores of a VM do not run at the same speed from one
+  // product to the next, and with a fixed split the slower one's surplus, about a tenth of the
+  // products' time on the Zen 3 host, was spent by the other waiting at the end of the parallel
+  // region.
+  const int64_t block = block_rows(k, tile_rows(isa, batch));
   const int64_t blocks = (n + block - 1) / block;
   threads = std::max(1, threads);
   std::vector<BlockRun> runs(static_cast<size_t>(threads));
@@ -254,10 +280,7 @@ void small_batch_matmul_parallel(KernelIsa isa, const float* x, int batch, const
 void small_batch_matmul(KernelIsa isa, const float* x, int batch, const float* w, int64_t k,
                         const float* bias, float* y, int64_t n, int64_t row_begin, int64_t row_end,
                         int64_t prefetch_end) {
-  // One row is bound by reading the weights, and there AVX2's one-row tile streamed 4-6% faster
-  // than the 6x4 AVX-512 tile on the Zen 5 VM (an ad hoc A/B over the GPT-2-small products);
-  // from two rows on AVX-512 is as fast or faster (1.5x at 16).
-  if (isa == KernelIsa::kAvx512 && batch > 1) {
+  if (runs_avx512_tile(isa, batch)) {
     small_batch_rows_avx512(x, batch, w, k, bias, y, n, row_begin, row_end, prefetch_end);
   } else {
     small_batch_rows_avx2(x, batch, w, k, bias, y, n, row_begin, row_end, prefetch_end);

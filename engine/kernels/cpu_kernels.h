@@ -31,15 +31,18 @@ const char* to_string(KernelIsa isa);
 
 // y[b * n + r] = dot(x[b * k ...], w[r * k ...]) + (bias ? bias[r] : 0), for rows r in
 // [row_begin, row_end) and b in [0, batch). x: [batch, k]; w: [n, k]; all row-major float32.
-// `isa` must be one this CPU runs, not kNone. Rows [row_end, prefetch_end) are the ones the
-// caller multiplies next on this thread: the kernel starts reading them from memory while it
-// works (prefetch_end <= row_end: it does not).
+// `isa` must be one this CPU runs, not kNone. The rows are one block, gone over once per group
+// of four inputs: with more than four, the weights come from memory once only if the block
+// stays in L2 (small_batch_matmul_parallel's blocks do). Rows [row_end, prefetch_end) are the
+// caller multiplies next on this thread: the kernel starts reading as many of them as it has
+// rows from memory while it works (prefetch_end <= row_end: it does not).
 void small_batch_matmul(KernelIsa isa, const float* x, int batch, const float* w, int64_t k,
                         const float* bias, float* y, int64_t n, int64_t row_begin, int64_t row_end,
                         int64_t prefetch_end);
 
-// The same over all n rows, split over `threads` OpenMP threads (the pool BLAS uses too): a
-// contiguous run of row blocks each, the first to finish taking blocks from the others' runs.
+// The same over all n rows, in blocks of up to 64 KB of weights (whole tiles) split over
+// `threads` OpenMP threads (the pool BLAS uses too): a contiguous run of blocks each, the first
+// to finish taking blocks from the others' runs.
 void small_batch_matmul_parallel(KernelIsa isa, const float* x, int batch, const float* w,
                                  int64_t k, const float* bias, float* y, int64_t n, int threads);
 

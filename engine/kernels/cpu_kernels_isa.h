@@ -6,6 +6,11 @@
 
 namespace ringserve::model {
 
+// small_batch_rows_*: one block of rows, small_batch_tile.h's rows() with the ISA's tile for
+// `batch` inputs; small_batch_tile_rows_*: that tile's height (its traits' kRows), which the
+// caller sizes blocks in.
+int small_batch_tile_rows_avx2(int batch);
+int small_batch_tile_rows_avx512(int batch);
 void small_batch_rows_avx2(const float* x, int batch, const float* w, int64_t k, const float* bias,
                            float* y, int64_t n, int64_t row_begin, int64_t row_end,
                            int64_t prefetch_end);

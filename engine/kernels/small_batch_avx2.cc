@@ -26,15 +26,24 @@ struct Avx2 {
   static float sum(V v) { return avx2::sum(v); }
 };
 
+// Below this many inputs the one-row tile, from it on the 3 x 4 tile (see the top).
+constexpr int kFullTileFromInputs = 8;
+using OneRowTile = Avx2<1>;
+using FullTile = Avx2<3>;
+
 }  // namespace
+
+int small_batch_tile_rows_avx2(int batch) {
+  return batch < kFullTileFromInputs ? OneRowTile::kRows : FullTile::kRows;
+}
 
 void small_batch_rows_avx2(const float* x, int batch, const float* w, int64_t k, const float* bias,
                            float* y, int64_t n, int64_t row_begin, int64_t row_end,
                            int64_t prefetch_end) {
-  if (batch < 8) {
-    small_batch::rows<Avx2<1>>(x, batch, w, k, bias, y, n, row_begin, row_end, prefetch_end);
+  if (batch < kFullTileFromInputs) {
+    small_batch::rows<OneRowTile>(x, batch, w, k, bias, y, n, row_begin, row_end, prefetch_end);
   } else {
-    small_batch::rows<Avx2<3>>(x, batch, w, k, bias, y, n, row_begin, row_end, prefetch_end);
+    small_batch::rows<FullTile>(x, batch, w, k, bias, y, n, row_begin, row_end, prefetch_end);
   }
 }
 

@@ -29,6 +29,8 @@ struct Avx512 {
 
 }  // namespace
 
+int small_batch_tile_rows_avx512(int /*batch*/) { return Avx512::kRows; }
+
 void small_batch_rows_avx512(const float* x, int batch, const float* w, int64_t k,
                              const float* bias, float* y, int64_t n, int64_t row_begin,
                              int64_t row_end, int64_t prefetch_end) {

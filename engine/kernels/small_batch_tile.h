@@ -91,39 +91,34 @@ struct TileTable {
 };
 
 // y[b * n + r] = dot(x[b], w[r]) + bias[r] for r in [row_begin, row_end), b in [0, batch).
-// Rows [row_end, prefetch_end) are the caller's next ones: the first block of them is prefetched
-// while the last block here is worked on.
+// The rows are one block (the caller sizes it, see kWeightBlockBytes in cpu_kernels.cc): it is
+// gone over once per group of kInputs inputs, from memory the first time and from L2 after, so
+// the weights come from memory once whatever the batch. Rows [row_end, prefetch_end) are the
+// caller's next ones: as many of them as this block has are prefetched while it is worked on.
 template <class Isa>
 void rows(const float* x, int batch, const float* w, int64_t k, const float* bias, float* y,
           int64_t n, int64_t row_begin, int64_t row_end, int64_t prefetch_end) {
   static const TileTable<Isa> table;
-  // Over a block of weight rows (about 128 KB, kept in L2) once per group of kInputs inputs,
-  // so the weights come from memory once whatever the batch.
-  const int64_t block_rows = (128 << 10) / (k * 4) / Isa::kRows * Isa::kRows;
-  const int64_t block = block_rows > Isa::kRows ? block_rows : Isa::kRows;
   const int groups = (batch + Isa::kInputs - 1) / Isa::kInputs;
-  for (int64_t r0 = row_begin; r0 < row_end; r0 += block) {
-    const int64_t r1 = r0 + block < row_end ? r0 + block : row_end;
-    // The next block (as many rows as this one) is read from memory during the second and
-    // later groups, when this block already sits in L2 and the memory would otherwise be idle;
-    // each of those tiles prefetches an equal slice of it. With one group there is nothing to
-    // overlap: the tile streams its weights, and the hardware prefetcher follows.
-    const int64_t next_end = r1 + (r1 - r0) < prefetch_end ? r1 + (r1 - r0) : prefetch_end;
-    const char* next = reinterpret_cast<const char*>(w + r1 * k);
-    const char* const next_stop = reinterpret_cast<const char*>(w + next_end * k);
-    const int64_t calls = (groups - 1) * ((r1 - r0 + Isa::kRows - 1) / Isa::kRows);
-    const int64_t slice = calls > 0 && next_stop > next
-                              ? ((next_stop - next) / calls + kLine - 1) / kLine * kLine
-                              : 0;
-    for (int b0 = 0; b0 < batch; b0 += Isa::kInputs) {
-      const int inputs = batch - b0 < Isa::kInputs ? batch - b0 : Isa::kInputs;
-      for (int64_t r = r0; r < r1; r += Isa::kRows) {
-        const int rows_here = r1 - r < Isa::kRows ? static_cast<int>(r1 - r) : Isa::kRows;
-        const char* const prefetch = next;
-        if (b0 > 0) next = next_stop - next > slice ? next + slice : next_stop;
-        table.fn[rows_here][inputs](x + b0 * k, k, w + r * k, bias != nullptr ? bias + r : nullptr,
-                                    y + b0 * n + r, n, prefetch, next);
-      }
+  // The next block is read from memory during the second and later groups, when this block
+  // already sits in L2 and the memory would otherwise be idle; each of those tiles prefetches
+  // an equal slice of it. With one group there is nothing to overlap: the tile streams its
+  // weights, and the hardware prefetcher follows.
+  const int64_t block = row_end - row_begin;
+  const int64_t next_end = row_end + block < prefetch_end ? row_end + block : prefetch_end;
+  const char* next = reinterpret_cast<const char*>(w + row_end * k);
+  const char* const next_stop = reinterpret_cast<const char*>(w + next_end * k);
+  const int64_t calls = (groups - 1) * ((block + Isa::kRows - 1) / Isa::kRows);
+  const int64_t slice =
+      calls > 0 && next_stop > next ? ((next_stop - next) / calls + kLine - 1) / kLine * kLine : 0;
+  for (int b0 = 0; b0 < batch; b0 += Isa::kInputs) {
+    const int inputs = batch - b0 < Isa::kInputs ? batch - b0 : Isa::kInputs;
+    for (int64_t r = row_begin; r < row_end; r += Isa::kRows) {
+      const int rows_here = row_end - r < Isa::kRows ? static_cast<int>(row_end - r) : Isa::kRows;
+      const char* const prefetch = next;
+      if (b0 > 0) next = next_stop - next > slice ? next + slice : next_stop;
+      table.fn[rows_here][inputs](x + b0 * k, k, w + r * k, bias != nullptr ? bias + r : nullptr,
+                                  y + b0 * n + r, n, prefetch, next);
     }
   }
 }
