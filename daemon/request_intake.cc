@@ -27,7 +27,6 @@ IntakeOutcome take_request(const shm::SegmentView& view, uint32_t slot_index,
   shm::SlotHeader snapshot;
   std::memcpy(&snapshot, slot, sizeof(snapshot));
   seq->owner_start_time = snapshot.owner_start_time;
-  seq->submit_ns = snapshot.submit_ns <= now_ns ? snapshot.submit_ns : now_ns;
   seq->params = snapshot.params;
   const auto deadline = [&](uint32_t timeout_ms) {
     return timeout_ms == 0 ? shm::kNoDeadline

@@ -76,7 +76,6 @@ struct alignas(64) Sequence {
   uint64_t request_id = 0;
   int32_t owner_pid = 0;
   uint64_t owner_start_time = 0;
-  uint64_t submit_ns = 0;  // client's claim (untrusted; only for logging, clamped)
   uint64_t first_token_ns = 0;
   shm::GenerationParams params{};
 
