@@ -33,7 +33,8 @@ void Metrics::count_end(shm::FinishReason reason) {
       ++stats_.cancelled;
       break;
     case shm::FinishReason::kRejected:
-      break;  // counted at rejection
+      ++stats_.rejected;
+      break;
     default:
       ++stats_.failed;
       break;

@@ -22,11 +22,11 @@ class Metrics {
   void attach(const shm::SegmentView& view) { view_ = view; }
 
   // Request counters, published by publish(). A request is counted once when it arrives, once
-  // when admitted, and once at its end: rejections when they happen, every other end by
-  // count_end().
+  // when admitted, and once when it ends (count_end(), from Server::finish, before its final
+  // entry can reach the client), so `received` is always the sum of the four ends and of the
+  // requests not ended yet.
   void count_received() { ++stats_.received; }
   void count_admitted() { ++stats_.admitted; }
-  void count_rejected() { ++stats_.rejected; }
   void count_token() { ++stats_.tokens_generated; }
   void count_end(shm::FinishReason reason);
   const shm::DaemonStats& stats() const { return stats_; }

@@ -228,10 +228,12 @@ void Server::idle_wait(uint64_t now) {
 std::string Server::check_invariants() const {
   uint32_t held = 0;
   uint32_t with_state = 0;
+  uint64_t not_ended = 0;
   for (uint32_t i = 0; i < by_slot_.size(); ++i) {
     const Sequence* seq = by_slot_[i].get();
     if (seq == nullptr) continue;
     ++held;
+    if (!seq->finishing) ++not_ended;
     if (seq->slot != i)
       return "sequence of slot " + std::to_string(seq->slot) + " held at " + std::to_string(i);
     if (seq->backend_state == nullptr) continue;
@@ -244,6 +246,12 @@ std::string Server::check_invariants() const {
   }
   if (held != held_) {
     return "held_ is " + std::to_string(held_) + ", by_slot_ holds " + std::to_string(held);
+  }
+  const shm::DaemonStats& stats = metrics_.stats();
+  const uint64_t ended = stats.completed + stats.cancelled + stats.failed + stats.rejected;
+  if (stats.received != ended + not_ended) {
+    return "received " + std::to_string(stats.received) + " requests, counted " +
+           std::to_string(ended) + " ends with " + std::to_string(not_ended) + " not ended";
   }
   if (backend_->rows_in_use() != with_state) {
     return "the backend has " + std::to_string(backend_->rows_in_use()) + " rows in use, " +

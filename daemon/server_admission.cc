@@ -57,7 +57,6 @@ void Server::accept(uint32_t slot_index, uint64_t now) {
     return;
   }
   if (!scheduler_.enqueue(&s)) {
-    metrics_.count_rejected();
     finish(s, shm::FinishReason::kRejected, shm::RequestError::kQueueFull,
            "the waiting line is full: " + std::to_string(scheduler_.waiting().size()) +
                " requests wait (scheduler.max_queue " +

@@ -65,6 +65,7 @@ void Server::finish(Sequence& seq, shm::FinishReason reason, shm::RequestError e
   seq.detail = std::move(detail);
   if (seq.running()) metrics_.running_request_left(now);
   queue_finish(seq, reason, error);
+  metrics_.count_end(reason);
 }
 
 void Server::retire(Sequence& seq, SlotHandback handback, shm::FinishReason reason,
@@ -100,7 +101,6 @@ void Server::retire(Sequence& seq, SlotHandback handback, shm::FinishReason reas
       seq.request_id, seq.prompt_token_count, seq.generated,
       ms_between(seq.received_ns, seq.admitted_ns), ms_between(seq.received_ns, seq.first_token_ns),
       ms_between(seq.received_ns, now), shm::finish_reason_name(seq.finish_reason));
-  metrics_.count_end(seq.finish_reason);
   client_watch_.unwatch({seq.owner_pid, seq.owner_start_time});
   --held_;
   by_slot_[seq.slot].reset();
