@@ -2,42 +2,27 @@
 
 #include <time.h>
 
+#include "utf8/utf8.h"
+
 namespace ringserve::daemon {
 
-std::vector<int32_t> EchoBackend::code_points(std::string_view utf8) {
+std::vector<int32_t> EchoBackend::code_points(std::string_view text) {
   std::vector<int32_t> out;
-  out.reserve(utf8.size());
-  const auto* s = reinterpret_cast<const unsigned char*>(utf8.data());
-  size_t i = 0;
-  while (i < utf8.size()) {
-    const unsigned char c = s[i];
-    const size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
-    int32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
-    for (size_t k = 1; k < len && i + k < utf8.size(); ++k) cp = (cp << 6) | (s[i + k] & 0x3F);
-    out.push_back(cp);
-    i += len;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    // Intake let only valid UTF-8 through; an invalid byte would count as its own code point.
+    char32_t cp = static_cast<uint8_t>(text[i]);
+    size_t length = 1;
+    utf8::decode(text, i, &cp, &length);
+    out.push_back(static_cast<int32_t>(cp));
+    i += length;
   }
   return out;
 }
 
-std::string EchoBackend::encode_utf8(int32_t cp) {
+std::string EchoBackend::encode_utf8(int32_t code_point) {
   std::string s;
-  const auto u = static_cast<uint32_t>(cp);
-  if (u < 0x80) {
-    s += static_cast<char>(u);
-  } else if (u < 0x800) {
-    s += static_cast<char>(0xC0 | (u >> 6));
-    s += static_cast<char>(0x80 | (u & 0x3F));
-  } else if (u < 0x10000) {
-    s += static_cast<char>(0xE0 | (u >> 12));
-    s += static_cast<char>(0x80 | ((u >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (u & 0x3F));
-  } else {
-    s += static_cast<char>(0xF0 | (u >> 18));
-    s += static_cast<char>(0x80 | ((u >> 12) & 0x3F));
-    s += static_cast<char>(0x80 | ((u >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (u & 0x3F));
-  }
+  utf8::append(static_cast<char32_t>(code_point), &s);
   return s;
 }
 

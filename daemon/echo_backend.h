@@ -23,8 +23,8 @@ class EchoBackend final : public Backend {
   void release(Sequence& seq) override;
   uint32_t rows_in_use() const override { return rows_in_use_; }
 
-  // The echo tokenization, shared with tests: code points of valid UTF-8.
-  static std::vector<int32_t> code_points(std::string_view utf8);
+  // The echo tokenization, shared with tests: code points of valid UTF-8 (utf8/utf8.h).
+  static std::vector<int32_t> code_points(std::string_view text);
   static std::string encode_utf8(int32_t code_point);
 
  private:

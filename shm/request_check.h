@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "shm/layout.h"
+#include "utf8/utf8.h"
 
 namespace ringserve::shm {
 
@@ -21,51 +22,10 @@ struct RequestCheck {
   bool ok() const { return error == RequestError::kNone; }
 };
 
-// True if `bytes` is well-formed UTF-8 (no overlongs, surrogates or code points > U+10FFFF).
+// True if `bytes` is well-formed UTF-8 (no overlongs, surrogates or code points > U+10FFFF);
+// otherwise *bad_offset is where the first invalid character starts.
 inline bool is_valid_utf8(std::string_view bytes, size_t* bad_offset = nullptr) {
-  const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
-  const size_t n = bytes.size();
-  size_t i = 0;
-  while (i < n) {
-    const unsigned char c = s[i];
-    size_t len = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      if (bad_offset) *bad_offset = i;
-      return false;
-    }
-    if (i + len > n) {
-      if (bad_offset) *bad_offset = i;
-      return false;
-    }
-    for (size_t k = 1; k < len; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80) {
-        if (bad_offset) *bad_offset = i;
-        return false;
-      }
-      cp = (cp << 6) | (s[i + k] & 0x3F);
-    }
-    const bool overlong =
-        (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
-    if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-      if (bad_offset) *bad_offset = i;
-      return false;
-    }
-    i += len;
-  }
-  return true;
+  return utf8::is_valid(bytes, bad_offset);
 }
 
 inline RequestCheck check_params(const GenerationParams& p, uint32_t max_tokens_limit) {

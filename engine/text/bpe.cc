@@ -4,7 +4,7 @@
 #include <memory>
 #include <queue>
 
-#include "engine/text/utf8.h"
+#include "utf8/utf8.h"
 
 namespace ringserve::model {
 namespace {
@@ -110,7 +110,7 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>* ids) cons
   };
   int32_t pending_unk = -1;  // HF adds an unk only when the next known symbol comes
   for (size_t i = 0; i < word.size();) {
-    const size_t length = utf8_char_length(word, i);
+    const size_t length = utf8::char_length(word, i);
     const std::string_view ch = word.substr(i, length);
     i += length;
     const auto it = vocab_.find(ch);

@@ -4,7 +4,7 @@
 
 #include "engine/text/pretokenize_regex.h"
 #include "engine/text/unicode_bytes.h"
-#include "engine/text/utf8.h"
+#include "utf8/utf8.h"
 
 namespace ringserve::model {
 namespace {
@@ -28,16 +28,16 @@ bool ends_with_word(std::string_view text) {
          (static_cast<uint8_t>(text[start]) & 0xC0) == 0x80) {
     --start;
   }
-  return is_word_character(text.substr(start, utf8_char_length(text, start)));
+  return is_word_character(text.substr(start, utf8::char_length(text, start)));
 }
 
 bool starts_with_word(std::string_view text) {
-  return !text.empty() && is_word_character(text.substr(0, utf8_char_length(text, 0)));
+  return !text.empty() && is_word_character(text.substr(0, utf8::char_length(text, 0)));
 }
 
 bool whitespace_at(std::string_view text, size_t i, size_t* length) {
   char32_t cp = 0;
-  return utf8_decode(text, i, &cp, length) && unicode_is_whitespace(cp);
+  return utf8::decode(text, i, &cp, length) && unicode_is_whitespace(cp);
 }
 
 // Start of the whitespace run that ends `text`.

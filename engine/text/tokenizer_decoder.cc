@@ -3,7 +3,7 @@
 #include <cstdint>
 
 #include "engine/text/unicode_bytes.h"
-#include "engine/text/utf8.h"
+#include "utf8/utf8.h"
 
 namespace ringserve::model {
 namespace {
@@ -29,7 +29,7 @@ std::string byte_level_bytes(const std::string& token) {
   for (size_t i = 0; i < token.size();) {
     char32_t cp = 0;
     size_t length = 1;
-    const int b = utf8_decode(token, i, &cp, &length) ? byte_level_byte(cp) : -1;
+    const int b = utf8::decode(token, i, &cp, &length) ? byte_level_byte(cp) : -1;
     if (b < 0) return token;
     out.push_back(static_cast<char>(b));
     i += length;

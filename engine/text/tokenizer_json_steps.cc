@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "engine/text/utf8.h"
+#include "utf8/utf8.h"
 
 namespace ringserve::model::tokenizer_json {
 
@@ -128,8 +128,8 @@ static bool parse_prepend_scheme(const json& j, const std::string& where, Prepen
 static bool parse_replacement(const json& j, const std::string& where, std::string* replacement,
                               std::string* error) {
   if (!get_string(j, "replacement", replacement, where, error)) return false;
-  if (replacement->empty() || utf8_char_length(*replacement, 0) != replacement->size() ||
-      !utf8_is_valid(*replacement)) {
+  if (replacement->empty() || utf8::char_length(*replacement, 0) != replacement->size() ||
+      !utf8::is_valid(*replacement)) {
     *error = where + ": 'replacement' must be one character";
     return false;
   }

@@ -3,7 +3,7 @@
 #include <array>
 #include <string>
 
-#include "engine/text/utf8.h"
+#include "utf8/utf8.h"
 
 namespace ringserve::model {
 namespace {
@@ -18,7 +18,7 @@ struct ByteTable {
     for (int b = 0; b < 256; ++b) {
       const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
       const char32_t cp = printable ? static_cast<char32_t>(b) : next_extra++;
-      utf8_append(cp, &spelling[b]);
+      utf8::append(cp, &spelling[b]);
       byte_of[cp] = static_cast<int16_t>(b);
     }
   }

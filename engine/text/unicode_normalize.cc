@@ -1,6 +1,6 @@
 #include "engine/text/unicode_normalize.h"
 
-#include "engine/text/utf8.h"
+#include "utf8/utf8.h"
 
 #if RINGSERVE_TEXT_HAVE_ICU
 #include <unicode/unorm2.h>
@@ -78,7 +78,7 @@ std::string unicode_normalize(UnicodeForm form, std::string_view text) {
   for (size_t i = 0; i < text.size();) {
     char32_t cp = 0;
     size_t length = 1;
-    if (utf8_decode(text, i, &cp, &length)) {
+    if (utf8::decode(text, i, &cp, &length)) {
       i += length;
       continue;
     }

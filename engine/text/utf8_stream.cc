@@ -2,32 +2,12 @@
 
 #include <cstdint>
 
+#include "utf8/utf8.h"
+
 namespace ringserve::model {
 namespace {
 
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
-
-// How many continuation bytes a lead byte needs, and the range its first continuation must be
-// in (which is what rules out overlong forms, surrogates and values above U+10FFFF).
-// Returns false for a byte that cannot start a character.
-bool lead_info(uint8_t lead, size_t* need, uint8_t* low, uint8_t* high) {
-  *low = 0x80;
-  *high = 0xBF;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    *need = 1;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    *need = 2;
-    if (lead == 0xE0) *low = 0xA0;
-    if (lead == 0xED) *high = 0x9F;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    *need = 3;
-    if (lead == 0xF0) *low = 0x90;
-    if (lead == 0xF4) *high = 0x8F;
-  } else {
-    return false;
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -45,22 +25,20 @@ std::string Utf8Stream::push(std::string_view bytes) {
       ++i;
       continue;
     }
-    size_t need = 0;
-    uint8_t low = 0;
-    uint8_t high = 0;
-    if (!lead_info(lead, &need, &low, &high)) {
+    utf8::LeadByte info;
+    if (!utf8::lead_byte(lead, &info)) {
       out += kReplacement;
       ++i;
       continue;
     }
     size_t k = 1;
-    for (; k <= need && i + k < input.size(); ++k) {
+    for (; k <= info.need && i + k < input.size(); ++k) {
       const auto b = static_cast<uint8_t>(input[i + k]);
-      if (k == 1 ? (b < low || b > high) : (b < 0x80 || b > 0xBF)) break;
+      if (k == 1 ? (b < info.low || b > info.high) : (b < 0x80 || b > 0xBF)) break;
     }
-    if (k > need) {
-      out.append(input, i, need + 1);
-      i += need + 1;
+    if (k > info.need) {
+      out.append(input, i, info.need + 1);
+      i += info.need + 1;
     } else if (i + k == input.size()) {
       pending_ = input.substr(i);  // a valid prefix so far: wait for the rest
       break;
