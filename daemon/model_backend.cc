@@ -17,6 +17,7 @@
 #include "engine/model/read_file.h"
 #include "engine/sampler.h"
 #include "engine/text/chat_template.h"
+#include "engine/text/prompt_special_tokens.h"
 #include "engine/text/stop_strings.h"
 #include "engine/text/tokenizer.h"
 #include "engine/text/utf8_stream.h"
@@ -109,6 +110,9 @@ bool ModelBackend::create(const ModelBackendOptions& options, std::unique_ptr<Mo
       !model::Tokenizer::load(dir + "/tokenizer.json", &b->tokenizer_, error)) {
     return false;
   }
+  if (!model::PromptSpecialTokens::load(dir, *b->tokenizer_, &b->special_tokens_, error)) {
+    return false;
+  }
   if (b->tokenizer_->vocab_size() > config.vocab_size) {
     *error = dir + "/tokenizer.json: " + std::to_string(b->tokenizer_->vocab_size()) +
              " tokens, more than the model's vocab_size " + std::to_string(config.vocab_size);
@@ -147,15 +151,18 @@ std::string ModelBackend::describe() const {
 }
 
 shm::RequestError ModelBackend::start(Sequence& seq, std::string* message) {
-  std::string text = seq.prompt;
-  if (!seq.chat.empty()) {
+  std::vector<int32_t> tokens;
+  if (seq.chat.empty()) {
+    tokens = special_tokens_.encode_raw(*tokenizer_, seq.prompt);
+  } else {
     std::vector<model::ChatMessage> messages;
     for (const auto& [role, content] : seq.chat) messages.push_back({role, content});
+    std::string text;
     if (!model::render_chat(chat_template_, messages, &text, message)) {
       return shm::RequestError::kInvalidParams;
     }
+    tokens = special_tokens_.encode_chat(*tokenizer_, text);
   }
-  std::vector<int32_t> tokens = tokenizer_->encode(text);
   if (tokens.empty()) {
     *message = "prompt has no tokens";
     return shm::RequestError::kEmptyPrompt;

@@ -5,6 +5,8 @@
 // One step packs, within max_batch_tokens, one decode token for every sequence past its prompt
 // and as much of the waiting prompts as fits (whole, or the next chunk), in batch order, and
 // runs them in one forward. Sequences whose prompt is not finished get no token this step.
+// A raw prompt gets the special tokens its tokenizer adds (Llama 2, Mistral, Gemma: BOS), a
+// chat prompt the BOS only if its template did not write it (engine/text/prompt_special_tokens.h).
 // A sequence ends on EOS (the model's, or its generation config's), a stop token id, a stop
 // string (the text before it is sent, nothing after), max_tokens, or the end of its context.
 #pragma once
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "daemon/backend.h"
+#include "engine/text/prompt_special_tokens.h"
 
 namespace ringserve::model {
 class Engine;
@@ -61,6 +64,7 @@ class ModelBackend final : public Backend {
   ModelBackendOptions options_;
   std::unique_ptr<model::Engine> engine_;
   std::unique_ptr<model::Tokenizer> tokenizer_;
+  model::PromptSpecialTokens special_tokens_;  // BOS (and EOS) around a raw prompt
   std::string chat_template_;
   std::vector<int32_t> eos_ids_;
   std::vector<int32_t> free_cache_slots_;

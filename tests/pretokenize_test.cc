@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/text/unicode_normalize.h"
+
 namespace ringserve::model {
 namespace {
 
@@ -59,9 +61,23 @@ TEST(Gpt2Pattern, LettersDigitsAndSymbolsAreSeparate) {
 TEST(Gpt2Pattern, NextLineIsWhitespaceAsInOniguruma) {
   // U+0085 is White_Space for Oniguruma but not for PCRE2's \s; the rewrite keeps HF's split.
   EXPECT_EQ(matches(gpt2_split_regex(), "a \u0085b"), (Pieces{"a", " ", "\u0085", "b"}));
-  EXPECT_EQ(rewrite_whitespace_classes(R"(\s+(?!\S)|[^\s\p{L}])"),
+  EXPECT_EQ(rewrite_classes(R"(\s+(?!\S)|[^\s\p{L}])", ""),
             R"([\s\x{85}]+(?![^\s\x{85}])|[^\s\x{85}\p{L}])");
-  EXPECT_EQ(rewrite_whitespace_classes(R"([]\s]\\s)"), R"([]\s\x{85}]\\s)");
+  EXPECT_EQ(rewrite_classes(R"([]\s]\\s)", ""), R"([]\s\x{85}]\\s)");
+}
+
+TEST(DeepSeekPattern, CharactersOfUnicode15AreLettersAndSymbols) {
+  // Debian 12's PCRE2 knows Unicode 14: without ICU's help U+1FAE8 (a symbol of Unicode 15.0)
+  // and U+31350 (a CJK Extension H letter) would be no class's, and " 🫨" two pieces.
+  if (!unicode_normalization_available()) GTEST_SKIP() << "built without ICU";
+  const auto regex = compile(
+      R"([^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)");
+  EXPECT_EQ(matches(regex, " \U0001FAE8"), (Pieces{" \U0001FAE8"}));
+  EXPECT_EQ(matches(regex, "a\U00031350b!"), (Pieces{"a\U00031350b", "!"}));
+  EXPECT_EQ(matches(compile(R"(\p{N}{1,3})"), "\U0001D2C0\U0001D2C1"),
+            (Pieces{"\U0001D2C0\U0001D2C1"}));  // Kaktovik numerals (No)
+  // Outside a class \p and \P gain the newer characters too; \P{L} must not match them.
+  EXPECT_EQ(matches(compile(R"(\P{L}+)"), "1\U00031350 2"), (Pieces{"1", " 2"}));
 }
 
 TEST(Llama3Pattern, CaseInsensitiveContractionsDigitTriplesAndNewlines) {

@@ -5,6 +5,7 @@ add_executable(ringserve_text_tests
   ${CMAKE_CURRENT_LIST_DIR}/pretokenize_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/stop_strings_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/tokenizer_errors_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/tokenizer_special_tokens_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/tokenizer_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/utf8_stream_test.cc)
 target_link_libraries(ringserve_text_tests PRIVATE ringserve_text ringserve_model_making nlohmann_json::nlohmann_json GTest::gtest_main)

@@ -159,6 +159,20 @@ TEST(TokenizerAddedTokens, LeftmostLongestMatch) {
   EXPECT_EQ(tok->vocab_size(), 303);
 }
 
+TEST(TokenizerAddedTokens, NonSpecialAddedTokensDecodeThroughTheDecoderChain) {
+  // Gemma 3 ships runs of '▁' as non-special added tokens; HF decodes them like any token, so
+  // "a  b" comes back with spaces, not as "a▁▁b".
+  const auto tok = must_parse(testing::gemma_like({"a", "b"}, {}));  // a 259, b 260, ▁ 261, ▁▁ 262
+  const Ids ids = tok->encode("a  b");
+  EXPECT_EQ(ids, (Ids{259, 262, 260}));
+  EXPECT_EQ(tok->token_string(262), "\u2581\u2581");
+  EXPECT_EQ(tok->token_bytes(262), "  ");
+  EXPECT_EQ(tok->decode(ids), "a  b");
+  // Special tokens: skipped when asked, else through the decoder too (HF's decode).
+  EXPECT_EQ(tok->decode(Ids{1, 259, 262, 260}, true), "a  b");
+  EXPECT_EQ(tok->decode(Ids{1, 259, 262, 260}), "<s>a  b");
+}
+
 // The cases of HF's own added_vocabulary.rs tests, run on the matcher alone.
 std::vector<std::pair<std::string, int32_t>> runs_of(const AddedTokenMatcher& matcher,
                                                      const std::string& text) {
@@ -276,6 +290,18 @@ TEST(TokenizerMetaspace, MetaspacePreTokenizerPrependSchemes) {
   // Legacy form: add_prefix_space true means "always"; split defaults to true.
   j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "▁"}, {"add_prefix_space", true}};
   EXPECT_EQ(must_parse(j)->encode("hello"), (Ids{268}));
+}
+
+TEST(TokenizerMetaspace, DecodeDropsTheFirstSpaceOfTheFirstTokenLeftAfterSkipping) {
+  json j = llama2_like();
+  j["normalizer"] = nullptr;
+  j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "▁"}, {"prepend_scheme", "first"}};
+  j["decoder"] = {{"type", "Metaspace"}, {"replacement", "▁"}, {"prepend_scheme", "first"}};
+  const auto tok = must_parse(j);
+  // HF's Metaspace decoder sees the tokens that were not skipped: "▁hello" is then the first.
+  EXPECT_EQ(tok->decode(Ids{1, 268, 268}, true), "hello hello");
+  EXPECT_EQ(tok->decode(Ids{1, 268, 268}), "<s> hello hello");
+  EXPECT_EQ(tok->decode(Ids{-5, 268}), "hello");  // unknown ids are dropped first, too
 }
 
 TEST(TokenizerByteTokenizer, EveryByteIsOneToken) {

@@ -103,6 +103,42 @@ inline json metaspace_tokenizer(const std::vector<std::string>& extra,
             {"merges", merges}}}};
 }
 
+// A Gemma 3 shaped tokenizer: metaspace_tokenizer's ids, but Gemma's normalizer (spaces to
+// '▁', nothing prepended), its Split(" ", MergedWithPrevious) pre-tokenizer, its decoder (no
+// Strip) and its BOS post-processor. After `extra` come "▁" and "▁▁" (merge "▁ ▁"), which is
+// also a non-special added token, as Gemma 3 ships its runs of '▁'.
+inline json gemma_like(std::vector<std::string> extra, std::vector<std::string> merges) {
+  const int run = 260 + static_cast<int>(extra.size());
+  extra.emplace_back("\u2581");
+  extra.emplace_back("\u2581\u2581");
+  merges.emplace_back("\u2581 \u2581");
+  json j = metaspace_tokenizer(extra, merges);
+  j["normalizer"] = {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\u2581"}};
+  j["pre_tokenizer"] = {{"type", "Split"},
+                        {"pattern", {{"String", " "}}},
+                        {"behavior", "MergedWithPrevious"},
+                        {"invert", false}};
+  j["decoder"] = {{"type", "Sequence"},
+                  {"decoders",
+                   {{{"type", "Replace"}, {"pattern", {{"String", "\u2581"}}}, {"content", " "}},
+                    {{"type", "ByteFallback"}},
+                    {{"type", "Fuse"}}}}};
+  j["post_processor"] = {
+      {"type", "TemplateProcessing"},
+      {"single",
+       {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
+        {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+      {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {1}}, {"tokens", {"<s>"}}}}}}};
+  j["added_tokens"].push_back({{"id", run},
+                               {"content", "\u2581\u2581"},
+                               {"single_word", false},
+                               {"lstrip", false},
+                               {"rstrip", false},
+                               {"normalized", false},
+                               {"special", false}});
+  return j;
+}
+
 inline json added_token(int id, const std::string& content, bool special = true) {
   return {{"id", id},        {"content", content},  {"single_word", false}, {"lstrip", false},
           {"rstrip", false}, {"normalized", false}, {"special", special}};

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/tokenizer_test_support.h"
+#include "utf8/utf8.h"
 
 namespace ringserve::model {
 namespace {
@@ -85,6 +86,31 @@ TEST(Utf8Stream, ByteFallbackTokensFromAMetaspaceTokenizer) {
   EXPECT_EQ(chunks[1], "");
   EXPECT_EQ(chunks[2], "");
   EXPECT_EQ(chunks[3], "東");
+}
+
+TEST(Utf8Stream, GemmasAddedSpaceRunsStreamAsSpaces) {
+  // What the daemon streams (token_bytes of each generated token) is what HF decodes: Gemma 3's
+  // non-special added token "▁▁" is two spaces, not two U+2581.
+  const auto tok = testing::must_parse(testing::gemma_like({"a", "b"}, {}));
+  Utf8Stream stream;
+  std::string out;
+  for (const int32_t id : tok->encode("a  b")) out += stream.push(tok->token_bytes(id));
+  out += stream.finish();
+  EXPECT_EQ(out, "a  b");
+  EXPECT_EQ(out, tok->decode(tok->encode("a  b")));
+}
+
+TEST(Utf8Stream, AgreesWithTheWholeCharacterDecoder) {
+  // utf8/utf8.h's decode and the stream share one table of lead bytes: for every two-byte
+  // input, the stream passes exactly the text the decoder calls valid.
+  for (int a = 0; a < 256; ++a) {
+    for (int b = 0; b < 256; ++b) {
+      const std::string input = {static_cast<char>(a), static_cast<char>(b)};
+      Utf8Stream stream;
+      const std::string out = stream.push(input) + stream.finish();
+      EXPECT_EQ(out == input, utf8::is_valid(input)) << a << " " << b;
+    }
+  }
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 //   ringctl [--name NAME] chat [--system TEXT] [generate's sampling flags]
 //   ringctl [--name NAME] status [--json]
 //   ringctl [--name NAME] metrics [--textfile DIR [--interval-ms MS]]
-//   ringctl tokenize [--model DIR] TEXT
+//   ringctl tokenize [--model DIR] [--special] TEXT
 // generate streams text to stdout as it arrives (with --json: one JSON object per token per
 // line) and exits non-zero with the error's message on failure. chat (ringctl_chat.cc) is an
 // interactive conversation on stdin/stdout; metrics (ringctl_metrics.cc) prints the daemon's
@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/model/builtin_model.h"
+#include "engine/text/prompt_special_tokens.h"
 #include "engine/text/tokenizer.h"
 #include "ringserve/client.h"
 #include "tools/ringctl.h"
@@ -41,7 +42,7 @@ int usage(int rc) {
       "       ringctl [--name NAME] chat [--system TEXT] [generate's sampling flags]\n"
       "       ringctl [--name NAME] status [--json]\n"
       "       ringctl [--name NAME] metrics [--textfile DIR [--interval-ms MS]]\n"
-      "       ringctl tokenize [--model DIR] TEXT\n"
+      "       ringctl tokenize [--model DIR] [--special] TEXT\n"
       "generate --chat sends PROMPT as a user message (after --system's), rendered with the\n"
       "daemon's chat template; --temperature 0 is greedy.\n"
       "chat reads one user message per line of stdin and streams each answer, sending the\n"
@@ -50,8 +51,8 @@ int usage(int rc) {
       "metrics prints the daemon's metrics in the Prometheus text format; --textfile writes\n"
       "them to DIR/ringserve_NAME.prom for node_exporter instead (atomically, once, or every\n"
       "MS milliseconds until SIGINT or SIGTERM, with ringserve_up 0 while the daemon is down).\n"
-      "tokenize prints the token ids of TEXT as the daemon tokenizes a raw prompt (DIR\n"
-      "defaults to the built-in model).\n",
+      "tokenize prints the token ids of TEXT (DIR defaults to the built-in model); with\n"
+      "--special, with the special tokens (BOS) the daemon puts around a raw prompt.\n",
       rc == 0 ? stdout : stderr);
   return rc;
 }
@@ -369,14 +370,17 @@ int status(ringserve::Client& client, const std::vector<std::string>& args) {
 
 namespace {
 
-// Prints the ids of TEXT as the daemon tokenizes a raw prompt.
+// Prints the ids of TEXT; with --special, those the daemon gives a raw prompt (BOS and all).
 int tokenize(const std::vector<std::string>& args) {
   std::string dir = ringserve::model::builtin_model_dir();
   std::string text;
   bool have_text = false;
+  bool special = false;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--model" && i + 1 < args.size()) {
       dir = args[++i];
+    } else if (args[i] == "--special") {
+      special = true;
     } else if (!have_text) {
       text = args[i];
       have_text = true;
@@ -392,7 +396,13 @@ int tokenize(const std::vector<std::string>& args) {
     std::fprintf(stderr, "ringctl: %s\n", error.c_str());
     return 1;
   }
-  const std::vector<int32_t> ids = tokenizer->encode(text);
+  ringserve::model::PromptSpecialTokens specials;
+  if (special && !ringserve::model::PromptSpecialTokens::load(dir, *tokenizer, &specials, &error)) {
+    std::fprintf(stderr, "ringctl: %s\n", error.c_str());
+    return 1;
+  }
+  const std::vector<int32_t> ids =
+      special ? specials.encode_raw(*tokenizer, text) : tokenizer->encode(text);
   for (size_t k = 0; k < ids.size(); ++k) std::printf(k ? " %d" : "%d", ids[k]);
   std::printf("\n");
   return 0;

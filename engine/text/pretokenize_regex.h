@@ -2,9 +2,13 @@
 // the Oniguruma regexes that HF tokenizers uses to split text (GPT-2's pattern, Llama 3's and
 // Qwen2's Split patterns: (?i:...), \p{L}, \p{N}, lookahead, possessive quantifiers).
 //
-// The two engines agree on these patterns except for one class: Oniguruma's \s is Unicode
-// White_Space, which includes U+0085 (NEL), while PCRE2's is not. compile() therefore rewrites
-// \s to also take U+0085, and \S outside a character class to exclude it.
+// The two engines disagree on two things, which compile() rewrites away:
+//  - Oniguruma's \s is Unicode White_Space, which includes U+0085 (NEL), while PCRE2's is not:
+//    \s also takes U+0085, and \S outside a character class excludes it.
+//  - PCRE2's Unicode tables can be older than Oniguruma's (Debian 12: 14.0): each \p{...} also
+//    takes the characters ICU assigns to it since (unicode_newer.h). A negated property inside
+//    a class ([\P{L}x]) cannot lose them and is kept as written. Such a pattern is compiled
+//    twice, and the long classes are used only on text that holds one of those characters.
 //
 // Subjects may hold invalid UTF-8 (PCRE2_MATCH_INVALID_UTF): invalid bytes match nothing.
 //
@@ -40,10 +44,18 @@ class PretokenizeRegex {
 
  private:
   PretokenizeRegex() = default;
-  void* code_ = nullptr;  // pcre2_code_8*, kept opaque so users need not include pcre2.h
+  const void* code_for(std::string_view text) const;
+  // pcre2_code_8*, kept opaque so users need not include pcre2.h. newer_code_: with the
+  // characters PCRE2 is too old to know added to its classes; null when there are none.
+  void* code_ = nullptr;
+  void* newer_code_ = nullptr;
 };
 
-// The Oniguruma-to-PCRE2 \s rewrite described above (exposed for tests).
-std::string rewrite_whitespace_classes(std::string_view pattern);
+// The Oniguruma-to-PCRE2 rewrites described above (exposed for tests); `unicode_version` is the
+// regex engine's ("14.0.0"; empty: no \p rewrite).
+std::string rewrite_classes(std::string_view pattern, std::string_view unicode_version);
+
+// The linked PCRE2's Unicode version, e.g. "14.0.0".
+const std::string& pcre2_unicode_version();
 
 }  // namespace ringserve::model

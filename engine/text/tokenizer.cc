@@ -16,9 +16,10 @@ Tokenizer::Tokenizer(std::unique_ptr<TokenizerParts> parts) : parts_(std::move(p
 
 Tokenizer::~Tokenizer() = default;
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3 + 4);
+  if (add_special_tokens) ids.assign(special_prefix().begin(), special_prefix().end());
   std::vector<TextRun> runs;
   parts_->raw_added.split(text, &runs);
   for (const TextRun& run : runs) {
@@ -28,8 +29,13 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
       encode_piece(text.substr(run.begin, run.end - run.begin), run.begin == 0, &ids);
     }
   }
+  if (add_special_tokens) ids.insert(ids.end(), special_suffix().begin(), special_suffix().end());
   return ids;
 }
+
+std::span<const int32_t> Tokenizer::special_prefix() const { return parts_->special_frame.prefix; }
+
+std::span<const int32_t> Tokenizer::special_suffix() const { return parts_->special_frame.suffix; }
 
 // One stretch of text between non-normalized added tokens: normalize, cut out normalized added
 // tokens, pre-tokenize the rest, BPE each pre-token.
@@ -72,13 +78,15 @@ const std::string& Tokenizer::token_string(int32_t id) const {
   return parts_->token_strings[id];
 }
 
-std::string Tokenizer::decode(std::span<const int32_t> ids) const {
+std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
   const TokenizerParts& p = *parts_;
   std::string out;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    const int32_t id = ids[i];
-    const bool known = id >= 0 && static_cast<size_t>(id) < p.token_bytes.size();
-    if (i == 0 && known && !p.decode_plan.drop_in_first_token.empty() && !p.is_added[id]) {
+  bool first = true;
+  for (const int32_t id : ids) {
+    // HF drops unknown ids (and special ones when asked) before its decoders run.
+    if (id < 0 || static_cast<size_t>(id) >= p.token_bytes.size()) continue;
+    if (skip_special_tokens && p.is_special[id]) continue;
+    if (first && !p.decode_plan.drop_in_first_token.empty()) {
       // The Metaspace decoder turns the first token's '▁' into nothing rather than ' '.
       std::string token = p.token_strings[id];
       for (size_t at = token.find(p.decode_plan.drop_in_first_token); at != std::string::npos;
@@ -86,9 +94,10 @@ std::string Tokenizer::decode(std::span<const int32_t> ids) const {
         token.erase(at, p.decode_plan.drop_in_first_token.size());
       }
       out += decode_token(p.decode_plan, token);
-      continue;
+    } else {
+      out += p.token_bytes[id];
     }
-    out += token_bytes(id);
+    first = false;
   }
   strip_output(p.decode_plan, &out);
   return out;

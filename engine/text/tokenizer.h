@@ -1,5 +1,6 @@
 // Tokenizer: text <-> token ids for a Hugging Face tokenizer.json, matching what the reference
-// `tokenizers` library produces for encode(text, add_special_tokens=False).
+// `tokenizers` library produces for encode(text, add_special_tokens) and decode(ids,
+// skip_special_tokens) (tests/reference/ compares the two on real files of six families).
 //
 // Supported: BPE models, byte-level (GPT-2, Llama 3, Qwen2: ByteLevel pre-tokenizer, optionally
 // after regex Splits) and metaspace with byte fallback (Llama 2, Mistral, TinyLlama: the
@@ -8,6 +9,7 @@
 // Refused when the file is read: other models (WordPiece, Unigram, WordLevel), normalizers other
 // than Prepend/Replace, pre-tokenizers other than ByteLevel/Split/Metaspace, decoders other than
 // ByteLevel/ByteFallback/Fuse/Replace/Strip/Metaspace, BPE dropout and subword affixes.
+// Post-processors: what they put around a sequence is read (tokenizer_post_processor.h).
 //
 // Text is taken as bytes: valid UTF-8 encodes exactly as the reference does; an invalid byte
 // is treated as a one-byte character that no regex class matches (byte-level BPE spells it,
@@ -42,19 +44,28 @@ class Tokenizer {
   static bool parse(std::string_view json_text, const std::string& name_for_errors,
                     std::unique_ptr<Tokenizer>* out, std::string* error);
 
-  // Encodes a raw prompt as HF's encode(text, add_special_tokens=False): no BOS/EOS added, but
-  // added tokens (special or not) in the text are split out first and map to their ids,
-  // honouring their lstrip / rstrip / single_word / normalized flags.
-  std::vector<int32_t> encode(std::string_view text) const;
+  // Encodes text as HF's encode(text, add_special_tokens): added tokens (special or not) in the
+  // text are split out first and map to their ids, honouring their lstrip / rstrip /
+  // single_word / normalized flags; with add_special_tokens, the post-processor's special
+  // tokens go around the ids (special_prefix(), special_suffix()).
+  std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = false) const;
 
-  // The raw bytes a token stands for in generated output: byte-level BPE: the bytes behind
-  // GPT-2's byte-to-unicode mapping; metaspace BPE: '▁' -> ' ', <0xXX> -> that byte;
-  // added tokens: their content. Unknown ids: empty. May be part of a UTF-8 character.
+  // What tokenizer.json's post_processor puts before and after a sequence's ids (Llama 2,
+  // Mistral, Gemma: their BOS in front; GPT-2, Qwen: nothing).
+  std::span<const int32_t> special_prefix() const;
+  std::span<const int32_t> special_suffix() const;
+
+  // The raw bytes a token stands for in generated output: its vocab string or added-token
+  // content through the decoder chain, as HF decodes every token it does not skip (byte-level:
+  // the bytes behind GPT-2's byte-to-unicode mapping; metaspace: '▁' -> ' ', <0xXX> -> that
+  // byte). Unknown ids: empty. May be part of a UTF-8 character.
   const std::string& token_bytes(int32_t id) const;
 
-  // Concatenated token_bytes, plus what the decoder does once per output (the leading-space
-  // Strip of metaspace decoders). Raw bytes: invalid UTF-8 is not replaced.
-  std::string decode(std::span<const int32_t> ids) const;
+  // HF's decode(ids, skip_special_tokens): unknown ids (and special tokens when skipped) are
+  // dropped, the rest give their token_bytes, plus what the decoder does once per output (the
+  // Metaspace decoder's dropped first '▁', the leading-space Strip of Llama 2's). Raw bytes:
+  // invalid UTF-8 is not replaced.
+  std::string decode(std::span<const int32_t> ids, bool skip_special_tokens = false) const;
 
   int32_t vocab_size() const;  // largest id + 1 over the vocab and the added tokens
   // A token's id by its vocab string or added-token content (added tokens first, as HF does).

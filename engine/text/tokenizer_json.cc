@@ -10,7 +10,8 @@
 #include "engine/text/tokenizer.h"
 #include "engine/text/tokenizer_json_steps.h"
 #include "engine/text/tokenizer_parts.h"
-#include "engine/text/utf8.h"
+#include "engine/text/tokenizer_post_processor.h"
+#include "utf8/utf8.h"
 
 namespace ringserve::model {
 namespace {
@@ -186,7 +187,9 @@ bool finish_parts(TokenizerParts* p, std::string* error) {
       return false;
     }
     p->token_strings[t.id] = t.content;
-    p->token_bytes[t.id] = t.content;
+    // HF decodes an added token like any other: its content goes through the decoder chain
+    // (Gemma's "▁▁" decodes to two spaces). Special tokens too, when not skipped.
+    p->token_bytes[t.id] = decode_token(p->decode_plan, t.content);
     p->is_added[t.id] = 1;
     p->is_special[t.id] = t.special ? 1 : 0;
     p->added_by_content[t.content] = t.id;
@@ -194,6 +197,14 @@ bool finish_parts(TokenizerParts* p, std::string* error) {
       normalized.push_back({normalize_text(p->normalizers, t.content), &t});
     } else {
       raw.push_back({t.content, &t});
+    }
+  }
+  for (const auto* ids : {&p->special_frame.prefix, &p->special_frame.suffix}) {
+    for (const int32_t id : *ids) {
+      if (static_cast<size_t>(id) >= size || p->token_strings[id].empty()) {
+        *error = "post_processor: special token id " + std::to_string(id) + " is not a token";
+        return false;
+      }
     }
   }
   p->raw_added = AddedTokenMatcher(std::move(raw));
@@ -205,7 +216,7 @@ bool finish_parts(TokenizerParts* p, std::string* error) {
     every_byte = m.byte_token(static_cast<uint8_t>(b)) >= 0;
   bool no_single_chars = true;
   for (const auto& [token, id] : m.vocab()) {
-    if (!token.empty() && utf8_char_length(token, 0) == token.size()) no_single_chars = false;
+    if (!token.empty() && utf8::char_length(token, 0) == token.size()) no_single_chars = false;
   }
   p->bytes_only = p->normalizers.empty() && p->pretokenizers.empty() && m.merge_count() == 0 &&
                   every_byte && no_single_chars;
@@ -238,6 +249,10 @@ bool Tokenizer::parse(std::string_view json_text, const std::string& name_for_er
   if (!tokenizer_json::parse_normalizer(field("normalizer"), &parts->normalizers, &message) ||
       !tokenizer_json::parse_pre_tokenizer(field("pre_tokenizer"), &parts->pretokenizers,
                                            &message)) {
+    return fail(message);
+  }
+  if (!tokenizer_json::parse_post_processor(field("post_processor"), &parts->special_frame,
+                                            &message)) {
     return fail(message);
   }
   bool fused = false;

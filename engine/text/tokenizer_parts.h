@@ -13,6 +13,7 @@
 #include "engine/text/tokenizer_added.h"
 #include "engine/text/tokenizer_decoder.h"
 #include "engine/text/tokenizer_normalizer.h"
+#include "engine/text/tokenizer_post_processor.h"
 
 namespace ringserve::model {
 
@@ -26,6 +27,7 @@ struct TokenizerParts {
   std::vector<PretokenizeStep> pretokenizers;
   std::unique_ptr<BpeModel> model;
   DecodePlan decode_plan;
+  SpecialTokenFrame special_frame;  // what add_special_tokens puts around the ids
 
   // By id, vocab_size long.
   std::vector<std::string> token_strings;

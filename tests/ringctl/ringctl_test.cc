@@ -794,6 +794,17 @@ TEST_F(RingctlTest, NumericFlagsAtTheEndsOfTheirRangesAreTaken) {
   EXPECT_EQ(r.output, "abc\n");
 }
 
+TEST_F(RingctlTest, TokenizeAddsTheBosOnlyWithSpecial) {
+  // The built-in model's tokenizer_config.json says add_bos_token: its raw prompts start with
+  // <s> (id 1), as the daemon gives them to the model; plain tokenize prints the text's ids.
+  ProcessResult r = run({RINGCTL_PATH, "tokenize", "Hi"});
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  EXPECT_EQ(r.output, "75 108\n");  // bytes + 3
+  r = run({RINGCTL_PATH, "tokenize", "--special", "Hi"});
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  EXPECT_EQ(r.output, "1 75 108\n");
+}
+
 TEST_F(RingctlTest, ChatWithoutDaemonFails) {
   const ProcessResult r = run({RINGCTL_PATH, "--name", unique_name("nobody"), "chat"});
   EXPECT_EQ(r.exit_code, 1);
