@@ -12,7 +12,7 @@
 #include "engine/text/pretokenize.h"
 #include "engine/text/tokenizer_normalizer.h"
 #include "engine/text/unicode_bytes.h"
-#include "engine/text/utf8.h"
+#include "utf8/utf8.h"
 
 namespace ringserve::model {
 namespace {
@@ -153,7 +153,7 @@ std::map<std::string, int64_t> count_words(TokenizerKind kind, std::string_view 
 std::vector<std::string> split_chars(std::string_view word) {
   std::vector<std::string> chars;
   for (size_t i = 0; i < word.size();) {
-    const size_t n = utf8_char_length(word, i);
+    const size_t n = utf8::char_length(word, i);
     chars.emplace_back(word.substr(i, n));
     i += n;
   }
@@ -211,7 +211,7 @@ std::string train_bpe_tokenizer_json(TokenizerKind kind, std::string_view corpus
       const std::string_view spelled = byte_level_char(static_cast<uint8_t>(b));
       char32_t cp = 0;
       size_t length = 0;
-      utf8_decode(spelled, 0, &cp, &length);
+      utf8::decode(spelled, 0, &cp, &length);
       chars.emplace_back(cp, std::string(spelled));
     }
     std::sort(chars.begin(), chars.end());
@@ -226,7 +226,7 @@ std::string train_bpe_tokenizer_json(TokenizerKind kind, std::string_view corpus
     std::map<std::string, int64_t> char_counts;
     for (const auto& [word, count] : word_counts) {
       for (std::string& ch : split_chars(word)) {
-        if (utf8_is_valid(ch)) char_counts[ch] += count;
+        if (utf8::is_valid(ch)) char_counts[ch] += count;
       }
     }
     std::vector<std::pair<int64_t, std::string>> by_count;
