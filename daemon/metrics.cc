@@ -103,6 +103,12 @@ void Metrics::publish(uint32_t running, uint32_t waiting, uint32_t backend_rows_
   const auto relaxed = std::memory_order_relaxed;
   shm::store(out.running, stats_.running, relaxed);
   shm::store(out.waiting, stats_.waiting, relaxed);
+  publish_counters();
+}
+
+void Metrics::publish_counters() {
+  shm::DaemonStats& out = view_.header()->stats;
+  const auto relaxed = std::memory_order_relaxed;
   shm::store(out.received, stats_.received, relaxed);
   shm::store(out.admitted, stats_.admitted, relaxed);
   shm::store(out.rejected, stats_.rejected, relaxed);

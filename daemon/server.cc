@@ -152,6 +152,7 @@ bool Server::run_once(bool may_sleep) {
   const bool stepped = step();
   const uint64_t stepped_ns = shm::monotonic_ns();
   check_cancels_and_deadlines(stepped_ns, /*running=*/true);
+  metrics_.publish_counters();  // the ends finish() counted, before flush_all shows them
   flush_all(stepped_ns);
   notifier_->flush();
   metrics_.publish_queue_positions(scheduler_, config_.scheduler.aging_ms != 0, now);
