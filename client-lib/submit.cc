@@ -142,8 +142,8 @@ Status Client::submit(std::string_view area, uint32_t prompt_length, uint32_t fl
       shm::TokenRingReader(c.view.token_ring(slot), c.view.shape().token_ring_capacity), {}});
   reader->ring.reset();
   shm::SlotHeader* s = c.view.slot(slot);
-  const uint64_t submit_ns = shm::monotonic_ns();
-  shm::slot::fill(s, c.view.prompt(slot), {c.own_start_time, wire, area, prompt_length, submit_ns});
+  const uint64_t submit_ns =
+      shm::slot::fill(s, c.view.prompt(slot), {c.own_start_time, wire, area, prompt_length});
 
   // Release: everything above is visible to whoever sees SUBMITTED.
   uint64_t submitted = 0;

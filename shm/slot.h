@@ -25,6 +25,7 @@
 #include <string_view>
 
 #include "shm/atomics.h"
+#include "shm/clock.h"
 #include "shm/layout.h"
 
 namespace ringserve::shm::slot {
@@ -47,15 +48,16 @@ struct Request {
   GenerationParams params{};
   std::string_view payload;    // the prompt (or chat messages), then the stop strings
   uint32_t prompt_length = 0;  // payload bytes before the stop strings
-  uint64_t submit_ns = 0;      // the client's CLOCK_MONOTONIC at submission (for the log)
 };
 
 // Client, between claim() and submit(): writes `request` into the slot and its prompt area
 // (`prompt_area`, which the caller has checked holds request.payload), and zeroes every field
 // the daemon reports into, so that nothing of the slot's previous request shows through. Not a
 // transition: plain stores, made visible to the daemon by submit()'s release. The cancel and
-// release flags are stored atomically, as every access to them is.
-inline void fill(SlotHeader* s, char* prompt_area, const Request& request) {
+// release flags are stored atomically, as every access to them is. Last, it stamps submit_ns
+// (CLOCK_MONOTONIC, read back in FinishInfo: the latency benchmark's submit time starts there,
+// after the copy of the prompt) and returns that stamp.
+inline uint64_t fill(SlotHeader* s, char* prompt_area, const Request& request) {
   s->owner_start_time = request.owner_start_time;
   store(s->cancel_requested, 0u);
   store(s->client_released, 0u);
@@ -71,7 +73,8 @@ inline void fill(SlotHeader* s, char* prompt_area, const Request& request) {
   s->prompt_length = request.prompt_length;
   s->stop_strings_length = static_cast<uint32_t>(request.payload.size()) - request.prompt_length;
   std::memcpy(prompt_area, request.payload.data(), request.payload.size());
-  s->submit_ns = request.submit_ns;
+  s->submit_ns = monotonic_ns();
+  return s->submit_ns;
 }
 
 // Client: publishes the filled slot. Release: the prompt, parameters and ring reset are

@@ -398,8 +398,7 @@ class Harness {
     shm::SlotHeader* s = view_.slot(index);
     // The client library's own fill (area <= 5 + 188 + 5 bytes, inside kPromptBytes).
     shm::slot::fill(s, view_.prompt(index),
-                    {owner_dead ? dead_.start_time : own_start_time_, params, area, prompt_length,
-                     shm::monotonic_ns()});
+                    {owner_dead ? dead_.start_time : own_start_time_, params, area, prompt_length});
     if (flags & ServerInput::kClaimOnly) return;
     uint64_t submitted = 0;
     if (!shm::slot::submit(s, claimed, &submitted)) return;
