@@ -106,7 +106,9 @@ struct ModelSection {
   std::string path;
   // Default "cpu". "cpu", "cuda" or "cuda:N" (CUDA needs a libtorch built with it).
   std::string device = "cpu";
-  // Default "float32". float32 | float16 | bfloat16: the dtype weights and KV cache are held in.
+  // Default "float32". float32 | bfloat16 | float16 | int8 | int4: how the weights are held
+  // (README, "Weight formats"). int8 and int4 are made at load from any checkpoint and run on
+  // the CPU only.
   std::string dtype = "float32";
   // Default 0 = one per online CPU. Intra-op threads of the engine, 0..1024.
   uint32_t threads = 0;

@@ -12,19 +12,40 @@
 #include "engine/kernels/cpu_kernels.h"
 #include "engine/model/model_weights.h"
 #include "engine/model/weight_specs.h"
+#include "engine/quant/quantize.h"
 #include "engine/rope_frequencies.h"
+#include "engine/weight_packing.h"
 
 namespace ringserve::model {
 namespace {
 
 using torch::Tensor;
 
+using quant::WeightFormat;
+
+// A weight matrix [n, k] in nn.Linear's layout. In float32, and in every format on CUDA,
+// `dense` (for the float32 kernels and ATen); in the other formats on the CPU `packed`, uint8
+// [n, row_bytes], for the packed kernels, with everything around the products in float32.
+struct Matrix {
+  Tensor dense;
+  Tensor packed;
+  WeightFormat format = WeightFormat::kFloat32;
+  int64_t n = 0;
+  int64_t k = 0;
+  bool defined() const { return dense.defined() || packed.defined(); }
+  PackedMatrix view() const { return {format, packed.data_ptr(), n, k}; }
+};
+
 struct Layer {
   Tensor norm1_w, norm1_b, norm2_w, norm2_b;  // *_b only for LayerNorm (GPT-2)
-  Tensor qkv_w, qkv_b;                        // fused [q + 2 kv, hidden] (nn.Linear layout)
-  Tensor out_w, out_b;
-  Tensor up_w, up_b;  // GPT-2: c_fc; Llama: gate and up fused [2 * intermediate, hidden]
-  Tensor down_w, down_b;
+  Matrix qkv_w;                               // fused [q + 2 kv, hidden]
+  Tensor qkv_b;
+  Matrix out_w;
+  Tensor out_b;
+  Matrix up_w;  // GPT-2: c_fc; Llama: gate and up fused [2 * intermediate, hidden]
+  Tensor up_b;
+  Matrix down_w;
+  Tensor down_b;
 };
 
 torch::Dtype torch_dtype_of(DType d) {
@@ -38,11 +59,20 @@ torch::Dtype torch_dtype_of(DType d) {
   }
 }
 
+// The logits head is the matrix whose rounding moves the next-token distribution most
+// directly, and int4 is the only format coarse enough for that to show: with int4 weights it is
+// held in int8 (and so is the embedding when the two are one tied matrix), as llama.cpp's Q4_0
+// files keep theirs in a 6-bit format. It is one matrix of many: TinyLlama's is 6% of its
+// weights.
+WeightFormat head_format(WeightFormat format) {
+  return format == WeightFormat::kQ4_0 ? WeightFormat::kQ8_0 : format;
+}
+
 class TorchEngine final : public Engine {
  public:
   TorchEngine(const ModelConfig& config, const EngineOptions& options, torch::Device device,
-              torch::Dtype dtype)
-      : config_(config), options_(options), device_(device), dtype_(dtype) {}
+              torch::Dtype dtype, WeightFormat format)
+      : config_(config), options_(options), device_(device), dtype_(dtype), format_(format) {}
 
   bool build(const ModelWeights& weights, std::string* error);
 
@@ -58,10 +88,19 @@ class TorchEngine final : public Engine {
   std::string dtype_name() const override { return options_.dtype; }
   int threads() const override { return static_cast<int>(torch::get_num_threads()); }
   std::string products_name() const override {
+    if (packed()) {
+      std::string name = std::string("packed kernel ") + to_string(kernel_);
+      if (head_format(format_) != format_) {
+        name += std::string(" (logits head ") +
+                std::string(quant::format_name(head_format(format_))) + ")";
+      }
+      return name;
+    }
     if (!cpu_kernels_apply()) return "ATen";
     return std::string("small-batch kernel ") + to_string(kernel_) + " + BLAS";
   }
   bool use_small_batch_kernel(bool on) override {
+    if (packed()) return true;  // packed weights have no other path
     kernel_ = on ? best_kernel_isa() : KernelIsa::kNone;
     return kernel_ != KernelIsa::kNone;
   }
@@ -90,11 +129,19 @@ class TorchEngine final : public Engine {
     if (loaded.size() <= 1) return loaded.empty() ? Tensor() : loaded.front();
     return torch::cat(loaded);
   }
+  // One weight matrix (see load_parts), held as Matrix says for `format`. False with *error
+  // when the format cannot hold it.
+  bool load_matrix(const ModelWeights& weights, const std::vector<WeightSpec>& parts,
+                   bool stored_in_out, WeightFormat format, Matrix* out, std::string* error);
+  // The rows of the embedding for `ids` (also as the tensor `ids_t`), [ids.size(), hidden].
+  Tensor embed(const std::vector<int64_t>& ids, const Tensor& ids_t) const;
   // The CPU kernels (cpu_kernels.h) run this engine's products, GELU and decode attention:
   // float32 on the CPU, on an ISA they have (the rest goes through ATen).
   bool cpu_kernels_apply() const {
     return kernel_ != KernelIsa::kNone && device_.is_cpu() && dtype_ == torch::kFloat32;
   }
+  // The weights are held in a 16-bit or block format for the packed kernels (on the CPU).
+  bool packed() const { return format_ != WeightFormat::kFloat32 && device_.is_cpu(); }
   Tensor norm(const Tensor& x, const Tensor& w, const Tensor& b) const;
   Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin) const;
   Tensor gelu(Tensor h) const;
@@ -107,12 +154,14 @@ class TorchEngine final : public Engine {
   EngineOptions options_;
   torch::Device device_;
   torch::Dtype dtype_;
+  WeightFormat format_;
   int64_t max_seq_len_ = 0;
   uint64_t weight_bytes_ = 0;
   uint64_t kv_cache_bytes_ = 0;
   KernelIsa kernel_ = best_kernel_isa();
 
-  Tensor embed_, positions_embed_, final_norm_w_, final_norm_b_, lm_head_;
+  Matrix embed_, lm_head_;
+  Tensor positions_embed_, final_norm_w_, final_norm_b_;
   std::vector<Layer> layers_;
   Tensor rope_cos_, rope_sin_;             // [max_seq_len, head_dim], float32
   std::vector<Tensor> k_cache_, v_cache_;  // per layer [slots, kv_heads, max_seq_len, head_dim]
@@ -124,30 +173,41 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
                      ? std::min(options_.max_seq_len, c.max_position_embeddings)
                      : c.max_position_embeddings;
   const bool gpt2 = c.arch == Architecture::kGpt2;
-  weights.read_shards();  // from disk, shard by shard, with progress in the load log
+  // From disk, shard by shard, with progress in the load log. Packed formats read each tensor
+  // as they convert it and drop its pages after: the checkpoint is never resident whole beside
+  // the packed weights (a 7B model's bfloat16 shards are 13.5 GB).
+  if (!packed()) weights.read_shards();
   const auto copy_start = std::chrono::steady_clock::now();
   const ModelWeightSpecs specs = weight_specs(c);
   const bool in_out = specs.matrices_stored_in_out;
-  embed_ = load(weights, specs.embed);
+  const bool tied = specs.lm_head.name.empty() || weights.find(specs.lm_head.name) == nullptr;
+  const WeightFormat embed_format = tied ? head_format(format_) : format_;
+  if (!load_matrix(weights, {specs.embed}, false, embed_format, &embed_, error)) return false;
   positions_embed_ = load(weights, specs.positions_embed);
   final_norm_w_ = load(weights, specs.final_norm_weight);
   final_norm_b_ = load(weights, specs.final_norm_bias);
-  lm_head_ = load(weights, specs.lm_head);
-  if (!lm_head_.defined()) lm_head_ = embed_;  // tied embeddings
+  if (tied) {
+    lm_head_ = embed_;
+  } else if (!load_matrix(weights, {specs.lm_head}, false, head_format(format_), &lm_head_,
+                          error)) {
+    return false;
+  }
   for (const LayerWeightSpecs& s : specs.layers) {
     Layer& l = layers_.emplace_back();
     l.norm1_w = load(weights, s.norm1_weight);
     l.norm1_b = load(weights, s.norm1_bias);
-    l.qkv_w = load_parts(weights, s.qkv_weight, in_out);
     l.qkv_b = load_parts(weights, s.qkv_bias, false);
-    l.out_w = load_parts(weights, {s.out_weight}, in_out);
     l.out_b = load(weights, s.out_bias);
     l.norm2_w = load(weights, s.norm2_weight);
     l.norm2_b = load(weights, s.norm2_bias);
-    l.up_w = load_parts(weights, s.up_weight, in_out);
     l.up_b = load(weights, s.up_bias);
-    l.down_w = load_parts(weights, {s.down_weight}, in_out);
     l.down_b = load(weights, s.down_bias);
+    if (!load_matrix(weights, s.qkv_weight, in_out, format_, &l.qkv_w, error) ||
+        !load_matrix(weights, {s.out_weight}, in_out, format_, &l.out_w, error) ||
+        !load_matrix(weights, s.up_weight, in_out, format_, &l.up_w, error) ||
+        !load_matrix(weights, {s.down_weight}, in_out, format_, &l.down_w, error)) {
+      return false;
+    }
   }
   char line[160];
   std::snprintf(
@@ -184,27 +244,69 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
   return true;
 }
 
-// x [T, in] times W [out, in]^T (+ b). Float32 products on the CPU of up to
+bool TorchEngine::load_matrix(const ModelWeights& weights, const std::vector<WeightSpec>& parts,
+                              bool stored_in_out, WeightFormat format, Matrix* out,
+                              std::string* error) {
+  if (!packed()) {
+    out->dense = load_parts(weights, parts, stored_in_out);
+    return true;
+  }
+  MatrixSource source{parts.empty() ? "" : parts.front().name, {}, stored_in_out};
+  for (const WeightSpec& part : parts) {
+    const TensorInfo* info = part.name.empty() ? nullptr : weights.find(part.name);
+    if (info != nullptr) source.parts.push_back(info);
+  }
+  if (source.parts.empty()) return true;
+  if (!check_packable(source, format, error)) return false;
+  out->format = format;
+  out->n = source.rows();
+  out->k = source.cols();
+  out->packed = torch::empty({out->n, quant::row_bytes(format, out->k)}, torch::kUInt8);
+  pack_matrix(source, format, static_cast<char*>(out->packed.data_ptr()),
+              static_cast<int>(torch::get_num_threads()));
+  for (const TensorInfo* info : source.parts) drop_pages(*info);
+  weight_bytes_ += static_cast<uint64_t>(out->packed.numel());
+  return true;
+}
+
+Tensor TorchEngine::embed(const std::vector<int64_t>& ids, const Tensor& ids_t) const {
+  if (embed_.dense.defined()) return embed_.dense.index_select(0, ids_t);
+  const auto count = static_cast<int64_t>(ids.size());
+  Tensor x = torch::empty({count, embed_.k}, torch::kFloat32);
+  const int64_t row_bytes = quant::row_bytes(embed_.format, embed_.k);
+  const auto* table = static_cast<const char*>(embed_.packed.data_ptr());
+  for (int64_t t = 0; t < count; ++t) {
+    const int64_t id = ids[static_cast<size_t>(t)];
+    TORCH_CHECK(id >= 0 && id < embed_.n, "token id out of the vocabulary");
+    quant::dequantize_row(embed_.format, table + id * row_bytes, embed_.k,
+                          x.data_ptr<float>() + t * embed_.k);
+  }
+  return x;
+}
+
+// x [T, in] times W [out, in]^T (+ b). Packed weights go through the packed kernel at any size
+// (there is nothing else that reads them). Float32 products on the CPU of up to
 // small_batch_max_rows(kernel) rows use the tiled kernel (each weight read from memory once); BLAS
 // GEMM would first pack, i.e. copy, the whole weight matrix, which at decode sizes costs more than
 // the product itself.
-Tensor project(const Tensor& x, const Tensor& w, const Tensor& b, KernelIsa kernel) {
+Tensor project(const Tensor& x, const Matrix& w, const Tensor& b, KernelIsa kernel) {
   const int64_t rows = x.size(0);
-  if (kernel != KernelIsa::kNone && rows <= small_batch_max_rows(kernel) && x.device().is_cpu() &&
-      x.scalar_type() == torch::kFloat32 && w.is_contiguous()) {
+  const Tensor& dense = w.dense;
+  const bool packed = w.packed.defined();
+  if (packed ||
+      (kernel != KernelIsa::kNone && rows <= small_batch_max_rows(kernel) && x.device().is_cpu() &&
+       x.scalar_type() == torch::kFloat32 && dense.is_contiguous())) {
     const Tensor xc = x.contiguous();
-    const int64_t n = w.size(0);
-    const int64_t k = w.size(1);
-    Tensor y = torch::empty({rows, n}, x.options());
-    const float* xp = xc.data_ptr<float>();
-    const float* wp = w.data_ptr<float>();
+    const PackedMatrix matrix = packed ? w.view()
+                                       : PackedMatrix{WeightFormat::kFloat32, dense.data_ptr(),
+                                                      dense.size(0), dense.size(1)};
+    Tensor y = torch::empty({rows, matrix.n}, x.options());
     const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
-    float* yp = y.data_ptr<float>();
-    small_batch_matmul_parallel(kernel, xp, static_cast<int>(rows), wp, k, bp, yp, n,
-                                at::get_num_threads());
+    packed_matmul_parallel(kernel, xc.data_ptr<float>(), static_cast<int>(rows), matrix, bp,
+                           y.data_ptr<float>(), at::get_num_threads());
     return y;
   }
-  return torch::linear(x, w, b);
+  return torch::linear(x, dense, b);
 }
 
 Tensor TorchEngine::norm(const Tensor& x, const Tensor& w, const Tensor& b) const {
@@ -330,7 +432,7 @@ Tensor TorchEngine::attention(int64_t layer, const Tensor& q, const Tensor& k, c
 void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float>* logits) {
   c10::InferenceMode inference;
   const ModelConfig& c = config_;
-  std::vector<int64_t> ids, positions, last_rows;
+  std::vector<int64_t> ids, positions, logit_rows;
   for (const EngineInput& in : inputs) {
     TORCH_CHECK(in.cache_slot >= 0 && in.cache_slot < options_.max_sequences, "bad cache slot");
     TORCH_CHECK(!in.tokens.empty() && in.position >= 0 &&
@@ -339,8 +441,10 @@ void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float
     for (size_t j = 0; j < in.tokens.size(); ++j) {
       ids.push_back(in.tokens[j]);
       positions.push_back(in.position + static_cast<int64_t>(j));
+      if (in.all_logits || j + 1 == in.tokens.size()) {
+        logit_rows.push_back(static_cast<int64_t>(ids.size()) - 1);
+      }
     }
-    last_rows.push_back(static_cast<int64_t>(ids.size()) - 1);
   }
   const auto T = static_cast<int64_t>(ids.size());
   const auto long_opts = torch::TensorOptions().dtype(torch::kInt64);
@@ -348,7 +452,7 @@ void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float
   const Tensor pos_t = torch::from_blob(positions.data(), {T}, long_opts).to(device_);
 
   const bool gpt2 = c.arch == Architecture::kGpt2;
-  Tensor x = embed_.index_select(0, ids_t);
+  Tensor x = embed(ids, ids_t);
   if (gpt2) x = x + positions_embed_.index_select(0, pos_t);
   Tensor cos, sin;
   if (!gpt2) {
@@ -382,7 +486,7 @@ void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float
     x = x + project(h, l.down_w, l.down_b, kernel_);
   }
   const Tensor rows =
-      torch::from_blob(last_rows.data(), {static_cast<int64_t>(last_rows.size())}, long_opts)
+      torch::from_blob(logit_rows.data(), {static_cast<int64_t>(logit_rows.size())}, long_opts)
           .to(device_);
   const Tensor last = norm(x.index_select(0, rows), final_norm_w_, final_norm_b_);
   const Tensor out =
@@ -398,8 +502,8 @@ bool cuda_available() { return torch::cuda::is_available(); }
 bool Engine::create(const ModelConfig& config, const ModelWeights& weights,
                     const EngineOptions& options, std::unique_ptr<Engine>* out,
                     std::string* error) {
-  DType dtype = DType::kF32;
-  if (!check_engine_options(options, &dtype, error)) return false;
+  WeightFormat format = WeightFormat::kFloat32;
+  if (!check_engine_options(options, &format, error)) return false;
   std::optional<torch::Device> device;
   try {
     device.emplace(options.device);
@@ -416,8 +520,26 @@ bool Engine::create(const ModelConfig& config, const ModelWeights& weights,
     *error = "model.device '" + options.device + "' is not supported (use cpu or cuda[:N])";
     return false;
   }
+  // On CUDA the 16-bit formats are libtorch's dtypes; on the CPU every format but float32 is
+  // held packed and computed around in float32 (KV cache included).
+  torch::Dtype dtype = torch::kFloat32;
+  if (device->is_cuda()) {
+    if (quant::is_block_format(format)) {
+      *error = "model.dtype '" + options.dtype + "' runs on the CPU only (its kernels are CPU " +
+               "kernels); on '" + options.device + "' use float32, bfloat16 or float16";
+      return false;
+    }
+    dtype = format == WeightFormat::kBFloat16  ? torch::kBFloat16
+            : format == WeightFormat::kFloat16 ? torch::kFloat16
+                                               : torch::kFloat32;
+  } else if (format != WeightFormat::kFloat32 && best_kernel_isa() == KernelIsa::kNone) {
+    *error = "model.dtype '" + options.dtype +
+             "' needs a CPU with AVX2, FMA and F16C for its kernels, which this one lacks; use "
+             "float32";
+    return false;
+  }
   if (options.threads > 0) torch::set_num_threads(options.threads);
-  auto engine = std::make_unique<TorchEngine>(config, options, *device, torch_dtype_of(dtype));
+  auto engine = std::make_unique<TorchEngine>(config, options, *device, dtype, format);
   try {
     if (!engine->build(weights, error)) return false;
   } catch (const c10::Error& e) {

@@ -25,10 +25,13 @@ class ModelWeights;
 
 // One sequence's part of a forward: `tokens` go to cache row `cache_slot` at positions
 // [position, position + tokens.size()); the cache must already hold positions [0, position).
+// all_logits: the logits of every one of its tokens, not only the last (scoring a text, as
+// `ringserve-bench quality` does).
 struct EngineInput {
   int32_t cache_slot = 0;
   int32_t position = 0;
   std::span<const int32_t> tokens;
+  bool all_logits = false;
 };
 
 class Engine {
@@ -41,8 +44,8 @@ class Engine {
                      const EngineOptions& options, std::unique_ptr<Engine>* out,
                      std::string* error);
 
-  // Runs every input and writes the logits of each input's last token, float32, row i for
-  // inputs[i]: logits->size() == inputs.size() * vocab_size(). Inputs must use distinct slots,
+  // Runs every input and writes the logits of each input's last token (of each of its tokens
+  // with all_logits), float32, a row of vocab_size() each, in input order. Inputs must use distinct slots,
   // and position + tokens.size() <= max_seq_len() (callers check; violations throw, as do
   // device errors such as running out of memory).
   virtual void forward(std::span<const EngineInput> inputs, std::vector<float>* logits) = 0;
@@ -51,17 +54,18 @@ class Engine {
   virtual int64_t vocab_size() const = 0;
   virtual int64_t max_seq_len() const = 0;
   virtual int64_t max_sequences() const = 0;
-  virtual uint64_t weight_bytes() const = 0;    // as held on the device, in the engine's dtype
+  virtual uint64_t weight_bytes() const = 0;    // as held on the device, in the weights' format
   virtual uint64_t kv_cache_bytes() const = 0;  // preallocated at create()
   virtual std::string device_name() const = 0;
-  virtual std::string dtype_name() const = 0;
+  virtual std::string dtype_name() const = 0;  // the weights' format: model.dtype
   virtual int threads() const = 0;
   // Which matrix products the engine runs: "small-batch kernel avx512" (or avx2) up to
   // small_batch_max_rows() rows and BLAS above, or "ATen" for everything.
   virtual std::string products_name() const = 0;
   // The small-batch kernel (AVX-512 or AVX2/FMA, chosen at run time) for decode-sized float32
   // products on the CPU (on by default where the CPU has one); off = BLAS for everything.
-  // Returns whether it is now on.
+  // Returns whether it is now on. Weights held in another format on the CPU have no other path:
+  // the kernel stays on.
   virtual bool use_small_batch_kernel(bool on) = 0;
 };
 

@@ -6,20 +6,23 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/model/safetensors.h"
+#include "engine/quant/block_formats.h"
 
 namespace ringserve::model {
 
 struct EngineOptions {
-  std::string device = "cpu";     // "cpu" or "cuda" / "cuda:N"
-  std::string dtype = "float32";  // "float32", "float16", "bfloat16"
-  int threads = 0;                // intra-op threads; 0 = leave libtorch's default
-  int64_t max_sequences = 1;      // KV cache rows
-  int64_t max_seq_len = 0;        // 0 = the model's max_position_embeddings
+  std::string device = "cpu";  // "cpu" or "cuda" / "cuda:N"
+  // How the weights are held: "float32", "bfloat16", "float16", "int8" or "int4"
+  // (engine/quant/block_formats.h).
+  std::string dtype = "float32";
+  int threads = 0;            // intra-op threads; 0 = leave libtorch's default
+  int64_t max_sequences = 1;  // KV cache rows
+  int64_t max_seq_len = 0;    // 0 = the model's max_position_embeddings
 };
 
-// True with *dtype set to the options' dtype (kF32, kF16 or kBF16); false with *error naming
-// the bad option (an unknown dtype, a KV cache of no sequences).
-bool check_engine_options(const EngineOptions& options, DType* dtype, std::string* error);
+// True with *format set to the options' weight format; false with *error naming the bad option
+// (an unknown dtype, a KV cache of no sequences).
+bool check_engine_options(const EngineOptions& options, quant::WeightFormat* format,
+                          std::string* error);
 
 }  // namespace ringserve::model

@@ -326,8 +326,8 @@ TEST(Config, ModelKeysAreChecked) {
   EXPECT_EQ(error_of("[model]\ndevice = \"gpu\"\n"),
             "test.toml:2: key 'model.device': unknown value 'gpu' (expected cpu, cuda or cuda:N)");
   EXPECT_EQ(error_of("[model]\ndtype = \"fp8\"\n"),
-            "test.toml:2: key 'model.dtype': unknown value 'fp8' (expected float32, float16 or "
-            "bfloat16)");
+            "test.toml:2: key 'model.dtype': unknown value 'fp8' (expected float32, bfloat16, "
+            "float16, int8 or int4)");
   EXPECT_EQ(error_of("[model]\ntemplate = \"jinja\"\n"),
             "test.toml:2: key 'model.template': unknown value 'jinja' (expected auto, chatml, "
             "llama2, llama3 or plain)");

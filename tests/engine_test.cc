@@ -1,6 +1,6 @@
 // Engine: a sequence's logits are the same whether it runs alone or packed into a batch with
 // other sequences of different lengths, prefilled whole or in chunks, decoding while others
-// prefill, and in a cache slot another sequence used before.
+// prefill, and in a cache slot another sequence used before -- in every weight format.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -24,7 +24,7 @@ struct Loaded {
   std::unique_ptr<Engine> engine;
 };
 
-Loaded load(const std::string& dir, int64_t slots) {
+Loaded load(const std::string& dir, int64_t slots, const std::string& dtype = "float32") {
   Loaded m;
   std::string error;
   EXPECT_TRUE(ModelConfig::load(dir, &m.config, &error)) << error;
@@ -32,6 +32,7 @@ Loaded load(const std::string& dir, int64_t slots) {
   EngineOptions options;
   options.max_sequences = slots;
   options.max_seq_len = 64;
+  options.dtype = dtype;
   EXPECT_TRUE(Engine::create(m.config, *m.weights, options, &m.engine, &error)) << error;
   return m;
 }
@@ -66,20 +67,23 @@ std::vector<std::vector<float>> run_alone(Engine& engine, std::vector<int32_t> t
   return rows;
 }
 
-class EngineBatchTest : public ::testing::TestWithParam<const char*> {
+// (model preset, model.dtype)
+class EngineBatchTest : public ::testing::TestWithParam<std::tuple<const char*, const char*>> {
  protected:
   void SetUp() override {
+    family_ = std::get<0>(GetParam());
+    dtype_ = std::get<1>(GetParam());
     dir_ = (fs::temp_directory_path() /
-            ("ringserve-engine-test-" + std::to_string(::getpid()) + "-" + GetParam()))
+            ("ringserve-engine-test-" + std::to_string(::getpid()) + "-" + family_ + "-" + dtype_))
                .string();
     RandomModelSpec spec;
-    ASSERT_TRUE(random_model_preset(GetParam(), &spec));
+    ASSERT_TRUE(random_model_preset(family_, &spec));
     spec.llama3_rope_scaling = spec.model_type != "gpt2";
     std::string error;
     ASSERT_TRUE(write_random_model(dir_, spec, &error)) << error;
   }
   void TearDown() override { fs::remove_all(dir_); }
-  std::string dir_;
+  std::string family_, dtype_, dir_;
 };
 
 TEST_P(EngineBatchTest, BatchedLogitsEqualAlone) {
@@ -89,13 +93,13 @@ TEST_P(EngineBatchTest, BatchedLogitsEqualAlone) {
       {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
   };
   const int steps = 4;
-  Loaded alone = load(dir_, 1);
+  Loaded alone = load(dir_, 1, dtype_);
   std::vector<std::vector<std::vector<float>>> expected;
   for (const auto& p : prompts) expected.push_back(run_alone(*alone.engine, p, steps));
 
   // Same sequences in one engine, slots 2, 0, 1; sequence 2 is prefilled in chunks of 5 while
   // the others already decode, so one forward mixes prefill chunks and decode tokens.
-  Loaded batched = load(dir_, 3);
+  Loaded batched = load(dir_, 3, dtype_);
   const int32_t slot_of[] = {2, 0, 1};
   std::vector<std::vector<int32_t>> tokens = prompts;
   std::vector<size_t> cached(prompts.size(), 0);
@@ -133,7 +137,7 @@ TEST_P(EngineBatchTest, BatchedLogitsEqualAlone) {
 }
 
 TEST_P(EngineBatchTest, ReusedSlotForgetsThePreviousSequence) {
-  Loaded m = load(dir_, 2);
+  Loaded m = load(dir_, 2, dtype_);
   const std::vector<int32_t> prompt = {9, 8, 7, 6};
   const auto fresh = run_alone(*m.engine, prompt, 2);
   // Fill slot 0 with a longer, different sequence, then run the prompt there again.
@@ -146,6 +150,7 @@ TEST_P(EngineBatchTest, ReusedSlotForgetsThePreviousSequence) {
 }
 
 TEST_P(EngineBatchTest, SmallBatchKernelAgreesWithBlas) {
+  if (dtype_ != "float32") GTEST_SKIP() << "only float32 has a BLAS path";
   Loaded m = load(dir_, 1);
   // 40 prompt tokens: prefill goes through BLAS either way; the decode steps (1 row) through
   // the kernel or BLAS.
@@ -160,9 +165,13 @@ TEST_P(EngineBatchTest, SmallBatchKernelAgreesWithBlas) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, EngineBatchTest, ::testing::Values("tiny-gpt2", "tiny-llama"),
+INSTANTIATE_TEST_SUITE_P(Families, EngineBatchTest,
+                         ::testing::Combine(::testing::Values("tiny-gpt2", "tiny-llama"),
+                                            ::testing::Values("float32", "bfloat16", "float16",
+                                                              "int8", "int4")),
                          [](const auto& info) {
-                           std::string name = info.param;
+                           std::string name =
+                               std::string(std::get<0>(info.param)) + "_" + std::get<1>(info.param);
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });
@@ -183,7 +192,7 @@ TEST(EngineOptionsTest, BadDeviceAndDtypeAreClearErrors) {
   EngineOptions options;
   options.dtype = "float8";
   EXPECT_FALSE(Engine::create(config, *weights, options, &engine, &error));
-  EXPECT_EQ(error, "model.dtype 'float8' is not one of float32, float16, bfloat16");
+  EXPECT_EQ(error, "model.dtype 'float8' is not one of float32, bfloat16, float16, int8, int4");
   options.dtype = "float32";
   options.device = "tpu";
   EXPECT_FALSE(Engine::create(config, *weights, options, &engine, &error));
@@ -194,9 +203,47 @@ TEST(EngineOptionsTest, BadDeviceAndDtypeAreClearErrors) {
     EXPECT_NE(error.find("no CUDA support"), std::string::npos) << error;
   }
   options.device = "cpu";
-  options.dtype = "bfloat16";
-  ASSERT_TRUE(Engine::create(config, *weights, options, &engine, &error)) << error;
-  EXPECT_EQ(engine->weight_bytes(), weights->total_bytes() / 2);  // f32 file, bf16 in memory
+  // A float32 file held in each format: the matrices at the format's bytes per weight, the
+  // norms in float32 (a 64-wide model's norms are 2 x 64 floats a layer plus the final one).
+  const uint64_t total = weights->total_bytes();
+  const uint64_t norms = (2 * static_cast<uint64_t>(config.num_layers) + 1) * 64 * 4;
+  const std::pair<const char*, double> bytes_per_weight[] = {
+      {"bfloat16", 2.0}, {"float16", 2.0}, {"int8", 34.0 / 32}, {"int4", 18.0 / 32}};
+  for (const auto& [dtype, bytes] : bytes_per_weight) {
+    options.dtype = dtype;
+    ASSERT_TRUE(Engine::create(config, *weights, options, &engine, &error)) << error;
+    EXPECT_EQ(engine->dtype_name(), dtype);
+    const double matrices = static_cast<double>(total - norms) / 4 * bytes;
+    // int4 holds the tied embedding / logits head in int8: between the two sizes.
+    EXPECT_GE(static_cast<double>(engine->weight_bytes()), matrices + norms - 1) << dtype;
+    const double most = static_cast<double>(total - norms) / 4 * std::max(bytes, 34.0 / 32);
+    EXPECT_LE(static_cast<double>(engine->weight_bytes()), most + norms) << dtype;
+  }
+  fs::remove_all(dir);
+}
+
+// A block format cannot hold rows that are not whole blocks: the error names the tensor.
+TEST(EngineOptionsTest, RowsOfPartBlocksAreAClearError) {
+  const std::string dir =
+      (fs::temp_directory_path() / ("ringserve-engine-rows-" + std::to_string(::getpid())))
+          .string();
+  RandomModelSpec spec;
+  ASSERT_TRUE(random_model_preset("tiny-llama", &spec));
+  spec.hidden = 80;  // 2.5 blocks of 32
+  std::string error;
+  ASSERT_TRUE(write_random_model(dir, spec, &error)) << error;
+  ModelConfig config;
+  std::unique_ptr<ModelWeights> weights;
+  ASSERT_TRUE(ModelConfig::load(dir, &config, &error)) << error;
+  ASSERT_TRUE(ModelWeights::open(dir, config, &weights, &error)) << error;
+  std::unique_ptr<Engine> engine;
+  EngineOptions options;
+  options.dtype = "int8";
+  EXPECT_FALSE(Engine::create(config, *weights, options, &engine, &error));
+  EXPECT_NE(error.find("rows of 80 weights are not a multiple of 32"), std::string::npos) << error;
+  EXPECT_NE(error.find("embed_tokens"), std::string::npos) << error;
+  options.dtype = "bfloat16";  // 16-bit formats take any row
+  EXPECT_TRUE(Engine::create(config, *weights, options, &engine, &error)) << error;
   fs::remove_all(dir);
 }
 

@@ -1,5 +1,6 @@
 #include "engine/kernels/cpu_kernels.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 #include <omp.h>
 
@@ -148,9 +149,23 @@ void gelu_tanh(KernelIsa isa, float* x, int64_t n, int threads) {
   for (int64_t c = 0; c < chunks; ++c) run(x + c * kChunk, std::min(kChunk, n - c * kChunk));
 }
 
+namespace {
+
+// CPUID.1:ECX bit 29. Read directly: clang's __builtin_cpu_supports (clang-tidy's parser)
+// does not know "f16c".
+bool cpu_has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & (1u << 29)) != 0;
+}
+
+}  // namespace
+
 KernelIsa best_kernel_isa() {
-  // kAvx512 also runs the AVX2 tile (for one row), so it needs both.
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return KernelIsa::kNone;
+  // kAvx512 also runs the AVX2 tile (for one row), so it needs both; the packed formats' tiles
+  // widen float16 with F16C (every AVX2 CPU has it).
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !cpu_has_f16c()) {
+    return KernelIsa::kNone;
+  }
   if (__builtin_cpu_supports("avx512f")) return KernelIsa::kAvx512;
   return KernelIsa::kAvx2;
 }
@@ -211,12 +226,19 @@ class BlockRun {
 
 // One row is bound by reading the weights, and there AVX2's one-row tile streamed 4-6% faster
 // than the 6x4 AVX-512 tile on the Zen 5 VM (an ad hoc A/B over the GPT-2-small products);
-// from two rows on AVX-512 is as fast or faster (1.5x at 16).
-bool runs_avx512_tile(KernelIsa isa, int batch) { return isa == KernelIsa::kAvx512 && batch > 1; }
+// from two rows on AVX-512 is as fast or faster (1.5x at 16). The packed formats' tiles widen
+// the weights first, which one AVX-512 row does in half the instructions of two AVX2 rows.
+bool runs_avx512_tile(KernelIsa isa, const PackedMatrix& w, int batch) {
+  return isa == KernelIsa::kAvx512 && (batch > 1 || w.format != quant::WeightFormat::kFloat32);
+}
 
-int tile_rows(KernelIsa isa, int batch) {
-  return runs_avx512_tile(isa, batch) ? small_batch_tile_rows_avx512(batch)
-                                      : small_batch_tile_rows_avx2(batch);
+int tile_rows(KernelIsa isa, const PackedMatrix& w, int batch) {
+  if (w.format == quant::WeightFormat::kFloat32) {
+    return runs_avx512_tile(isa, w, batch) ? small_batch_tile_rows_avx512(batch)
+                                           : small_batch_tile_rows_avx2(batch);
+  }
+  return runs_avx512_tile(isa, w, batch) ? packed_tile_rows_avx512(batch)
+                                         : packed_tile_rows_avx2(batch);
 }
 
 // The most weight bytes in one row block, the one blocking of the small-batch product: the
@@ -229,24 +251,24 @@ int tile_rows(KernelIsa isa, int batch) {
 // within the noise of each other (docs/BENCHMARKS.md).
 constexpr int64_t kWeightBlockBytes = 64 << 10;
 
-// A block's rows, for rows of k floats: whole tiles (a block ending inside a tile would run its
-// last rows on a smaller, slower one), at most kWeightBlockBytes unless one tile is more.
-int64_t block_rows(int64_t k, int tile_rows) {
-  const int64_t row_bytes = k * static_cast<int64_t>(sizeof(float));
+// A block's rows, for rows of `row_bytes`: whole tiles (a block ending inside a tile would run
+// its last rows on a smaller, slower one), at most kWeightBlockBytes unless one tile is more.
+int64_t block_rows(int64_t row_bytes, int tile_rows) {
   return std::max<int64_t>(1, kWeightBlockBytes / row_bytes / tile_rows) * tile_rows;
 }
 
 }  // namespace
 
-void small_batch_matmul_parallel(KernelIsa isa, const float* x, int batch, const float* w,
-                                 int64_t k, const float* bias, float* y, int64_t n, int threads) {
+void packed_matmul_parallel(KernelIsa isa, const float* x, int batch, const PackedMatrix& w,
+                            const float* bias, float* y, int threads) {
   // Each thread starts on a contiguous run of blocks (as schedule(static) would), so each block
   // can prefetch the thread's next one. A thread that finishes its run early takes blocks from
   // the back of the others' runs: the two cores of a VM do not run at the same speed from one
   // product to the next, and with a fixed split the slower one's surplus, about a tenth of the
   // products' time on the Zen 3 host, was spent by the other waiting at the end of the parallel
   // region.
-  const int64_t block = block_rows(k, tile_rows(isa, batch));
+  const int64_t n = w.n;
+  const int64_t block = block_rows(quant::row_bytes(w.format, w.k), tile_rows(isa, w, batch));
   const int64_t blocks = (n + block - 1) / block;
   threads = std::max(1, threads);
   std::vector<BlockRun> runs(static_cast<size_t>(threads));
@@ -263,28 +285,49 @@ void small_batch_matmul_parallel(KernelIsa isa, const float* x, int batch, const
     const int64_t me = omp_get_thread_num();
     int64_t back = 0;
     for (int64_t i; (i = runs[static_cast<size_t>(me)].take_front(&back)) >= 0;) {
-      small_batch_matmul(isa, x, batch, w, k, bias, y, n, i * block, std::min(n, (i + 1) * block),
-                         std::min(n, back * block));
+      packed_matmul(isa, x, batch, w, bias, y, i * block, std::min(n, (i + 1) * block),
+                    std::min(n, back * block));
     }
     for (int64_t other = 1; other < threads; ++other) {
       BlockRun& run = runs[static_cast<size_t>((me + other) % threads)];
       for (int64_t i; (i = run.take_back()) >= 0;) {
         // No prefetch: the rows after a block taken from the back are already done.
         const int64_t end = std::min(n, (i + 1) * block);
-        small_batch_matmul(isa, x, batch, w, k, bias, y, n, i * block, end, end);
+        packed_matmul(isa, x, batch, w, bias, y, i * block, end, end);
       }
     }
   }
 }
 
+void packed_matmul(KernelIsa isa, const float* x, int batch, const PackedMatrix& w,
+                   const float* bias, float* y, int64_t row_begin, int64_t row_end,
+                   int64_t prefetch_end) {
+  const bool avx512 = runs_avx512_tile(isa, w, batch);
+  if (w.format == quant::WeightFormat::kFloat32) {
+    const auto* wf = static_cast<const float*>(w.data);
+    if (avx512) {
+      small_batch_rows_avx512(x, batch, wf, w.k, bias, y, w.n, row_begin, row_end, prefetch_end);
+    } else {
+      small_batch_rows_avx2(x, batch, wf, w.k, bias, y, w.n, row_begin, row_end, prefetch_end);
+    }
+    return;
+  }
+  const auto* bytes = static_cast<const char*>(w.data);
+  const int64_t stride = quant::row_bytes(w.format, w.k);
+  auto* rows = avx512 ? &packed_rows_avx512 : &packed_rows_avx2;
+  rows(w.format, x, batch, bytes, stride, w.k, bias, y, w.n, row_begin, row_end, prefetch_end);
+}
+
+void small_batch_matmul_parallel(KernelIsa isa, const float* x, int batch, const float* w,
+                                 int64_t k, const float* bias, float* y, int64_t n, int threads) {
+  packed_matmul_parallel(isa, x, batch, {quant::WeightFormat::kFloat32, w, n, k}, bias, y, threads);
+}
+
 void small_batch_matmul(KernelIsa isa, const float* x, int batch, const float* w, int64_t k,
                         const float* bias, float* y, int64_t n, int64_t row_begin, int64_t row_end,
                         int64_t prefetch_end) {
-  if (runs_avx512_tile(isa, batch)) {
-    small_batch_rows_avx512(x, batch, w, k, bias, y, n, row_begin, row_end, prefetch_end);
-  } else {
-    small_batch_rows_avx2(x, batch, w, k, bias, y, n, row_begin, row_end, prefetch_end);
-  }
+  packed_matmul(isa, x, batch, {quant::WeightFormat::kFloat32, w, n, k}, bias, y, row_begin,
+                row_end, prefetch_end);
 }
 
 }  // namespace ringserve::model

@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "engine/quant/block_formats.h"
+
 namespace ringserve::model {
 
 // The instruction sets the small-batch kernel is written for, best last.
@@ -45,6 +47,28 @@ void small_batch_matmul(KernelIsa isa, const float* x, int batch, const float* w
 // to finish taking blocks from the others' runs.
 void small_batch_matmul_parallel(KernelIsa isa, const float* x, int batch, const float* w,
                                  int64_t k, const float* bias, float* y, int64_t n, int threads);
+
+// A weight matrix [n, k] as the engine holds it: n rows of quant::row_bytes(format, k) bytes,
+// row after row (float32, bfloat16, float16, or GGUF's Q8_0 / Q4_0 blocks along each row; k a
+// multiple of quant::kBlockWeights for every format but float32).
+struct PackedMatrix {
+  quant::WeightFormat format = quant::WeightFormat::kFloat32;
+  const void* data = nullptr;
+  int64_t n = 0;
+  int64_t k = 0;
+};
+
+// small_batch_matmul(_parallel) over a matrix of any format: y[b * n + r] = dot(x[b], W[r]) +
+// bias[r] with W the float32 weights the format stands for (quant::dequantize_row), widened in
+// registers from the packed bytes, which are read from memory once per call as above. The
+// float32 format is the float32 product. Any batch: above small_batch_max_rows() the packed
+// formats have no BLAS to go to, and the tile still reads each weight once per group of four
+// inputs.
+void packed_matmul(KernelIsa isa, const float* x, int batch, const PackedMatrix& w,
+                   const float* bias, float* y, int64_t row_begin, int64_t row_end,
+                   int64_t prefetch_end);
+void packed_matmul_parallel(KernelIsa isa, const float* x, int batch, const PackedMatrix& w,
+                            const float* bias, float* y, int threads);
 
 // x[i] = 0.5 x[i] (1 + tanh(sqrt(2 / pi) (x[i] + 0.044715 x[i]^3))), GPT-2's activation, in
 // place over n floats, on up to `threads` OpenMP threads for large n. Within a few ulps of the

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "engine/quant/block_formats.h"
+
 namespace ringserve::model {
 
 // small_batch_rows_*: one block of rows, small_batch_tile.h's rows() with the ISA's tile for
@@ -17,6 +19,17 @@ void small_batch_rows_avx2(const float* x, int batch, const float* w, int64_t k,
 void small_batch_rows_avx512(const float* x, int batch, const float* w, int64_t k,
                              const float* bias, float* y, int64_t n, int64_t row_begin,
                              int64_t row_end, int64_t prefetch_end);
+
+// packed_rows_*: the same over weights of a 16-bit or block format (packed_tile.h), rows
+// row_stride bytes apart; packed_tile_rows_*: that tile's height.
+int packed_tile_rows_avx2(int batch);
+int packed_tile_rows_avx512(int batch);
+void packed_rows_avx2(quant::WeightFormat format, const float* x, int batch, const char* w,
+                      int64_t row_stride, int64_t k, const float* bias, float* y, int64_t n,
+                      int64_t row_begin, int64_t row_end, int64_t prefetch_end);
+void packed_rows_avx512(quant::WeightFormat format, const float* x, int batch, const char* w,
+                        int64_t row_stride, int64_t k, const float* bias, float* y, int64_t n,
+                        int64_t row_begin, int64_t row_end, int64_t prefetch_end);
 
 // x[i] = GELU (tanh approximation) of x[i], i in [0, n); activation_simd.h.
 void gelu_tanh_avx2(float* x, int64_t n);

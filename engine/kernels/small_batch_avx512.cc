@@ -2,7 +2,7 @@
 // vectors and 1 input vector in the 32 zmm registers. On the Zen 5 VM of docs/BENCHMARKS.md
 // this tile did the GPT-2-small products at batch 16 in 18 ms against 33 ms for the AVX2
 // one-row kernel it replaced (an ad hoc sweep of tiles 1x8 .. 8x4; 6x4 and 5x4 were best).
-#pragma GCC target("avx512f,avx2,fma")
+#pragma GCC target("avx512f,avx2,fma,f16c")
 // GCC 12's avx512fintrin.h builds _mm512_reduce_add_ps on a deliberately undefined vector and
 // then warns about it once inlined (a false positive fixed in later GCCs).
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #include "engine/kernels/cpu_kernels_isa.h"
+#include "engine/kernels/packed_tile.h"
 #include "engine/kernels/small_batch_tile.h"
 
 namespace ringserve::model {
@@ -27,6 +28,34 @@ struct Avx512 {
   static float sum(V v) { return _mm512_reduce_add_ps(v); }
 };
 
+// Packed weights (packed_tile.h): 4 rows x 4 inputs, as each row's block also holds its scale
+// in a register (4 scales + 4 widened weights + 16 accumulators + the input and constants).
+struct Avx512Packed : Avx512 {
+  static constexpr int kRows = 4;
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V broadcast_f16(uint16_t h) {
+    return _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(h)));
+  }
+  static V widen_bf16(const uint16_t* p) {
+    const __m512i wide =
+        _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+  }
+  static V widen_f16(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static V widen_i8(const int8_t* p) {
+    return _mm512_cvtepi32_ps(
+        _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  template <int Shift>
+  static V widen_nibbles(const uint8_t* p) {
+    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    v = Shift == 0 ? _mm512_and_si512(v, _mm512_set1_epi32(0x0f)) : _mm512_srli_epi32(v, Shift);
+    return _mm512_cvtepi32_ps(_mm512_sub_epi32(v, _mm512_set1_epi32(8)));
+  }
+};
+
 }  // namespace
 
 int small_batch_tile_rows_avx512(int /*batch*/) { return Avx512::kRows; }
@@ -34,7 +63,17 @@ int small_batch_tile_rows_avx512(int /*batch*/) { return Avx512::kRows; }
 void small_batch_rows_avx512(const float* x, int batch, const float* w, int64_t k,
                              const float* bias, float* y, int64_t n, int64_t row_begin,
                              int64_t row_end, int64_t prefetch_end) {
-  small_batch::rows<Avx512>(x, batch, w, k, bias, y, n, row_begin, row_end, prefetch_end);
+  small_batch::rows<Avx512>(x, batch, reinterpret_cast<const char*>(w), k * int64_t{sizeof(float)},
+                            k, bias, y, n, row_begin, row_end, prefetch_end);
+}
+
+int packed_tile_rows_avx512(int /*batch*/) { return Avx512Packed::kRows; }
+
+void packed_rows_avx512(quant::WeightFormat format, const float* x, int batch, const char* w,
+                        int64_t row_stride, int64_t k, const float* bias, float* y, int64_t n,
+                        int64_t row_begin, int64_t row_end, int64_t prefetch_end) {
+  small_batch::packed_rows<Avx512Packed>(format, x, batch, w, row_stride, k, bias, y, n, row_begin,
+                                         row_end, prefetch_end);
 }
 
 }  // namespace ringserve::model

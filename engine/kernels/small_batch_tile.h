@@ -26,9 +26,10 @@ inline constexpr int64_t kLine = 64;  // bytes per cache line
 // the range needs it): the rows() loop hands each tile a slice of the next weight block, so the
 // memory reads of that block overlap this block's arithmetic instead of following it.
 template <class Isa, int R, int B>
-void tile(const float* x, int64_t k, const float* w, const float* bias, float* y, int64_t n,
-          const char* prefetch, const char* prefetch_end) {
+void tile(const float* x, int64_t k, const char* weights, int64_t /*row_stride*/, const float* bias,
+          float* y, int64_t n, const char* prefetch, const char* prefetch_end) {
   using V = typename Isa::V;
+  const auto* w = reinterpret_cast<const float*>(weights);
   V acc[R][B];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
@@ -63,12 +64,21 @@ void tile(const float* x, int64_t k, const float* w, const float* bias, float* y
   }
 }
 
-using TileFn = void (*)(const float*, int64_t, const float*, const float*, float*, int64_t,
-                        const char*, const char*);
+// A tile: x [B, k], weights from `weights` (rows `row_stride` bytes apart, in whatever format
+// the tile reads), bias, y [B, n] written at its R rows; then the prefetch range.
+using TileFn = void (*)(const float* x, int64_t k, const char* weights, int64_t row_stride,
+                        const float* bias, float* y, int64_t n, const char* prefetch,
+                        const char* prefetch_end);
+
+// The float32 tile for R rows and B inputs, the table's default.
+template <class Isa, int R, int B>
+struct FloatTile {
+  static constexpr TileFn fn = &tile<Isa, R, B>;
+};
 
 // tiles[r][b]: the tile for r rows and b inputs, 1 <= r <= kRows, 1 <= b <= kInputs (the full
-// tile almost everywhere; the smaller ones for the edges).
-template <class Isa>
+// tile almost everywhere; the smaller ones for the edges). Tile<Isa, R, B>::fn is the tile.
+template <class Isa, template <class, int, int> class Tile = FloatTile>
 struct TileTable {
   TileFn fn[Isa::kRows + 1][Isa::kInputs + 1] = {};
   TileTable() { fill_rows<1>(); }
@@ -84,21 +94,23 @@ struct TileTable {
   template <int R, int B>
   void fill_inputs() {
     if constexpr (B <= Isa::kInputs) {
-      fn[R][B] = &tile<Isa, R, B>;
+      fn[R][B] = Tile<Isa, R, B>::fn;
       fill_inputs<R, B + 1>();
     }
   }
 };
 
-// y[b * n + r] = dot(x[b], w[r]) + bias[r] for r in [row_begin, row_end), b in [0, batch).
-// The rows are one block (the caller sizes it, see kWeightBlockBytes in cpu_kernels.cc): it is
-// gone over once per group of kInputs inputs, from memory the first time and from L2 after, so
-// the weights come from memory once whatever the batch. Rows [row_end, prefetch_end) are the
-// caller's next ones: as many of them as this block has are prefetched while it is worked on.
-template <class Isa>
-void rows(const float* x, int batch, const float* w, int64_t k, const float* bias, float* y,
-          int64_t n, int64_t row_begin, int64_t row_end, int64_t prefetch_end) {
-  static const TileTable<Isa> table;
+// y[b * n + r] = dot(x[b], w[r]) + bias[r] for r in [row_begin, row_end), b in [0, batch),
+// row r of w starting at w + r * row_stride bytes. The rows are one block (the caller sizes it, see
+// kWeightBlockBytes in cpu_kernels.cc): it is gone over once per group of kInputs inputs, from
+// memory the first time and from L2 after, so the weights come from memory once whatever the batch.
+// Rows [row_end, prefetch_end) are the caller's next ones: as many of them as this block has are
+// prefetched while it is worked on.
+template <class Isa, template <class, int, int> class Tile = FloatTile>
+void rows(const float* x, int batch, const char* w, int64_t row_stride, int64_t k,
+          const float* bias, float* y, int64_t n, int64_t row_begin, int64_t row_end,
+          int64_t prefetch_end) {
+  static const TileTable<Isa, Tile> table;
   const int groups = (batch + Isa::kInputs - 1) / Isa::kInputs;
   // The next block is read from memory during the second and later groups, when this block
   // already sits in L2 and the memory would otherwise be idle; each of those tiles prefetches
@@ -106,8 +118,8 @@ void rows(const float* x, int batch, const float* w, int64_t k, const float* bia
   // weights, and the hardware prefetcher follows.
   const int64_t block = row_end - row_begin;
   const int64_t next_end = row_end + block < prefetch_end ? row_end + block : prefetch_end;
-  const char* next = reinterpret_cast<const char*>(w + row_end * k);
-  const char* const next_stop = reinterpret_cast<const char*>(w + next_end * k);
+  const char* next = w + row_end * row_stride;
+  const char* const next_stop = w + next_end * row_stride;
   const int64_t calls = (groups - 1) * ((block + Isa::kRows - 1) / Isa::kRows);
   const int64_t slice =
       calls > 0 && next_stop > next ? ((next_stop - next) / calls + kLine - 1) / kLine * kLine : 0;
@@ -117,8 +129,9 @@ void rows(const float* x, int batch, const float* w, int64_t k, const float* bia
       const int rows_here = row_end - r < Isa::kRows ? static_cast<int>(row_end - r) : Isa::kRows;
       const char* const prefetch = next;
       if (b0 > 0) next = next_stop - next > slice ? next + slice : next_stop;
-      table.fn[rows_here][inputs](x + b0 * k, k, w + r * k, bias != nullptr ? bias + r : nullptr,
-                                  y + b0 * n + r, n, prefetch, next);
+      table.fn[rows_here][inputs](x + b0 * k, k, w + r * row_stride, row_stride,
+                                  bias != nullptr ? bias + r : nullptr, y + b0 * n + r, n, prefetch,
+                                  next);
     }
   }
 }
