@@ -31,6 +31,12 @@ constexpr const char* kUsage =
     "      --compare-blas repeats the decode runs with BLAS for every product (no small-batch\n"
     "      kernel, no fused attention). --mixed-chunk C adds a C-token prompt chunk of one more\n"
     "      sequence to every decode step, as in a served step that admits a request.\n"
+    "  quality --model DIR --dtype D [--text FILE] [--tokens N] [--context C] [--threads T]\n"
+    "          [--json FILE]\n"
+    "      what weight format D costs in quality: the text (default the GPL-3 text of\n"
+    "      /usr/share/common-licenses) through the model in D and in float32, in windows of C\n"
+    "      tokens (default 512); mean KL divergence of the next-token distributions, top-1\n"
+    "      agreement and both perplexities over at most N tokens (default 16384).\n"
     "  serve --name NAME [--clients N] [--requests M] [--max-tokens K|MIN:MAX]\n"
     "        [--prompt-chars C|MIN:MAX] [--rate R] [--json FILE]\n"
     "      drives a running ringserved from N client processes: closed loop, or Poisson\n"
@@ -73,6 +79,12 @@ const OptionSpec kModelOptions = {
     {"json", OptionKind::kText},         {"help", OptionKind::kFlag},
     {"compare-blas", OptionKind::kFlag}, {"mixed-chunk", OptionKind::kCount}};
 
+const OptionSpec kQualityOptions = {
+    {"model", OptionKind::kText},    {"dtype", OptionKind::kText},
+    {"text", OptionKind::kText},     {"tokens", OptionKind::kCount},
+    {"context", OptionKind::kCount}, {"threads", OptionKind::kCount},
+    {"json", OptionKind::kText},     {"help", OptionKind::kFlag}};
+
 const OptionSpec kServeOptions = {
     {"name", OptionKind::kText},         {"clients", OptionKind::kCount},
     {"requests", OptionKind::kCount},    {"max-tokens", OptionKind::kText},
@@ -90,6 +102,7 @@ int main(int argc, char** argv) {
                            : command == "throughput" ? &kThroughputOptions
                            : command == "model"      ? &kModelOptions
                            : command == "serve"      ? &kServeOptions
+                           : command == "quality"    ? &kQualityOptions
                                                      : nullptr;
   if (spec == nullptr) {
     std::fprintf(stderr, "ringserve-bench: unknown subcommand '%s' (try --help)\n",
@@ -114,5 +127,6 @@ int main(int argc, char** argv) {
   if (command == "latency") return ringserve::bench::latency_main(opts);
   if (command == "model") return ringserve::bench::model_main(opts);
   if (command == "serve") return ringserve::bench::serve_main(opts);
+  if (command == "quality") return ringserve::bench::quality_main(opts);
   return ringserve::bench::throughput_main(opts);
 }

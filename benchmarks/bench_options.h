@@ -37,5 +37,6 @@ int throughput_main(const Options& opts);
 int micro_main(int argc, char** argv);
 int model_main(const Options& opts);
 int serve_main(const Options& opts);
+int quality_main(const Options& opts);
 
 }  // namespace ringserve::bench

@@ -129,10 +129,10 @@ class TorchEngine final : public Engine {
     if (loaded.size() <= 1) return loaded.empty() ? Tensor() : loaded.front();
     return torch::cat(loaded);
   }
-  // One weight matrix (see load_parts), held as Matrix says for `format`. False with *error
-  // when the format cannot hold it.
-  bool load_matrix(const ModelWeights& weights, const std::vector<WeightSpec>& parts,
-                   bool stored_in_out, WeightFormat format, Matrix* out, std::string* error);
+  // One weight matrix (see load_parts), held as Matrix says for `format` (or its fallback,
+  // packable_format()).
+  void load_matrix(const ModelWeights& weights, const std::vector<WeightSpec>& parts,
+                   bool stored_in_out, WeightFormat format, Matrix* out);
   // The rows of the embedding for `ids` (also as the tensor `ids_t`), [ids.size(), hidden].
   Tensor embed(const std::vector<int64_t>& ids, const Tensor& ids_t) const;
   // The CPU kernels (cpu_kernels.h) run this engine's products, GELU and decode attention:
@@ -159,6 +159,7 @@ class TorchEngine final : public Engine {
   uint64_t weight_bytes_ = 0;
   uint64_t kv_cache_bytes_ = 0;
   KernelIsa kernel_ = best_kernel_isa();
+  int fallback_matrices_ = 0;  // held in float16: rows not whole blocks (packable_format)
 
   Matrix embed_, lm_head_;
   Tensor positions_embed_, final_norm_w_, final_norm_b_;
@@ -182,15 +183,14 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
   const bool in_out = specs.matrices_stored_in_out;
   const bool tied = specs.lm_head.name.empty() || weights.find(specs.lm_head.name) == nullptr;
   const WeightFormat embed_format = tied ? head_format(format_) : format_;
-  if (!load_matrix(weights, {specs.embed}, false, embed_format, &embed_, error)) return false;
+  load_matrix(weights, {specs.embed}, false, embed_format, &embed_);
   positions_embed_ = load(weights, specs.positions_embed);
   final_norm_w_ = load(weights, specs.final_norm_weight);
   final_norm_b_ = load(weights, specs.final_norm_bias);
   if (tied) {
     lm_head_ = embed_;
-  } else if (!load_matrix(weights, {specs.lm_head}, false, head_format(format_), &lm_head_,
-                          error)) {
-    return false;
+  } else {
+    load_matrix(weights, {specs.lm_head}, false, head_format(format_), &lm_head_);
   }
   for (const LayerWeightSpecs& s : specs.layers) {
     Layer& l = layers_.emplace_back();
@@ -202,19 +202,24 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
     l.norm2_b = load(weights, s.norm2_bias);
     l.up_b = load(weights, s.up_bias);
     l.down_b = load(weights, s.down_bias);
-    if (!load_matrix(weights, s.qkv_weight, in_out, format_, &l.qkv_w, error) ||
-        !load_matrix(weights, {s.out_weight}, in_out, format_, &l.out_w, error) ||
-        !load_matrix(weights, s.up_weight, in_out, format_, &l.up_w, error) ||
-        !load_matrix(weights, {s.down_weight}, in_out, format_, &l.down_w, error)) {
-      return false;
-    }
+    load_matrix(weights, s.qkv_weight, in_out, format_, &l.qkv_w);
+    load_matrix(weights, {s.out_weight}, in_out, format_, &l.out_w);
+    load_matrix(weights, s.up_weight, in_out, format_, &l.up_w);
+    load_matrix(weights, {s.down_weight}, in_out, format_, &l.down_w);
   }
-  char line[160];
+  char line[256];
   std::snprintf(
       line, sizeof line, "weights on %s as %s: %.1f MiB in %.1f s", device_.str().c_str(),
       options_.dtype.c_str(), static_cast<double>(weight_bytes_) / (1 << 20),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - copy_start).count());
   load_log(weights.total_bytes(), line);
+  if (fallback_matrices_ > 0) {
+    std::snprintf(line, sizeof line,
+                  "%d weight matrices have rows that are not whole %d-weight blocks: held in "
+                  "float16 instead of %s",
+                  fallback_matrices_, quant::kBlockWeights, options_.dtype.c_str());
+    load_log(weights.total_bytes(), line);
+  }
 
   if (!gpt2) {
     const std::vector<double> inv = rope_inv_freq(c);
@@ -244,20 +249,20 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
   return true;
 }
 
-bool TorchEngine::load_matrix(const ModelWeights& weights, const std::vector<WeightSpec>& parts,
-                              bool stored_in_out, WeightFormat format, Matrix* out,
-                              std::string* error) {
+void TorchEngine::load_matrix(const ModelWeights& weights, const std::vector<WeightSpec>& parts,
+                              bool stored_in_out, WeightFormat format, Matrix* out) {
   if (!packed()) {
     out->dense = load_parts(weights, parts, stored_in_out);
-    return true;
+    return;
   }
   MatrixSource source{parts.empty() ? "" : parts.front().name, {}, stored_in_out};
   for (const WeightSpec& part : parts) {
     const TensorInfo* info = part.name.empty() ? nullptr : weights.find(part.name);
     if (info != nullptr) source.parts.push_back(info);
   }
-  if (source.parts.empty()) return true;
-  if (!check_packable(source, format, error)) return false;
+  if (source.parts.empty()) return;
+  format = packable_format(source, format);
+  if (format != format_ && format != head_format(format_)) ++fallback_matrices_;
   out->format = format;
   out->n = source.rows();
   out->k = source.cols();
@@ -266,7 +271,6 @@ bool TorchEngine::load_matrix(const ModelWeights& weights, const std::vector<Wei
               static_cast<int>(torch::get_num_threads()));
   for (const TensorInfo* info : source.parts) drop_pages(*info);
   weight_bytes_ += static_cast<uint64_t>(out->packed.numel());
-  return true;
 }
 
 Tensor TorchEngine::embed(const std::vector<int64_t>& ids, const Tensor& ids_t) const {

@@ -38,13 +38,9 @@ int64_t MatrixSource::cols() const {
   return parts.empty() ? 0 : (stored_in_out ? parts[0]->shape[0] : parts[0]->shape[1]);
 }
 
-bool check_packable(const MatrixSource& source, quant::WeightFormat format, std::string* error) {
-  if (!quant::is_block_format(format) || source.cols() % quant::kBlockWeights == 0) return true;
-  *error = "tensor '" + source.name + "': rows of " + std::to_string(source.cols()) +
-           " weights are not a multiple of " + std::to_string(quant::kBlockWeights) +
-           ", which model.dtype '" + std::string(quant::format_name(format)) +
-           "' needs (its blocks are 32 weights); use float32, bfloat16 or float16";
-  return false;
+quant::WeightFormat packable_format(const MatrixSource& source, quant::WeightFormat format) {
+  if (!quant::is_block_format(format) || source.cols() % quant::kBlockWeights == 0) return format;
+  return quant::WeightFormat::kFloat16;
 }
 
 void read_row(const TensorInfo& tensor, int64_t row, float* out) {

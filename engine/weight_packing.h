@@ -24,9 +24,12 @@ struct MatrixSource {
   int64_t cols() const;
 };
 
-// Checks that `format` can hold the matrix (the block formats need rows of a multiple of
-// quant::kBlockWeights): false with *error naming the tensor and the sizes.
-bool check_packable(const MatrixSource& source, quant::WeightFormat format, std::string* error);
+// The format the matrix is held in when `format` is asked for: `format`, or float16 for a
+// block format whose blocks do not fit the rows (a row not a whole number of
+// quant::kBlockWeights weights, e.g. the built-in model's 688-wide down projection), as
+// llama.cpp's quantizer falls back for such tensors. float16 holds every bfloat16 weight of a
+// trained model's range exactly.
+quant::WeightFormat packable_format(const MatrixSource& source, quant::WeightFormat format);
 
 // Writes the matrix to `out` (rows() rows of quant::row_bytes(format, cols()) bytes) on up to
 // `threads` OpenMP threads.
