@@ -70,6 +70,20 @@ void check(KernelIsa isa, WeightFormat format, const Case& c, bool parallel) {
       packed_matmul(isa, x.data(), c.batch, matrix, bp, y.data(), r0, std::min(c.n, r0 + 7), c.n);
     }
   }
+  // Each input alone gives the same bits as in the batch (a sequence's tokens must not depend
+  // on what it is batched with): the batch's packed tiles and widened float32 tiles add the
+  // same products in the same order as the one-input tile. (Not float32, whose one-input
+  // product runs on the AVX2 tile on an AVX-512 CPU: cpu_kernels.cc, runs_avx512_tile.)
+  std::vector<float> alone(static_cast<size_t>(c.n));
+  const bool same_bits = format != WeightFormat::kFloat32 && c.batch > 1;
+  for (int b = 0; parallel && same_bits && b < c.batch; ++b) {
+    packed_matmul_parallel(isa, x.data() + b * c.k, 1, matrix, bp, alone.data(), 2);
+    for (int64_t r = 0; r < c.n; ++r) {
+      ASSERT_EQ(alone[r], y[b * c.n + r])
+          << to_string(isa) << " " << quant::format_name(format) << " batch " << c.batch
+          << " n " << c.n << " k " << c.k << ": input " << b << " row " << r << " alone";
+    }
+  }
   std::vector<float> row(static_cast<size_t>(c.k));
   for (int64_t r = 0; r < c.n; ++r) {
     quant::dequantize_row(format, packed.data() + r * row_bytes, c.k, row.data());

@@ -12,11 +12,13 @@
 //
 // Besides small_batch_tile.h's traits, the ISA traits give: widen_bf16(p), widen_f16(p),
 // widen_i8(p) (kWidth weights from p), widen_nibbles<Shift>(p) ((p[i] >> Shift & 15) - 8 for
-// kWidth bytes), broadcast_f16(h), mul(a, b).
+// kWidth bytes), broadcast_f16(h), mul(a, b), store(p, v).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "engine/kernels/small_batch_tile.h"
 #include "engine/quant/block_formats.h"
@@ -28,9 +30,14 @@ using quant::kBlockWeights;
 
 // A format's view of one block of one row: block(row, i) reads what the block needs once (its
 // scale); part<S>(block) is its S-th group of kWidth weights as float32. The 16-bit formats
-// also take rows that end inside a block: at(row, c) is weight c, for the scalar tail.
+// also take rows that end inside a block: vector(row, c) is the kWidth weights from column c,
+// at(row, c) weight c, for the tail (never called for the block formats, whose rows are
+// whole blocks).
 template <class Isa>
 struct Bf16Weights {
+  static typename Isa::V vector(const char* row, int64_t c) {
+    return Isa::widen_bf16(reinterpret_cast<const uint16_t*>(row) + c);
+  }
   static float at(const char* row, int64_t c) {
     return quant::bf16_to_float(reinterpret_cast<const uint16_t*>(row)[c]);
   }
@@ -46,6 +53,9 @@ struct Bf16Weights {
 
 template <class Isa>
 struct F16Weights {
+  static typename Isa::V vector(const char* row, int64_t c) {
+    return Isa::widen_f16(reinterpret_cast<const uint16_t*>(row) + c);
+  }
   static float at(const char* row, int64_t c) {
     return quant::f16_to_float(reinterpret_cast<const uint16_t*>(row)[c]);
   }
@@ -61,7 +71,8 @@ struct F16Weights {
 
 template <class Isa>
 struct Q8_0Weights {
-  static float at(const char* /*row*/, int64_t /*c*/) { return 0; }  // rows are whole blocks
+  static typename Isa::V vector(const char* /*row*/, int64_t /*c*/) { return Isa::zero(); }
+  static float at(const char* /*row*/, int64_t /*c*/) { return 0; }
   struct Block {
     const int8_t* q;
     typename Isa::V scale;
@@ -79,7 +90,8 @@ struct Q8_0Weights {
 // Q4_0: weights 0..15 are the low nibbles of q[0..15], weights 16..31 the high nibbles.
 template <class Isa>
 struct Q4_0Weights {
-  static float at(const char* /*row*/, int64_t /*c*/) { return 0; }  // rows are whole blocks
+  static typename Isa::V vector(const char* /*row*/, int64_t /*c*/) { return Isa::zero(); }
+  static float at(const char* /*row*/, int64_t /*c*/) { return 0; }
   struct Block {
     const uint8_t* q;
     typename Isa::V scale;
@@ -138,14 +150,25 @@ void packed_tile(const float* x, int64_t k, const char* w, int64_t row_stride, c
     }
     (std::make_integer_sequence<int, kParts>{});
   }
+  // A 16-bit row that ends inside a block: whole vectors, then single weights, so every column
+  // is added in the order of the float32 tile over the same weights (see dequantized_rows).
+  int64_t c = blocks * kBlockWeights;
+  for (; c + Isa::kWidth <= k; c += Isa::kWidth) {
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const V wv = Format::vector(w + r * row_stride, c);
+#pragma GCC unroll 8
+      for (int b = 0; b < B; ++b) acc[r][b] = Isa::fma(wv, Isa::load(x + b * k + c), acc[r][b]);
+    }
+  }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     const float add = bias != nullptr ? bias[r] : 0.0f;
 #pragma GCC unroll 8
     for (int b = 0; b < B; ++b) {
       float sum = Isa::sum(acc[r][b]);
-      for (int64_t c = blocks * kBlockWeights; c < k; ++c) {
-        sum += Format::at(w + r * row_stride, c) * x[b * k + c];
+      for (int64_t t = c; t < k; ++t) {
+        sum += Format::at(w + r * row_stride, t) * x[b * k + t];
       }
       y[b * n + r] = sum + add;
     }
@@ -161,27 +184,89 @@ struct PackedTile {
   };
 };
 
+// Writes rows [0, count) of `w` as float32 into out (rows of k floats): the weights the packed
+// tile multiplies by, widened the same way.
+template <class Isa, template <class> class Weights>
+void widen_rows(const char* w, int64_t row_stride, int64_t k, int64_t count, float* out) {
+  using Format = Weights<Isa>;
+  constexpr int kParts = kBlockWeights / Isa::kWidth;
+  for (int64_t r = 0; r < count; ++r, w += row_stride, out += k) {
+    const int64_t blocks = k / kBlockWeights;
+    for (int64_t i = 0; i < blocks; ++i) {
+      const typename Format::Block block = Format::block(w, i);
+      [&]<int... S>(std::integer_sequence<int, S...>) {
+        (Isa::store(out + i * kBlockWeights + S * Isa::kWidth, Format::template part<S>(block)),
+         ...);
+      }
+      (std::make_integer_sequence<int, kParts>{});
+    }
+    int64_t c = blocks * kBlockWeights;
+    for (; c + Isa::kWidth <= k; c += Isa::kWidth) Isa::store(out + c, Format::vector(w, c));
+    for (; c < k; ++c) out[c] = Format::at(w, c);
+  }
+}
+
+// More inputs than one tile takes: the tiles would go over the block once per group of
+// kInputs inputs, widening every weight again each time. Instead each slice of rows is widened
+// once into an L1-sized float32 buffer and multiplied there by the float32 tile (FloatIsa,
+// the ISA's own float32 traits), so the widening costs once per weight whatever the batch and
+// the arithmetic is the float32 product's. The sums are the same, bit for bit, as the packed
+// tile's for a smaller batch: same weights, same columns in the same order.
+inline constexpr int64_t kWidenedSliceBytes = 32 << 10;
+
+template <class Isa, class FloatIsa, template <class> class Weights>
+void dequantized_rows(const float* x, int batch, const char* w, int64_t row_stride, int64_t k,
+                      const float* bias, float* y, int64_t n, int64_t row_begin, int64_t row_end) {
+  const int64_t row_floats_bytes = k * int64_t{sizeof(float)};
+  const int64_t slice =
+      (std::max<int64_t>(1, kWidenedSliceBytes / row_floats_bytes) + FloatIsa::kRows - 1) /
+      FloatIsa::kRows * FloatIsa::kRows;
+  thread_local std::vector<float> widened;
+  widened.resize(static_cast<size_t>(slice * k));
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += slice) {
+    const int64_t count = std::min(slice, row_end - r0);
+    widen_rows<Isa, Weights>(w + r0 * row_stride, row_stride, k, count, widened.data());
+    rows<FloatIsa>(x, batch, reinterpret_cast<const char*>(widened.data()), row_floats_bytes, k,
+                   bias != nullptr ? bias + r0 : nullptr, y + r0, n, 0, count, count);
+  }
+}
+
+template <class Isa, class FloatIsa, template <class> class Weights>
+void packed_rows_of(const float* x, int batch, const char* w, int64_t row_stride, int64_t k,
+                    const float* bias, float* y, int64_t n, int64_t row_begin, int64_t row_end,
+                    int64_t prefetch_end) {
+  // Rows of whole blocks only: a row's tail past its last block is added by the two tiles'
+  // scalar loops, which the compiler may contract into FMAs differently.
+  if (batch > Isa::kInputs && k % kBlockWeights == 0) {
+    dequantized_rows<Isa, FloatIsa, Weights>(x, batch, w, row_stride, k, bias, y, n, row_begin,
+                                             row_end);
+  } else {
+    rows<Isa, PackedTile<Weights>::template Of>(x, batch, w, row_stride, k, bias, y, n, row_begin,
+                                                row_end, prefetch_end);
+  }
+}
+
 // rows() over packed weights of `format`; float32 is small_batch_rows_*'s, not this.
-template <class Isa>
+template <class Isa, class FloatIsa>
 void packed_rows(quant::WeightFormat format, const float* x, int batch, const char* w,
                  int64_t row_stride, int64_t k, const float* bias, float* y, int64_t n,
                  int64_t row_begin, int64_t row_end, int64_t prefetch_end) {
   switch (format) {
     case quant::WeightFormat::kBFloat16:
-      rows<Isa, PackedTile<Bf16Weights>::template Of>(x, batch, w, row_stride, k, bias, y, n,
-                                                      row_begin, row_end, prefetch_end);
+      packed_rows_of<Isa, FloatIsa, Bf16Weights>(x, batch, w, row_stride, k, bias, y, n, row_begin,
+                                                 row_end, prefetch_end);
       break;
     case quant::WeightFormat::kFloat16:
-      rows<Isa, PackedTile<F16Weights>::template Of>(x, batch, w, row_stride, k, bias, y, n,
-                                                     row_begin, row_end, prefetch_end);
+      packed_rows_of<Isa, FloatIsa, F16Weights>(x, batch, w, row_stride, k, bias, y, n, row_begin,
+                                                row_end, prefetch_end);
       break;
     case quant::WeightFormat::kQ8_0:
-      rows<Isa, PackedTile<Q8_0Weights>::template Of>(x, batch, w, row_stride, k, bias, y, n,
-                                                      row_begin, row_end, prefetch_end);
+      packed_rows_of<Isa, FloatIsa, Q8_0Weights>(x, batch, w, row_stride, k, bias, y, n, row_begin,
+                                                 row_end, prefetch_end);
       break;
     case quant::WeightFormat::kQ4_0:
-      rows<Isa, PackedTile<Q4_0Weights>::template Of>(x, batch, w, row_stride, k, bias, y, n,
-                                                      row_begin, row_end, prefetch_end);
+      packed_rows_of<Isa, FloatIsa, Q4_0Weights>(x, batch, w, row_stride, k, bias, y, n, row_begin,
+                                                 row_end, prefetch_end);
       break;
     case quant::WeightFormat::kFloat32:  // small_batch_rows_*, with the float32 tile's shape
       break;

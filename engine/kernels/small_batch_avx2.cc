@@ -35,6 +35,7 @@ using FullTile = Avx2<3>;
 // Packed weights (packed_tile.h): 2 rows x 4 inputs, as each row's block also holds its scale
 // in a register (2 scales + 2 widened weights + 8 accumulators + the input and constants).
 struct Avx2Packed : Avx2<2> {
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
   static V broadcast_f16(uint16_t h) {
     return _mm256_cvtph_ps(_mm_set1_epi16(static_cast<int16_t>(h)));
@@ -84,8 +85,8 @@ int packed_tile_rows_avx2(int /*batch*/) { return Avx2Packed::kRows; }
 void packed_rows_avx2(quant::WeightFormat format, const float* x, int batch, const char* w,
                       int64_t row_stride, int64_t k, const float* bias, float* y, int64_t n,
                       int64_t row_begin, int64_t row_end, int64_t prefetch_end) {
-  small_batch::packed_rows<Avx2Packed>(format, x, batch, w, row_stride, k, bias, y, n, row_begin,
-                                       row_end, prefetch_end);
+  small_batch::packed_rows<Avx2Packed, FullTile>(format, x, batch, w, row_stride, k, bias, y, n,
+                                                 row_begin, row_end, prefetch_end);
 }
 
 }  // namespace ringserve::model

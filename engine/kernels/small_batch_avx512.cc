@@ -32,6 +32,7 @@ struct Avx512 {
 // in a register (4 scales + 4 widened weights + 16 accumulators + the input and constants).
 struct Avx512Packed : Avx512 {
   static constexpr int kRows = 4;
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V broadcast_f16(uint16_t h) {
     return _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(h)));
@@ -72,8 +73,8 @@ int packed_tile_rows_avx512(int /*batch*/) { return Avx512Packed::kRows; }
 void packed_rows_avx512(quant::WeightFormat format, const float* x, int batch, const char* w,
                         int64_t row_stride, int64_t k, const float* bias, float* y, int64_t n,
                         int64_t row_begin, int64_t row_end, int64_t prefetch_end) {
-  small_batch::packed_rows<Avx512Packed>(format, x, batch, w, row_stride, k, bias, y, n, row_begin,
-                                         row_end, prefetch_end);
+  small_batch::packed_rows<Avx512Packed, Avx512>(format, x, batch, w, row_stride, k, bias, y, n,
+                                                 row_begin, row_end, prefetch_end);
 }
 
 }  // namespace ringserve::model
