@@ -4,6 +4,8 @@
 
 #include "ringserve/client.h"
 #include "ringserve/ringserve.h"
+#include "shm/layout.h"
+#include "shm/text_field.h"
 
 struct rs_client {
   std::unique_ptr<ringserve::Client> client;
@@ -32,6 +34,8 @@ static_assert(RS_DAEMON_NOT_RESPONDING ==
               static_cast<int>(ringserve::ErrorCode::kDaemonNotResponding));
 static_assert(RS_TIMEOUT == static_cast<int>(ringserve::ErrorCode::kTimeout));
 static_assert(RS_FINISH_REJECTED == static_cast<int>(ringserve::FinishReason::kRejected));
+static_assert(RS_MODEL_NAME_BYTES == ringserve::shm::kModelNameBytes);
+static_assert(RS_MODEL_PATH_BYTES == ringserve::shm::kModelPathBytes);
 
 }  // namespace
 
@@ -222,6 +226,30 @@ rs_error rs_status(rs_client* client, rs_daemon_status* out) {
         rs_daemon_status{s.pid,       s.slots,     s.slots_in_use, s.max_concurrent,  s.max_queue,
                          s.running,   s.waiting,   s.received,     s.admitted,        s.rejected,
                          s.completed, s.cancelled, s.failed,       s.tokens_generated};
+    return RS_OK;
+  } catch (const std::exception& ex) {
+    last_error_message = ex.what();
+    return RS_INTERNAL;
+  }
+}
+
+rs_error rs_model(rs_client* client, rs_model_info* out) {
+  if (client == nullptr || out == nullptr) return invalid("client and out must not be NULL");
+  try {
+    ringserve::DaemonStatus s;
+    const rs_error e = report(client->client->status(&s));
+    if (e != RS_OK) return e;
+    *out = rs_model_info{};
+    // Each text is already bounded to its segment field; this cuts the rare one that filled
+    // the field to make room for the NUL.
+    ringserve::shm::write_text_field(out->path, s.model.path, ringserve::shm::KeepEnd::kTail);
+    ringserve::shm::write_text_field(out->architecture, s.model.architecture);
+    ringserve::shm::write_text_field(out->format, s.model.format);
+    ringserve::shm::write_text_field(out->device, s.model.device);
+    out->context_length = s.model.context_length;
+    out->weight_bytes = s.model.weight_bytes;
+    out->kv_cache_bytes = s.model.kv_cache_bytes;
+    out->resident_bytes = s.resident_bytes;
     return RS_OK;
   } catch (const std::exception& ex) {
     last_error_message = ex.what();

@@ -1,12 +1,13 @@
 // Client: what the daemon reports about itself in its segment's header page and slot table:
-// its counters and step costs, the latency histograms (as counts and as percentiles), and the
-// requests it is running or keeping waiting. Every number is one relaxed read of memory the
-// daemon keeps writing: a moment's snapshot, never a consistent set.
+// the model it serves and its memory, its counters and step costs, the latency histograms (as
+// counts and as percentiles), and the requests it is running or keeping waiting. Every number is
+// one relaxed read of memory the daemon keeps writing: a moment's snapshot, never a consistent set.
 #include <algorithm>
 
 #include "client-lib/connection.h"
 #include "shm/atomics.h"
 #include "shm/clock.h"
+#include "shm/text_field.h"
 
 namespace ringserve {
 namespace {
@@ -40,6 +41,19 @@ LatencySummary summarize(const LatencyHistogram& h) {
   s.p90_ms = percentile(0.90);
   s.p99_ms = percentile(0.99);
   return s;
+}
+
+// Written once before the segment was ready; the texts are read as untrusted bytes.
+ModelInfo read_model_info(const shm::ModelInfo& m) {
+  ModelInfo out;
+  out.path = shm::read_text_field(m.path);
+  out.architecture = shm::read_text_field(m.architecture);
+  out.format = shm::read_text_field(m.format);
+  out.device = shm::read_text_field(m.device);
+  out.context_length = shm::load(m.context_length, std::memory_order_relaxed);
+  out.weight_bytes = shm::load(m.weight_bytes, std::memory_order_relaxed);
+  out.kv_cache_bytes = shm::load(m.kv_cache_bytes, std::memory_order_relaxed);
+  return out;
 }
 
 }  // namespace
@@ -120,6 +134,8 @@ Status Client::status(DaemonStatus* out) const {
   st.failed = shm::load(h->stats.failed);
   st.tokens_generated = shm::load(h->stats.tokens_generated);
   st.heartbeat_age_ns = c.heartbeat_age_ns();
+  st.model = read_model_info(*c.view.model_info());
+  st.resident_bytes = shm::load(h->resident_bytes, std::memory_order_relaxed);
   st.steps = shm::load(h->steps, std::memory_order_relaxed);
   if (st.steps != 0) {
     st.backend_ms_per_step =

@@ -38,10 +38,22 @@ inline bool is_stop_token_of(const shm::GenerationParams& params, int32_t token)
          params.stop_token_ids + n;
 }
 
+// What a backend serves: published in the segment (shm::ModelInfo) for `ringctl status`.
+struct ModelDescription {
+  std::string path;             // the model's directory, "built-in", or "echo"
+  std::string architecture;     // config.json's model_type; "none" without a model
+  std::string format;           // the weights' format (Engine::dtype_name()); "none"
+  std::string device;           // "cpu", "cuda:0"; "none"
+  uint64_t context_length = 0;  // positions per sequence; 0 = no model limit
+  uint64_t weight_bytes = 0;
+  uint64_t kv_cache_bytes = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
+  virtual ModelDescription model() const = 0;
 
   // Prepares a sequence that was just admitted: turns its prompt into tokens (setting
   // seq.prompt_token_count), takes what it needs. Returns kNone, or the error that rejects the

@@ -18,6 +18,7 @@ class EchoBackend final : public Backend {
   EchoBackend(uint32_t step_delay_us, uint32_t max_rows)
       : step_delay_us_(step_delay_us), max_rows_(max_rows) {}
   const char* name() const override { return "echo"; }
+  ModelDescription model() const override { return {"echo", "none", "none", "none", 0, 0, 0}; }
   shm::RequestError start(Sequence& seq, std::string* message) override;
   void step(std::span<Sequence* const> batch, std::vector<StepOutput>* outputs) override;
   void release(Sequence& seq) override;

@@ -4,14 +4,17 @@
 
 #include <chrono>
 
+#include "daemon/process_memory.h"
 #include "shm/atomics.h"
 #include "shm/clock.h"
 #include "shm/layout.h"
 
 namespace ringserve::daemon {
 
-Heartbeat::Heartbeat(uint64_t* word) : word_(word) {
+Heartbeat::Heartbeat(uint64_t* heartbeat_word, uint64_t* resident_word)
+    : word_(heartbeat_word), resident_word_(resident_word) {
   shm::store(*word_, shm::monotonic_ns(), std::memory_order_relaxed);
+  shm::store(*resident_word_, resident_bytes(), std::memory_order_relaxed);
   thread_ = std::thread([this] { run(); });
   pthread_setname_np(thread_.native_handle(), "ringserved-beat");
 }
@@ -35,6 +38,7 @@ void Heartbeat::run() {
       shm::store(*word_, shm::monotonic_ns(), std::memory_order_relaxed);
     }
     seen = now_iterations;
+    shm::store(*resident_word_, resident_bytes(), std::memory_order_relaxed);
   }
 }
 

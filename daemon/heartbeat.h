@@ -9,6 +9,9 @@
 // else stops moving its count. Either way the heartbeat ages, and clients report "daemon not
 // responding" (client-lib) once it is older than their bound.
 //
+// The same thread refreshes the segment's resident_bytes at every tick, whatever the loop
+// does: a /proc read costs microseconds, which the loop's steps should not pay.
+//
 // Thread-safety: beat(), enter() and leave() are for the loop thread; the heartbeat thread
 // only reads the atomics they write.
 #pragma once
@@ -23,8 +26,9 @@ namespace ringserve::daemon {
 
 class Heartbeat {
  public:
-  // `word` is the segment's heartbeat_ns; it must outlive this object.
-  explicit Heartbeat(uint64_t* word);
+  // The segment's heartbeat_ns and resident_bytes; they must outlive this object. Both are
+  // stored once before the constructor returns.
+  Heartbeat(uint64_t* heartbeat_word, uint64_t* resident_word);
   ~Heartbeat();
   Heartbeat(const Heartbeat&) = delete;
   Heartbeat& operator=(const Heartbeat&) = delete;
@@ -41,6 +45,7 @@ class Heartbeat {
   void run();
 
   uint64_t* word_;
+  uint64_t* resident_word_;
   std::atomic<uint64_t> iterations_{0};
   std::atomic<bool> in_bounded_phase_{false};
   std::mutex mutex_;

@@ -6,8 +6,10 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -46,6 +48,13 @@ void install_stop_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
+}
+
+// The path as status shows it: absolute (a client runs elsewhere), symbolic links kept.
+std::string absolute_path(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path p = std::filesystem::absolute(path, ec);
+  return ec ? path : p.lexically_normal().string();
 }
 
 void print_usage(FILE* out) {
@@ -135,6 +144,8 @@ int main(int argc, char** argv) {
       ringserve::daemon::ModelBackendOptions options;
       options.model_dir =
           config.model.path.empty() ? ringserve::model::builtin_model_dir() : config.model.path;
+      options.model_name =
+          config.model.path.empty() ? "built-in" : absolute_path(config.model.path);
       options.device = config.model.device;
       options.dtype = config.model.dtype;
       options.threads = static_cast<int>(config.model.threads);

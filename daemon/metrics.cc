@@ -1,9 +1,11 @@
 #include "daemon/metrics.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "shm/atomics.h"
 #include "shm/clock.h"
+#include "shm/text_field.h"
 
 namespace ringserve::daemon {
 namespace {
@@ -13,6 +15,18 @@ namespace {
 constexpr uint64_t kAgedPositionsRefreshNs = 100'000'000;
 
 }  // namespace
+
+void Metrics::publish_model(const ModelDescription& model) {
+  shm::ModelInfo* m = view_.model_info();
+  // Clients read these only after the ready state's release store: plain stores suffice.
+  m->weight_bytes = model.weight_bytes;
+  m->kv_cache_bytes = model.kv_cache_bytes;
+  m->context_length = static_cast<uint32_t>(std::min<uint64_t>(model.context_length, UINT32_MAX));
+  shm::write_text_field(m->format, model.format);
+  shm::write_text_field(m->architecture, model.architecture);
+  shm::write_text_field(m->device, model.device);
+  shm::write_text_field(m->path, model.path, shm::KeepEnd::kTail);
+}
 
 void Metrics::record(shm::LatencyHistogram& histogram, uint64_t latency_ns) {
   // The daemon is the histograms' only writer: a plain load and store, not a locked add

@@ -1,7 +1,8 @@
 // Metrics: what the daemon tells the outside about itself, published in the segment's header
 // page for `ringctl status`, `ringctl metrics` and Client::status()/metrics() to read: the
-// request counters, the latency histograms, the cost of a step (backend and daemon), and for
-// every waiting request its place in the line and an estimate of how long it will wait.
+// model it serves, the request counters, the latency histograms, the cost of a step (backend
+// and daemon), and for every waiting request its place in the line and an estimate of how
+// long it will wait. (The resident size is the heartbeat thread's: daemon/heartbeat.h.)
 //
 // Thread-safety: the daemon's loop thread is the only writer, so every number is a plain load
 // and a relaxed store (a reader takes a moment's snapshot of each); not safe to call from any
@@ -10,6 +11,7 @@
 
 #include <cstdint>
 
+#include "daemon/backend.h"
 #include "daemon/scheduler.h"
 #include "shm/layout.h"
 #include "shm/segment.h"
@@ -20,6 +22,9 @@ class Metrics {
  public:
   // The segment the metrics are published in; nothing is recorded or published before.
   void attach(const shm::SegmentView& view) { view_ = view; }
+
+  // The segment's ModelInfo; once, before the segment is marked ready.
+  void publish_model(const ModelDescription& model);
 
   // Request counters, published by publish(). A request is counted once when it arrives, once
   // when admitted, and once when it ends (count_end(), from Server::finish, before its final

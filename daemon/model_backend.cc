@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "daemon/process_memory.h"
 #include "engine/engine.h"
 #include "engine/model/model_config.h"
 #include "engine/model/model_weights.h"
@@ -76,12 +77,6 @@ std::vector<int32_t> stop_ids(const model::ModelConfig& config, const std::strin
   return ids;
 }
 
-std::string mib(uint64_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
-  return text;
-}
-
 }  // namespace
 
 struct ModelBackend::State final : SequenceState {
@@ -144,10 +139,23 @@ std::string ModelBackend::describe() const {
     << c.hidden_size << ", " << c.num_heads << " heads (" << c.num_kv_heads << " kv), vocab "
     << c.vocab_size << "; " << engine_->device_name() << " " << engine_->dtype_name() << ", "
     << engine_->threads() << " threads, " << engine_->products_name() << "; weights "
-    << mib(engine_->weight_bytes()) << ", KV cache " << mib(engine_->kv_cache_bytes()) << " ("
-    << engine_->max_sequences() << " sequences x " << engine_->max_seq_len()
-    << " positions); chat template " << chat_template_;
+    << format_mib(engine_->weight_bytes()) << ", KV cache " << format_mib(engine_->kv_cache_bytes())
+    << " (" << engine_->max_sequences() << " sequences x " << engine_->max_seq_len()
+    << " positions), resident " << format_mib(resident_bytes()) << "; chat template "
+    << chat_template_;
   return s.str();
+}
+
+ModelDescription ModelBackend::model() const {
+  ModelDescription d;
+  d.path = options_.model_name.empty() ? options_.model_dir : options_.model_name;
+  d.architecture = engine_->config().model_type;
+  d.format = engine_->dtype_name();
+  d.device = engine_->device_name();
+  d.context_length = static_cast<uint64_t>(std::max<int64_t>(engine_->max_seq_len(), 0));
+  d.weight_bytes = engine_->weight_bytes();
+  d.kv_cache_bytes = engine_->kv_cache_bytes();
+  return d;
 }
 
 shm::RequestError ModelBackend::start(Sequence& seq, std::string* message) {

@@ -26,7 +26,8 @@ class Tokenizer;
 namespace ringserve::daemon {
 
 struct ModelBackendOptions {
-  std::string model_dir;  // a Hugging Face model directory
+  std::string model_dir;   // a Hugging Face model directory
+  std::string model_name;  // what status calls the model ("built-in"); "" = model_dir
   std::string device = "cpu";
   std::string dtype = "float32";
   int threads = 0;                     // 0 = one per online CPU
@@ -44,6 +45,7 @@ class ModelBackend final : public Backend {
   ~ModelBackend() override;
 
   const char* name() const override { return "torch"; }
+  ModelDescription model() const override;
   shm::RequestError start(Sequence& seq, std::string* message) override;
   void step(std::span<Sequence* const> batch, std::vector<StepOutput>* outputs) override;
   void release(Sequence& seq) override;
@@ -51,7 +53,8 @@ class ModelBackend final : public Backend {
     return options_.max_sequences - static_cast<uint32_t>(free_cache_slots_.size());
   }
 
-  // One line for the log: model, shape, device, dtype, threads, memory.
+  // One line for the log: model, shape, device, dtype, threads, memory (the weights', the KV
+  // cache's, and the process's resident size when called).
   std::string describe() const;
   const model::Tokenizer& tokenizer() const { return *tokenizer_; }
   const std::string& chat_template() const { return chat_template_; }

@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/process_memory.h"
 #include "daemon/wake_notifier.h"
 #include "shm/atomics.h"
 #include "shm/clock.h"
@@ -82,7 +83,7 @@ bool Server::start(std::string* error) {
   h->max_concurrent = config_.scheduler.max_concurrent;
   h->max_queue = config_.scheduler.max_queue;
   h->max_priority = config_.scheduler.max_priority;
-  heartbeat_ = std::make_unique<Heartbeat>(&h->heartbeat_ns);
+  heartbeat_ = std::make_unique<Heartbeat>(&h->heartbeat_ns, &h->resident_bytes);
   requests_ =
       std::make_unique<shm::RequestRingConsumer>(view_.request_ring(), g.request_ring_capacity,
                                                  uint64_t{t.unpublished_timeout_ms} * 1'000'000);
@@ -92,16 +93,19 @@ bool Server::start(std::string* error) {
   submitted_word_.assign(shape.slot_count, 0);
   submitted_since_ns_.assign(shape.slot_count, 0);
   metrics_.attach(view_);
+  const ModelDescription model = backend_->model();
+  metrics_.publish_model(model);
   // Everything above becomes visible to a client that sees kReady (acquire).
   shm::store(h->state, static_cast<uint32_t>(shm::SegmentState::kReady), std::memory_order_seq_cst);
   spdlog::info(
       "ringserved '{}' ready: pid {}, {} slots x {} prompt bytes, token rings of {}, "
-      "segment {} KiB, wait mode {}, backend {}, scheduler {} ({} running, {} waiting)",
+      "segment {} KiB, wait mode {}, backend {} ({} {}), scheduler {} ({} running, {} "
+      "waiting), resident {}",
       config_.daemon.name, ::getpid(), shape.slot_count, shape.prompt_capacity,
       shape.token_ring_capacity, g.segment_bytes / 1024,
-      config::to_string(config_.transport.wait_mode), backend_->name(),
+      config::to_string(config_.transport.wait_mode), backend_->name(), model.path, model.format,
       config::to_string(config_.scheduler.mode), config_.scheduler.max_concurrent,
-      config_.scheduler.max_queue);
+      config_.scheduler.max_queue, format_mib(shm::load(h->resident_bytes)));
   return true;
 }
 

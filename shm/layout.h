@@ -19,7 +19,7 @@
 namespace ringserve::shm {
 
 inline constexpr uint64_t kMagic = 0x3156524553474E52ULL;  // "RNGSERV1" little-endian
-inline constexpr uint32_t kLayoutVersion = 4;
+inline constexpr uint32_t kLayoutVersion = 5;
 inline constexpr uint32_t kCacheLine = 64;
 
 // Segment life cycle, SegmentHeader::state. The daemon fills the whole segment while the state
@@ -306,7 +306,10 @@ struct alignas(kCacheLine) SegmentHeader {
   // Both return to 0 when nothing runs: tests check that an attack leaked neither.
   uint32_t backend_rows_in_use;
   uint32_t sequences_held;
-  uint64_t reserved2[2];
+  // Daemon: its process's resident set size in bytes (/proc/self/statm), refreshed by the
+  // heartbeat thread, never by the loop: a moment's reading, for `ringctl status`.
+  uint64_t resident_bytes;
+  uint64_t reserved2;
   DaemonStats stats;  // line 3
   // Line 4: the doorbell the daemon sleeps on when the request ring is empty.
   uint32_t doorbell_seq;     // futex word; a producer bumps it when the daemon sleeps
@@ -322,6 +325,7 @@ static_assert(offsetof(SegmentHeader, heartbeat_ns) == 128);
 static_assert(offsetof(SegmentHeader, stats) == 192);
 static_assert(offsetof(SegmentHeader, max_priority) == 108);
 static_assert(offsetof(SegmentHeader, backend_rows_in_use) == 168);
+static_assert(offsetof(SegmentHeader, resident_bytes) == 176);
 inline constexpr uint64_t kHeartbeatIntervalNs = 100'000'000;
 static_assert(offsetof(SegmentHeader, doorbell_seq) == 256);
 
@@ -369,6 +373,42 @@ static_assert(std::is_trivially_copyable_v<SegmentMetrics>);
 static_assert(sizeof(SegmentMetrics) == 1056);
 static_assert(kMetricsOffset >= sizeof(SegmentHeader) &&
               kMetricsOffset + sizeof(SegmentMetrics) <= kHeaderBytes);
+
+// What the daemon serves, written once before kReady and read-only afterwards; in the header
+// page at kModelInfoOffset. The text fields are UTF-8, NUL-padded, and never fill their array
+// (the last byte is always NUL as the daemon writes them). A reader must still treat them as
+// untrusted bytes -- anyone with access to the segment can rewrite them -- and read them only
+// through shm/text_field.h, which bounds them to their array and sanitizes them.
+inline constexpr uint32_t kModelNameBytes = 16;   // format, architecture, device
+inline constexpr uint32_t kModelPathBytes = 512;  // the model's directory
+struct alignas(kCacheLine) ModelInfo {
+  // Line 0: sizes and short names.
+  uint64_t weight_bytes;    // the weights as held in memory, in `format`; 0 without a model
+  uint64_t kv_cache_bytes;  // the KV cache, preallocated at start-up; 0 without a model
+  uint32_t context_length;  // positions per sequence, prompt and output; 0 = no model limit
+  uint32_t reserved0[3];
+  char format[kModelNameBytes];        // "float32", "bfloat16", "float16", "int8", "int4"; "none"
+  char architecture[kModelNameBytes];  // config.json's model_type ("gpt2", "llama"); "none"
+  // Line 1.
+  char device[kModelNameBytes];  // "cpu", "cuda:0"; "none" without a model
+  uint64_t reserved1[6];
+  // Lines 2-9: the model directory as the daemon was given it, made absolute; "built-in" for
+  // the model that ships with ringserve, "echo" for the echo backend. A longer path keeps its
+  // end (the model's name) behind "...".
+  char path[kModelPathBytes];
+};
+static_assert(std::is_standard_layout_v<ModelInfo>);
+static_assert(std::is_trivially_copyable_v<ModelInfo>);
+static_assert(sizeof(ModelInfo) == 640);
+static_assert(offsetof(ModelInfo, context_length) == 16);
+static_assert(offsetof(ModelInfo, format) == 32);
+static_assert(offsetof(ModelInfo, architecture) == 48);
+static_assert(offsetof(ModelInfo, device) == 64);
+static_assert(offsetof(ModelInfo, path) == 128);
+inline constexpr uint64_t kModelInfoOffset = 2048;
+static_assert(kModelInfoOffset >= kMetricsOffset + sizeof(SegmentMetrics) &&
+              kModelInfoOffset % kCacheLine == 0 &&
+              kModelInfoOffset + sizeof(ModelInfo) <= kHeaderBytes);
 
 // The bucket a latency falls in.
 inline uint32_t histogram_bucket(uint64_t latency_ns) {

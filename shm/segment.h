@@ -29,6 +29,7 @@ class SegmentView {
   SegmentMetrics* metrics() const {
     return reinterpret_cast<SegmentMetrics*>(base_ + kMetricsOffset);
   }
+  ModelInfo* model_info() const { return reinterpret_cast<ModelInfo*>(base_ + kModelInfoOffset); }
   RequestRingHeader* request_ring() const {
     return reinterpret_cast<RequestRingHeader*>(base_ + geometry_.request_ring_offset);
   }

@@ -3,19 +3,26 @@
 // fix is to bump kLayoutVersion and update docs/PROTOCOL.md, then this test.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <string>
+
 #include "shm/layout.h"
 #include "shm/request_check.h"
+#include "shm/text_field.h"
 
 namespace ringserve::shm {
 namespace {
 
 TEST(Layout, VersionIsPinned) {
-  EXPECT_EQ(kLayoutVersion, 4u) << "layout changed: bump the version and update PROTOCOL.md";
+  EXPECT_EQ(kLayoutVersion, 5u) << "layout changed: bump the version and update PROTOCOL.md";
   EXPECT_EQ(kMagic, 0x3156524553474E52ULL);
   EXPECT_EQ(sizeof(SegmentHeader), 320u);
   EXPECT_EQ(sizeof(SlotHeader), 256u);
   EXPECT_EQ(sizeof(TokenEntry), 64u);
   EXPECT_EQ(sizeof(GenerationParams), 88u);
+  EXPECT_EQ(sizeof(ModelInfo), 640u);
+  EXPECT_EQ(kModelInfoOffset, 2048u);
+  EXPECT_EQ(offsetof(SegmentHeader, resident_bytes), 176u);
 }
 
 TEST(Layout, GeometryOfTheDefaultShape) {
@@ -88,6 +95,51 @@ TEST(RequestCheck, ParamsNameTheField) {
   EXPECT_EQ(check_prompt("", 10).error, RequestError::kEmptyPrompt);
   EXPECT_EQ(check_prompt("12345678901", 10).error, RequestError::kPromptTooLong);
   EXPECT_EQ(check_prompt("\xFF", 10).error, RequestError::kInvalidUtf8);
+}
+
+TEST(TextField, WriterPadsWithNulAndCutsAtACharacterBoundary) {
+  char field[16];
+  write_text_field(field, "float32");
+  EXPECT_EQ(std::string(field, 16), std::string("float32") + std::string(9, '\0'));
+  // 15 bytes fit; "é" (2 bytes) across the 15th byte is left out whole.
+  write_text_field(field, "abcdefghijklmn\xC3\xA9xyz");
+  EXPECT_STREQ(field, "abcdefghijklmn");
+  write_text_field(field, "/models/verylongname/\xC3\xA9tude", KeepEnd::kTail);
+  EXPECT_STREQ(field, "...gname/\xC3\xA9tude");
+  const std::string day = "\xE6\x97\xA5";  // 日
+  write_text_field(field, "/m/ab" + day + day + day + day + "z", KeepEnd::kTail);
+  EXPECT_EQ(std::string(field), "..." + day + day + day + "z");  // never half of one
+  EXPECT_EQ(read_text_field(field), "..." + day + day + day + "z");
+}
+
+TEST(TextField, ReaderStopsAtTheArraysEndWithoutANul) {
+  // A field and the bytes after it: the reader must not run into the neighbour.
+  struct {
+    char field[16];
+    char after[16];
+  } memory{};
+  std::memset(memory.field, 'A', sizeof memory.field);
+  std::memset(memory.after, 'B', sizeof memory.after);
+  EXPECT_EQ(read_text_field(memory.field), std::string(16, 'A'));
+}
+
+TEST(TextField, ReaderReplacesWhatIsNotPrintableUtf8) {
+  char field[32] = {};
+  const std::string hostile =
+      "a\x1B[31mb\n\xFF\xC3\"\\\x7F\xC2\x85\xE2\x80\xAE\xC3\xA9";  // ESC, LF, bad, DEL, NEL, RLO
+  hostile.copy(field, hostile.size());  // the rest of the field stays NUL
+  const std::string got = read_text_field(field);
+  EXPECT_EQ(got, "a?[31mb???\"\\??????\xC3\xA9");
+  EXPECT_TRUE(is_valid_utf8(got));
+  EXPECT_LE(got.size(), sizeof field);
+  // A field full of any one byte value: the result is valid UTF-8 and no longer than the field.
+  for (int b = 0; b < 256; ++b) {
+    char one[8];
+    std::memset(one, b, sizeof one);
+    const std::string text = read_text_field(one);
+    EXPECT_TRUE(is_valid_utf8(text)) << b;
+    EXPECT_LE(text.size(), sizeof one);
+  }
 }
 
 }  // namespace

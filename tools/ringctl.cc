@@ -260,6 +260,22 @@ int generate(const std::string& name, const std::vector<std::string>& args) {
   return 0;
 }
 
+double mib(uint64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
+
+// "model built-in: llama, float32 on cpu, context 512" and the memory line after it.
+void print_model(const ringserve::DaemonStatus& st) {
+  const ringserve::ModelInfo& m = st.model;
+  if (m.weight_bytes == 0 && m.format == "none") {
+    std::printf("model %s (no model), resident %.1f MiB\n", m.path.c_str(), mib(st.resident_bytes));
+    return;
+  }
+  std::printf(
+      "model %s: %s, %s on %s, context %u\n"
+      "memory: weights %.1f MiB, KV cache %.1f MiB, resident %.1f MiB\n",
+      m.path.c_str(), m.architecture.c_str(), m.format.c_str(), m.device.c_str(), m.context_length,
+      mib(m.weight_bytes), mib(m.kv_cache_bytes), mib(st.resident_bytes));
+}
+
 int status(ringserve::Client& client, const std::vector<std::string>& args) {
   bool json = false;
   for (const std::string& a : args) {
@@ -291,6 +307,15 @@ int status(ringserve::Client& client, const std::vector<std::string>& args) {
                         {"failed", st.failed},
                         {"tokens_generated", st.tokens_generated},
                         {"heartbeat_age_ms", st.heartbeat_age_ns / 1'000'000}};
+    // The texts are the daemon's word, but sanitized by the library: valid UTF-8.
+    j["model"] = {{"path", st.model.path},
+                  {"architecture", st.model.architecture},
+                  {"format", st.model.format},
+                  {"device", st.model.device},
+                  {"context_length", st.model.context_length},
+                  {"weight_bytes", st.model.weight_bytes},
+                  {"kv_cache_bytes", st.model.kv_cache_bytes}};
+    j["resident_bytes"] = st.resident_bytes;
     auto latency = [](const ringserve::LatencySummary& l) {
       return nlohmann::json{
           {"count", l.count}, {"p50_ms", l.p50_ms}, {"p90_ms", l.p90_ms}, {"p99_ms", l.p99_ms}};
@@ -317,19 +342,20 @@ int status(ringserve::Client& client, const std::vector<std::string>& args) {
                                  {"age_ms", r.age_ns / 1e6}});
       }
     }
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
   }
+  std::printf("daemon pid %d, layout v%u, wait mode %s\n", st.pid, st.layout_version,
+              st.wait_mode.c_str());
+  print_model(st);
   std::printf(
-      "daemon pid %d, layout v%u, wait mode %s\n"
       "running   %u / %u\nwaiting   %u / %u\nslots     %u in use / %u\n"
       "received %llu, admitted %llu, rejected %llu, completed %llu, cancelled %llu, failed %llu\n"
       "tokens generated %llu, heartbeat %.1f ms ago\n",
-      st.pid, st.layout_version, st.wait_mode.c_str(), st.running, st.max_concurrent, st.waiting,
-      st.max_queue, st.slots_in_use, st.slots, static_cast<unsigned long long>(st.received),
-      static_cast<unsigned long long>(st.admitted), static_cast<unsigned long long>(st.rejected),
-      static_cast<unsigned long long>(st.completed), static_cast<unsigned long long>(st.cancelled),
-      static_cast<unsigned long long>(st.failed),
+      st.running, st.max_concurrent, st.waiting, st.max_queue, st.slots_in_use, st.slots,
+      static_cast<unsigned long long>(st.received), static_cast<unsigned long long>(st.admitted),
+      static_cast<unsigned long long>(st.rejected), static_cast<unsigned long long>(st.completed),
+      static_cast<unsigned long long>(st.cancelled), static_cast<unsigned long long>(st.failed),
       static_cast<unsigned long long>(st.tokens_generated), st.heartbeat_age_ns / 1e6);
   if (st.steps != 0) {
     const double total_us = st.backend_ms_per_step * 1e3 + st.daemon_us_per_step;

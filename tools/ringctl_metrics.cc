@@ -1,5 +1,6 @@
-// ringctl metrics: the daemon's counters, gauges and latency histograms in the Prometheus text
-// exposition format (version 0.0.4), read from the segment; the daemon runs no HTTP server.
+// ringctl metrics: the daemon's model and memory, counters, gauges and latency histograms in the
+// Prometheus text exposition format (version 0.0.4), read from the segment; the daemon runs no
+// HTTP server.
 //
 // Every sample carries name="<daemon name>", so one node_exporter can collect several
 // daemons. The histograms keep the daemon's power-of-two microsecond buckets, converted to
@@ -119,6 +120,20 @@ std::string render(const std::string& name, const ringserve::DaemonStatus& st,
           "pid=\"" + std::to_string(st.pid) + "\",layout_version=\"" +
               std::to_string(st.layout_version) + "\",wait_mode=\"" + escape(st.wait_mode, true) +
               "\"");
+  const ringserve::ModelInfo& model = st.model;
+  e.gauge("ringserve_model_info",
+          "The model the daemon serves, in labels (path, or built-in, echo).", "1",
+          "model=\"" + escape(model.path, true) + "\",architecture=\"" +
+              escape(model.architecture, true) + "\",format=\"" + escape(model.format, true) +
+              "\",device=\"" + escape(model.device, true) + "\"");
+  e.gauge("ringserve_model_context_length", "Positions per sequence, prompt and output (0: none).",
+          format(uint64_t{model.context_length}));
+  e.gauge("ringserve_model_weight_bytes", "The model's weights as held in memory.",
+          format(model.weight_bytes));
+  e.gauge("ringserve_model_kv_cache_bytes", "The KV cache, preallocated.",
+          format(model.kv_cache_bytes));
+  e.gauge("ringserve_resident_memory_bytes", "The daemon process's resident set size.",
+          format(st.resident_bytes));
   e.gauge("ringserve_heartbeat_age_seconds", "Time since the daemon's last loop iteration.",
           format(static_cast<double>(st.heartbeat_age_ns) / 1e9));
   e.gauge("ringserve_requests_running", "Requests generating now.", format(uint64_t{st.running}));

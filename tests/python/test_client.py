@@ -332,6 +332,14 @@ class EchoTest(DaemonTestCase):
         self.assertGreaterEqual(after.tokens_generated, before + 17)
         self.assertGreaterEqual(after.completed, 1)
 
+    def test_status_says_there_is_no_model(self):
+        s = self.client.status()
+        self.assertEqual(s.model, ringserve.ModelInfo(path="echo", architecture="none",
+                                                      format="none", device="none",
+                                                      context_length=0, weight_bytes=0,
+                                                      kv_cache_bytes=0))
+        self.assertGreater(s.resident_bytes, 1 << 20)
+
     def test_errors_on_threads_carry_their_own_messages(self):
         # rs_last_error_message is per thread: each failure must name its own field.
         failures = []
@@ -569,6 +577,21 @@ class BuiltinModelTest(DaemonTestCase):
         self.assertEqual(sample(2**63 + 12345), first)
         self.assertTrue(any(sample(s) != first for s in (1, 2, 3)))
 
+    def test_status_names_the_model_and_its_memory(self):
+        s = self.client.status()
+        m = s.model
+        self.assertEqual((m.path, m.architecture, m.format, m.device, m.context_length),
+                         ("built-in", "llama", "float32", "cpu", 512))
+        # The built-in model's parameters in float32, a few MiB; its KV cache for 16 sequences.
+        self.assertGreater(m.weight_bytes, 4 << 20)
+        self.assertLess(m.weight_bytes, 64 << 20)
+        self.assertGreater(m.kv_cache_bytes, 0)
+        self.assertGreater(s.resident_bytes, m.weight_bytes)
+        # Read from /proc by the daemon: the kernel's own count of the process.
+        with open(f"/proc/{self.daemon.pid}/statm") as f:
+            resident = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        self.assertLess(abs(s.resident_bytes - resident), max(resident // 4, 16 << 20))
+
     def test_stop_string_cuts_the_text(self):
         prompt = "The quick brown fox"
         full = "".join(self.client.generate(prompt, temperature=0, max_tokens=60))
@@ -746,6 +769,7 @@ class LayoutTest(unittest.TestCase):
         "rs_message": _native.rs_message,
         "rs_token": _native.rs_token,
         "rs_daemon_status": _native.rs_daemon_status,
+        "rs_model_info": _native.rs_model_info,
         "rs_connect_options": _native.rs_connect_options,
     }
 

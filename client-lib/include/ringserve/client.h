@@ -143,6 +143,20 @@ struct LatencySummary {
   double p99_ms = 0;
 };
 
+// What a daemon serves (DaemonStatus::model), as it published it at start-up. The texts come
+// from the daemon's segment, which any process with access could have rewritten: the library
+// reads them bounded to their fields and replaces every byte that is not part of printable
+// UTF-8 with '?', so they are safe to print and to put in JSON, but they are the daemon's word.
+struct ModelInfo {
+  std::string path;          // the model's directory (absolute), "built-in", or "echo"
+  std::string architecture;  // config.json's model_type: "gpt2", "llama", ...; "none" (echo)
+  std::string format;  // the weights': "float32", "bfloat16", "float16", "int8", "int4"; "none"
+  std::string device;  // "cpu", "cuda:0", ...; "none" (echo)
+  uint32_t context_length = 0;  // positions per sequence, prompt and output; 0 = no model limit
+  uint64_t weight_bytes = 0;    // the weights as held in memory, in `format`
+  uint64_t kv_cache_bytes = 0;  // the KV cache, preallocated for max_concurrent sequences
+};
+
 struct DaemonStatus {
   int32_t pid = 0;
   uint32_t layout_version = 0;
@@ -161,6 +175,8 @@ struct DaemonStatus {
   uint64_t failed = 0;
   uint64_t tokens_generated = 0;
   uint64_t heartbeat_age_ns = 0;
+  ModelInfo model;
+  uint64_t resident_bytes = 0;         // the daemon's resident set size, refreshed every ~50 ms
   uint64_t steps = 0;                  // model steps run
   double backend_ms_per_step = 0;      // mean time inside the model step
   double daemon_us_per_step = 0;       // mean daemon-only work per step (everything else)

@@ -148,6 +148,21 @@ typedef struct rs_daemon_status {
 } rs_daemon_status;
 RS_EXPORT rs_error rs_status(rs_client* client, rs_daemon_status* out);
 
+/* What the daemon serves, and its memory; fields as in ringserve::ModelInfo, with
+ * resident_bytes from ringserve::DaemonStatus. The texts are NUL-terminated, printable UTF-8
+ * (the library replaces anything else the daemon's segment held with '?'). */
+#define RS_MODEL_NAME_BYTES 16
+#define RS_MODEL_PATH_BYTES 512
+typedef struct rs_model_info {
+  char path[RS_MODEL_PATH_BYTES]; /* the model's directory, "built-in", or "echo" */
+  char architecture[RS_MODEL_NAME_BYTES];
+  char format[RS_MODEL_NAME_BYTES];
+  char device[RS_MODEL_NAME_BYTES];
+  uint32_t context_length;
+  uint64_t weight_bytes, kv_cache_bytes, resident_bytes;
+} rs_model_info;
+RS_EXPORT rs_error rs_model(rs_client* client, rs_model_info* out);
+
 RS_EXPORT const char* rs_error_name(rs_error error);
 RS_EXPORT const char* rs_finish_reason_name(rs_finish_reason reason);
 /* Message of the calling thread's last failed call; "" if none. */

@@ -13,7 +13,7 @@ repository's build/ directory, or the system loader (see ringserve._native.candi
 
 from ._native import library_path
 from .aio import AsyncClient, AsyncStream
-from .client import PARAMS, Client, DaemonStatus, Stream, Token
+from .client import PARAMS, Client, DaemonStatus, ModelInfo, Stream, Token
 from .errors import (
     DaemonGone,
     DaemonNotResponding,
@@ -50,6 +50,7 @@ __all__ = [
     "InvalidParams",
     "InvalidUtf8",
     "LibraryNotFound",
+    "ModelInfo",
     "PARAMS",
     "PermissionDenied",
     "PromptTooLong",

@@ -89,6 +89,23 @@ class rs_daemon_status(ctypes.Structure):
     ]
 
 
+MODEL_NAME_BYTES = 16
+MODEL_PATH_BYTES = 512
+
+
+class rs_model_info(ctypes.Structure):
+    _fields_ = [
+        ("path", ctypes.c_char * MODEL_PATH_BYTES),
+        ("architecture", ctypes.c_char * MODEL_NAME_BYTES),
+        ("format", ctypes.c_char * MODEL_NAME_BYTES),
+        ("device", ctypes.c_char * MODEL_NAME_BYTES),
+        ("context_length", ctypes.c_uint32),
+        ("weight_bytes", ctypes.c_uint64),
+        ("kv_cache_bytes", ctypes.c_uint64),
+        ("resident_bytes", ctypes.c_uint64),
+    ]
+
+
 # rs_finish_reason values (ringserve.h) -> the Python names (rs_finish_reason_name's).
 FINISH_NONE = 0
 FINISH_REASONS = {
@@ -137,6 +154,7 @@ _SIGNATURES = {
     "rs_stream_finish_reason": (ctypes.c_int, [ctypes.c_void_p]),
     "rs_stream_close": (None, [ctypes.c_void_p]),
     "rs_status": (ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(rs_daemon_status)]),
+    "rs_model": (ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(rs_model_info)]),
     "rs_error_name": (ctypes.c_char_p, [ctypes.c_int]),
     "rs_finish_reason_name": (ctypes.c_char_p, [ctypes.c_int]),
     "rs_last_error_message": (ctypes.c_char_p, []),

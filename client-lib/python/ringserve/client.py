@@ -1,4 +1,4 @@
-"""The synchronous client: Client, Stream, Token, DaemonStatus.
+"""The synchronous client: Client, Stream, Token, DaemonStatus, ModelInfo.
 
     with ringserve.Client("demo") as client:
         for piece in client.generate("Hello", max_tokens=32, temperature=0):
@@ -46,8 +46,23 @@ class Token:
 
 
 @dataclass(frozen=True)
+class ModelInfo:
+    """What the daemon serves (rs_model_info). The texts are the daemon's word, read from its
+    segment bounded and sanitized by the library (anything but printable UTF-8 becomes '?')."""
+
+    path: str  # the model's directory, "built-in", or "echo"
+    architecture: str  # config.json's model_type: "gpt2", "llama", ...; "none" (echo)
+    format: str  # the weights': "float32", "bfloat16", "float16", "int8", "int4"; "none"
+    device: str  # "cpu", "cuda:0", ...; "none" (echo)
+    context_length: int  # positions per sequence, prompt and output; 0 = no model limit
+    weight_bytes: int  # the weights as held in memory
+    kv_cache_bytes: int  # the KV cache, preallocated
+
+
+@dataclass(frozen=True)
 class DaemonStatus:
-    """The daemon's counters (rs_daemon_status)."""
+    """The daemon's counters (rs_daemon_status), the model it serves and its resident size
+    (rs_model_info)."""
 
     pid: int
     slots: int
@@ -63,6 +78,8 @@ class DaemonStatus:
     cancelled: int
     failed: int
     tokens_generated: int
+    model: ModelInfo
+    resident_bytes: int  # the daemon process's resident set size, refreshed every ~50 ms
 
 
 def _invalid_params(message: str) -> errors.InvalidParams:
@@ -386,11 +403,21 @@ class Client:
         )
 
     def status(self) -> DaemonStatus:
-        """The daemon's counters."""
+        """The daemon's counters, the model it serves and its resident size."""
         s = _native.rs_daemon_status()
+        m = _native.rs_model_info()
         with self._lock:
-            _native.check(_native.lib().rs_status(self._open_handle(), ctypes.byref(s)))
-        return DaemonStatus(**{name: getattr(s, name) for name, _ in s._fields_})
+            lib, handle = _native.lib(), self._open_handle()
+            _native.check(lib.rs_status(handle, ctypes.byref(s)))
+            _native.check(lib.rs_model(handle, ctypes.byref(m)))
+        # The library hands over printable UTF-8; "replace" only guards against a library
+        # that does not.
+        texts = {name: getattr(m, name).decode("utf-8", "replace")
+                 for name in ("path", "architecture", "format", "device")}
+        model = ModelInfo(**texts, context_length=m.context_length, weight_bytes=m.weight_bytes,
+                          kv_cache_bytes=m.kv_cache_bytes)
+        return DaemonStatus(**{name: getattr(s, name) for name, _ in s._fields_}, model=model,
+                            resident_bytes=m.resident_bytes)
 
     def _open_handle(self) -> int:
         if self._handle is None:
