@@ -515,6 +515,12 @@ bool Engine::create(const ModelConfig& config, const ModelWeights& weights,
     *error = "model.device '" + options.device + "' is not a device (use cpu or cuda[:N])";
     return false;
   }
+  // Before CUDA's own checks: this combination is wrong whatever the machine has.
+  if (device->is_cuda() && quant::is_block_format(format)) {
+    *error = "model.dtype '" + options.dtype + "' runs on the CPU only (its kernels are CPU " +
+             "kernels); on '" + options.device + "' use float32, bfloat16 or float16";
+    return false;
+  }
   if (device->is_cuda() && !torch::cuda::is_available()) {
     *error = "model.device '" + options.device +
              "': this libtorch has no CUDA support or no CUDA device is visible";
@@ -528,11 +534,6 @@ bool Engine::create(const ModelConfig& config, const ModelWeights& weights,
   // held packed and computed around in float32 (KV cache included).
   torch::Dtype dtype = torch::kFloat32;
   if (device->is_cuda()) {
-    if (quant::is_block_format(format)) {
-      *error = "model.dtype '" + options.dtype + "' runs on the CPU only (its kernels are CPU " +
-               "kernels); on '" + options.device + "' use float32, bfloat16 or float16";
-      return false;
-    }
     dtype = format == WeightFormat::kBFloat16  ? torch::kBFloat16
             : format == WeightFormat::kFloat16 ? torch::kFloat16
                                                : torch::kFloat32;

@@ -339,18 +339,20 @@ TEST(BadModelDirectory, FailsAtStartWithOneClearLine) {
     std::string path;
     std::string expected;
     std::string extra = "daemon.log_level=info";
+    std::string extra2 = "daemon.log_level=info";
   };
   const Case cases[] = {
       {dir + "/nowhere", "ringserved: model: " + dir + "/nowhere/config.json: cannot be read"},
       {dir, "ringserved: model: " + dir + "/model.safetensors: tensor '"},
-      // Debian's CPU libtorch has no half-precision matmul: refused at start, not at the first
-      // request.
-      {good, "ringserved: model: model.dtype 'float16' on 'cpu' does not run with this libtorch",
-       "model.dtype=float16"},
+      // The block formats' kernels are CPU kernels: refused at start, whatever the machine has.
+      {good,
+       "ringserved: model: model.dtype 'int8' runs on the CPU only (its kernels are CPU "
+       "kernels); on 'cuda' use float32, bfloat16 or float16",
+       "model.dtype=int8", "model.device=cuda"},
   };
   for (const Case& c : cases) {
     const ProcessResult r = run({RINGSERVED_PATH, "--name", unique_name("bad"), "--set",
-                                 "model.path=" + c.path, "--set", c.extra});
+                                 "model.path=" + c.path, "--set", c.extra, "--set", c.extra2});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_EQ(r.errors.rfind(c.expected, 0), 0u) << r.errors;
     EXPECT_EQ(std::count(r.errors.begin(), r.errors.end(), '\n'), 1) << r.errors;

@@ -11,8 +11,8 @@
 // accumulated in float32, whatever the batch.
 //
 // Besides small_batch_tile.h's traits, the ISA traits give: widen_bf16(p), widen_f16(p),
-// widen_i8(p) (kWidth weights from p), widen_nibbles<Shift>(p) ((p[i] >> Shift & 15) - 8 for
-// kWidth bytes), broadcast_f16(h), mul(a, b), store(p, v).
+// widen_i8(p) (kWidth weights from p), q4_levels(scale) and widen_q4<Shift>(p, scale, levels)
+// (Q4_0Weights), broadcast_f16(h), mul(a, b), store(p, v).
 #pragma once
 
 #include <algorithm>
@@ -87,7 +87,11 @@ struct Q8_0Weights {
   }
 };
 
-// Q4_0: weights 0..15 are the low nibbles of q[0..15], weights 16..31 the high nibbles.
+// Q4_0: weights 0..15 are the low nibbles of q[0..15], weights 16..31 the high nibbles. The
+// block's sixteen levels d * (nibble - 8) are made once per block (Isa::q4_levels) and each
+// nibble widened to its level (Isa::widen_q4): on AVX-512 a permute from the levels, on AVX2
+// d * nibble + (-8 d) in one FMA. Either way the float32 product d * (nibble - 8) is exact, so
+// both give quant::dequantize_row's weights.
 template <class Isa>
 struct Q4_0Weights {
   static typename Isa::V vector(const char* /*row*/, int64_t /*c*/) { return Isa::zero(); }
@@ -95,17 +99,19 @@ struct Q4_0Weights {
   struct Block {
     const uint8_t* q;
     typename Isa::V scale;
+    typename Isa::V levels;
   };
   static Block block(const char* row, int64_t i) {
     const auto* b = reinterpret_cast<const quant::BlockQ4_0*>(row) + i;
-    return {b->q, Isa::broadcast_f16(b->scale)};
+    const typename Isa::V scale = Isa::broadcast_f16(b->scale);
+    return {b->q, scale, Isa::q4_levels(scale)};
   }
   template <int S>
   static typename Isa::V part(const Block& b) {
     constexpr int kFirst = S * Isa::kWidth;  // the first weight of this part
     constexpr int kHalf = kBlockWeights / 2;
-    return Isa::mul(Isa::template widen_nibbles < kFirst < kHalf ? 0 : 4 > (b.q + kFirst % kHalf),
-                    b.scale);
+    constexpr int kShift = kFirst < kHalf ? 0 : 4;
+    return Isa::template widen_q4<kShift>(b.q + kFirst % kHalf, b.scale, b.levels);
   }
 };
 

@@ -52,11 +52,12 @@ struct Avx2Packed : Avx2<2> {
     return _mm256_cvtepi32_ps(
         _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
   }
+  static V q4_levels(V scale) { return _mm256_mul_ps(_mm256_set1_ps(-8), scale); }
   template <int Shift>
-  static V widen_nibbles(const uint8_t* p) {
+  static V widen_q4(const uint8_t* p, V scale, V minus_8_scale) {
     __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
     v = Shift == 0 ? _mm256_and_si256(v, _mm256_set1_epi32(0x0f)) : _mm256_srli_epi32(v, Shift);
-    return _mm256_cvtepi32_ps(_mm256_sub_epi32(v, _mm256_set1_epi32(8)));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), scale, minus_8_scale);
   }
 };
 

@@ -49,11 +49,15 @@ struct Avx512Packed : Avx512 {
     return _mm512_cvtepi32_ps(
         _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
   }
+  static V q4_levels(V scale) {
+    const __m512 levels = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm512_mul_ps(levels, scale);
+  }
   template <int Shift>
-  static V widen_nibbles(const uint8_t* p) {
+  static V widen_q4(const uint8_t* p, V /*scale*/, V levels) {
     __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     v = Shift == 0 ? _mm512_and_si512(v, _mm512_set1_epi32(0x0f)) : _mm512_srli_epi32(v, Shift);
-    return _mm512_cvtepi32_ps(_mm512_sub_epi32(v, _mm512_set1_epi32(8)));
+    return _mm512_permutexvar_ps(v, levels);
   }
 };
 
