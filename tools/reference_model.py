@@ -3,7 +3,9 @@
 
 Reads a Hugging Face model directory (config.json plus model.safetensors, or
 model.safetensors.index.json and its shards), parsing safetensors itself, and computes the
-full-sequence causal logits the way Hugging Face transformers does, in float32 (or float64).
+full-sequence causal logits the way Hugging Face transformers does, in float32 (or float64),
+optionally with the weights rounded as the engine holds them in a model.dtype
+(reference_formats.py: bfloat16, float16, int8, int4).
 
 Architectures: GPT-2 (model_type "gpt2") and the Llama family ("llama", "mistral", "qwen2"),
 including grouped-query attention, optional q/k/v/o/mlp biases, rope_theta and rope_scaling
@@ -11,15 +13,17 @@ of type "llama3" and "linear".
 
 As a program:
   /usr/bin/python3 tools/reference_model.py --model DIR --tokens "1 2 3" [--float64]
-      [--decode N] [--json]
+      [--decode N] [--json] [--dtype float32|bfloat16|float16|int8|int4]
 prints, for the last position, the top tokens (and optionally greedily decodes N tokens).
 
 The model is split by job: reference_safetensors.py (reading and writing the files),
-reference_layers.py (activations, causal attention), reference_llama.py and reference_gpt2.py
-(the two families); this module builds and loads them and re-exports their names.
+reference_formats.py (the engine's weight formats), reference_layers.py (activations, causal
+attention), reference_llama.py and reference_gpt2.py (the two families); this module builds and
+loads them and re-exports their names.
 
 As a module:
   model = reference_model.load_model(DIR)          # torch.nn.Module, autograd works
+  model = reference_model.load_model(DIR, weight_format="int4")  # the engine's int4 weights
   logits = model(torch.tensor([1, 2, 3]))          # [seq, vocab]
   model = reference_model.LlamaForCausalLM(config) # random init, e.g. for training
   reference_model.save_safetensors(path, tensors, dtype=torch.bfloat16)
@@ -34,6 +38,7 @@ import torch
 import torch.nn as nn
 
 # The pieces, one module per job; their names are re-exported here, the one module callers use.
+from reference_formats import FORMATS, round_weights
 from reference_gpt2 import GPT2LMHeadModel  # noqa: F401
 from reference_layers import activation, causal_attention  # noqa: F401
 from reference_llama import LLAMA_TYPES, LlamaForCausalLM, rope_inv_freq  # noqa: F401
@@ -55,8 +60,9 @@ def load_config(model_dir):
         return json.load(f)
 
 
-def load_model(model_dir, dtype=torch.float32, verbose=False):
-    """Builds the model for a directory's config.json and loads its weights (as `dtype`)."""
+def load_model(model_dir, dtype=torch.float32, verbose=False, weight_format="float32"):
+    """Builds the model for a directory's config.json and loads its weights (as `dtype`),
+    first rounded as the engine holds them in `weight_format` (one of FORMATS)."""
     config = load_config(model_dir)
     model_type = config.get("model_type")
     tensors = load_model_tensors(model_dir)
@@ -106,7 +112,10 @@ def load_model(model_dir, dtype=torch.float32, verbose=False):
         if tuple(tensors[name].shape) != tuple(value.shape):
             raise ValueError(f"{name}: shape {list(tensors[name].shape)}, "
                              f"expected {list(value.shape)}")
-    model.load_state_dict({n: tensors[n] for n in expected}, strict=True)
+    # After the tied head is dropped: the one matrix left is rounded as a head.
+    tensors = round_weights({n: tensors[n] for n in expected}, weight_format, model_type,
+                            getattr(model, "tied", False))
+    model.load_state_dict(tensors, strict=True)
     model.to(dtype)
     model.eval()
     return model
@@ -156,12 +165,14 @@ def main():
     parser.add_argument("--tokens", required=True, help='space-separated ids, e.g. "1 2 3"')
     parser.add_argument("--decode", type=int, default=0, help="greedy tokens to generate")
     parser.add_argument("--float64", action="store_true")
+    parser.add_argument("--dtype", choices=FORMATS, default="float32",
+                        help="round the weights as the engine holds them in this model.dtype")
     parser.add_argument("--json", action="store_true",
                         help="print {tokens, logits (all positions)} as JSON")
     args = parser.parse_args()
     torch.set_num_threads(1)
     dtype = torch.float64 if args.float64 else torch.float32
-    model = load_model(args.model, dtype, verbose=True)
+    model = load_model(args.model, dtype, verbose=True, weight_format=args.dtype)
     tokens = [int(t) for t in args.tokens.split()]
     if args.decode:
         tokens = generate(model, tokens, args.decode)
