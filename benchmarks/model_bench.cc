@@ -204,9 +204,7 @@ int model_main(const Options& opts) {
   const bool compare = opts.has("compare-blas");
   for (int variant = 0; variant < (compare ? 2 : 1); ++variant) {
     const bool kernel = engine->use_small_batch_kernel(variant == 0);
-    const std::string products = kernel ? std::string("small-batch kernel (") +
-                                              to_string(best_kernel_isa()) + ") + BLAS for prefill"
-                                        : "BLAS only";
+    const std::string products = kernel ? engine->products_name() : "BLAS only";
     std::printf("decode%s, %s:\n",
                 mixed_chunk > 0
                     ? (" + a " + std::to_string(mixed_chunk) + "-token prompt chunk").c_str()
