@@ -32,9 +32,10 @@ constexpr int kFullTileFromInputs = 8;
 using OneRowTile = Avx2<1>;
 using FullTile = Avx2<3>;
 
-// Packed weights (packed_tile.h): 2 rows x 4 inputs, as each row's block also holds its scale
-// in a register (2 scales + 2 widened weights + 8 accumulators + the input and constants).
-struct Avx2Packed : Avx2<2> {
+// Packed weights (packed_tile.h): one row x up to 4 inputs (more go through the float32 tile on
+// widened rows). At one input, where decode is bound by widening the weights, one row at a time
+// beat 2 and 4 rows on the Zen 5 VM (TinyLlama's int8 products: 43 ms against 61 and 49 ms).
+struct Avx2Packed : Avx2<1> {
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
   static V broadcast_f16(uint16_t h) {
