@@ -1,6 +1,8 @@
 // The only translation unit of the engine that includes torch.
 #include "engine/engine.h"
 
+#include <malloc.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -499,6 +501,22 @@ void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float
   std::memcpy(logits->data(), out.data_ptr<float>(), logits->size() * sizeof(float));
 }
 
+// A forward allocates and frees its activations (a 128-token prefill of GPT-2 small: tensors
+// of 0.4-1.5 MB) through malloc. glibc maps every block above its mmap threshold afresh and
+// unmaps it on free, so each forward would fault all of its activation pages in again (half
+// of a packed-weight prefill's time on the Zen 5 VM). glibc raises that threshold by itself
+// after the first large free, which the float32 load's temporary copies happened to do; packed
+// loading frees nothing large. Set it, and the trim threshold that returns freed heap to the
+// system, once for the process (the engine's are its largest allocations by far).
+void keep_freed_memory() {
+  static const bool done = [] {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest on 64-bit
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    return true;
+  }();
+  (void)done;
+}
+
 }  // namespace
 
 bool cuda_available() { return torch::cuda::is_available(); }
@@ -544,6 +562,7 @@ bool Engine::create(const ModelConfig& config, const ModelWeights& weights,
     return false;
   }
   if (options.threads > 0) torch::set_num_threads(options.threads);
+  keep_freed_memory();
   auto engine = std::make_unique<TorchEngine>(config, options, *device, dtype, format);
   try {
     if (!engine->build(weights, error)) return false;
