@@ -41,7 +41,12 @@ bool Server::step() {
   if (batch_.empty()) return false;
   const uint64_t step_start_ns = shm::monotonic_ns();
   const uint64_t step_start_cpu = shm::thread_cpu_ns();
+  // A step ends by itself, however long it takes (seconds for a long prefill on a large model):
+  // the heartbeat stays fresh through it, as heartbeat.h promises, so that clients do not call
+  // a busy daemon dead.
+  heartbeat_->enter_bounded_phase();
   backend_->step(batch_, &outputs_);
+  heartbeat_->leave_bounded_phase();
   const uint64_t backend_cpu_ns = shm::thread_cpu_ns() - step_start_cpu;
   // A model step takes milliseconds: first-token times are taken after it, not at its start.
   const uint64_t stepped_ns = shm::monotonic_ns();

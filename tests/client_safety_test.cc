@@ -324,6 +324,26 @@ TEST(ClientSafety, PriorityOutsideTheDaemonsBoundIsRefusedAtSubmission) {
 
 // ---- Item 5: a stopped daemon must not hang its clients.
 
+// A daemon busy in one long model step (a big prefill on a large model takes seconds) is
+// responding: its heartbeat thread keeps the heartbeat fresh through the step, so a client
+// whose bound is shorter than the step waits for its tokens instead of calling it dead.
+TEST(ClientSafety, LongModelStepIsNotReportedAsNotResponding) {
+  Daemon daemon({"--set", "model.echo_step_delay_us=1500000"});
+  ASSERT_TRUE(daemon.ready());
+  ConnectOptions options;
+  options.daemon_timeout = 500ms;
+  auto client = connect_or_fail(daemon.name(), options);
+  ASSERT_NE(client, nullptr);
+  std::unique_ptr<Stream> stream;
+  ASSERT_TRUE(client->generate("ab", tokens(2), &stream).ok());
+  Token t;
+  std::string got;
+  Status s;
+  while ((s = stream->next(&t)).ok()) got += t.text;
+  EXPECT_TRUE(s.end_of_stream()) << s.to_string();
+  EXPECT_EQ(got, "ab");
+}
+
 TEST(ClientSafety, StoppedDaemonIsReportedAsNotRespondingAndTheStreamGoesOn) {
   Daemon daemon({"--set", "model.echo_step_delay_us=2000"});
   ASSERT_TRUE(daemon.ready());
