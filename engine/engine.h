@@ -45,8 +45,8 @@ class Engine {
                      std::string* error);
 
   // Runs every input and writes the logits of each input's last token (of each of its tokens
-  // with all_logits), float32, a row of vocab_size() each, in input order. Inputs must use distinct slots,
-  // and position + tokens.size() <= max_seq_len() (callers check; violations throw, as do
+  // with all_logits), float32, a row of vocab_size() each, in input order. Inputs must use distinct
+  // slots, and position + tokens.size() <= max_seq_len() (callers check; violations throw, as do
   // device errors such as running out of memory).
   virtual void forward(std::span<const EngineInput> inputs, std::vector<float>* logits) = 0;
 

@@ -80,8 +80,8 @@ void check(KernelIsa isa, WeightFormat format, const Case& c, bool parallel) {
     packed_matmul_parallel(isa, x.data() + b * c.k, 1, matrix, bp, alone.data(), 2);
     for (int64_t r = 0; r < c.n; ++r) {
       ASSERT_EQ(alone[r], y[b * c.n + r])
-          << to_string(isa) << " " << quant::format_name(format) << " batch " << c.batch
-          << " n " << c.n << " k " << c.k << ": input " << b << " row " << r << " alone";
+          << to_string(isa) << " " << quant::format_name(format) << " batch " << c.batch << " n "
+          << c.n << " k " << c.k << ": input " << b << " row " << r << " alone";
     }
   }
   std::vector<float> row(static_cast<size_t>(c.k));
