@@ -93,14 +93,13 @@ void pack_matrix(const MatrixSource& source, quant::WeightFormat format, char* o
 
 void drop_pages(const TensorInfo& tensor) {
   const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const auto begin = reinterpret_cast<uintptr_t>(tensor.data);
-  const uintptr_t end = begin + tensor.bytes;
-  // Only whole pages inside the tensor: its neighbours' pages may still be in use.
+  // Only whole pages inside the tensor: its neighbours' pages may still be in use. Pointer
+  // arithmetic from the tensor's own pointer, so no integer becomes a pointer.
+  auto* data = static_cast<char*>(const_cast<void*>(tensor.data));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data);
   const uintptr_t first = (begin + page - 1) / page * page;
-  const uintptr_t last = end / page * page;
-  if (last > first) {
-    ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
-  }
+  const uintptr_t last = (begin + tensor.bytes) / page * page;
+  if (last > first) ::madvise(data + (first - begin), last - first, MADV_DONTNEED);
 }
 
 }  // namespace ringserve::model

@@ -245,9 +245,11 @@ TEST(EngineOptionsTest, RowsOfPartBlocksFallBackToFloat16) {
   options.dtype = "int8";
   ASSERT_TRUE(Engine::create(config, *weights, options, &int8, &error)) << error;
   // Each layer's down projection [64, 80] in float16 (2 bytes a weight), the rest in int8.
-  const uint64_t down = 64 * 80;
-  const uint64_t others = (f16->weight_bytes() - spec.layers * down * 2 - 5 * 64 * 4) / 2;
-  EXPECT_EQ(int8->weight_bytes(), spec.layers * down * 2 + others * 34 / 32 + 5 * 64 * 4);
+  const uint64_t down = uint64_t{64} * 80;
+  const uint64_t norms = uint64_t{5} * 64 * 4;  // 2 per layer and the final one, float32
+  const auto layers = static_cast<uint64_t>(spec.layers);
+  const uint64_t others = (f16->weight_bytes() - (layers * down * 2) - norms) / 2;
+  EXPECT_EQ(int8->weight_bytes(), (layers * down * 2) + (others * 34 / 32) + norms);
   const std::vector<int32_t> prompt = {3, 1, 4, 1, 5};
   const auto want = run_alone(*f16, prompt, 3);
   const auto got = run_alone(*int8, prompt, 3);
