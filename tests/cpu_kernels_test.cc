@@ -16,17 +16,10 @@
 #include <vector>
 
 #include "engine/kernels/cpu_kernels.h"
+#include "tests/kernel_isas.h"
 
 namespace ringserve::model {
 namespace {
-
-std::vector<KernelIsa> runnable_isas() {
-  std::vector<KernelIsa> isas;
-  const KernelIsa best = best_kernel_isa();
-  if (best >= KernelIsa::kAvx2) isas.push_back(KernelIsa::kAvx2);
-  if (best >= KernelIsa::kAvx512) isas.push_back(KernelIsa::kAvx512);
-  return isas;
-}
 
 std::vector<float> random_floats(size_t count, std::mt19937* rng) {
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);

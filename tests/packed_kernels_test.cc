@@ -16,19 +16,12 @@
 
 #include "engine/kernels/cpu_kernels.h"
 #include "engine/quant/quantize.h"
+#include "tests/kernel_isas.h"
 
 namespace ringserve::model {
 namespace {
 
 using quant::WeightFormat;
-
-std::vector<KernelIsa> runnable_isas() {
-  std::vector<KernelIsa> isas;
-  const KernelIsa best = best_kernel_isa();
-  if (best >= KernelIsa::kAvx2) isas.push_back(KernelIsa::kAvx2);
-  if (best >= KernelIsa::kAvx512) isas.push_back(KernelIsa::kAvx512);
-  return isas;
-}
 
 struct Case {
   int batch;
