@@ -1,6 +1,8 @@
 // The small-batch product over packed weights (bfloat16, float16, int8 and int4 blocks) against
 // a plain scalar reference of the same format: each row dequantized by quant::dequantize_row
-// (the weights the format stands for), then a double-precision dot with each input. Every ISA
+// (the weights the format stands for), then a double-precision dot with each input -- for the
+// block formats, with each input quantized by quant::quantize_activation_block (d * q), as
+// their integer products take it. Every ISA
 // this CPU runs, over batches that leave each edge of the 4-input tiles, row counts that leave
 // 1..3 rows over the 4- and 2-row tiles, one block and many blocks per row (and, for the 16-bit
 // formats, rows that end inside a block), with and without bias, serial calls over uneven row
@@ -77,6 +79,16 @@ void check(KernelIsa isa, WeightFormat format, const Case& c, bool parallel) {
           << c.n << " k " << c.k << ": input " << b << " row " << r << " alone";
     }
   }
+  // The inputs the kernel multiplies by: x, or for a block format x quantized block by block.
+  std::vector<double> inputs(x.begin(), x.end());
+  if (quant::is_block_format(format)) {
+    for (size_t i = 0; i < x.size(); i += quant::kBlockWeights) {
+      int8_t q[quant::kBlockWeights];
+      float d = 0;
+      quant::quantize_activation_block(x.data() + i, q, &d);
+      for (int j = 0; j < quant::kBlockWeights; ++j) inputs[i + j] = double{d} * q[j];
+    }
+  }
   std::vector<float> row(static_cast<size_t>(c.k));
   for (int64_t r = 0; r < c.n; ++r) {
     quant::dequantize_row(format, packed.data() + r * row_bytes, c.k, row.data());
@@ -84,7 +96,7 @@ void check(KernelIsa isa, WeightFormat format, const Case& c, bool parallel) {
       double expected = c.bias ? bias[r] : 0.0;
       double magnitude = 0;
       for (int64_t i = 0; i < c.k; ++i) {
-        const double term = static_cast<double>(x[b * c.k + i]) * row[i];
+        const double term = inputs[b * c.k + i] * row[i];
         expected += term;
         magnitude += std::fabs(term);
       }

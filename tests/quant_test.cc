@@ -157,5 +157,35 @@ TEST(BlockFormats, ZeroBlocksStayZeroAndRowsHaveTheirSize) {
   EXPECT_FALSE(parse_format("int3", &unused));
 }
 
+// The integer products' inputs: the largest magnitude maps to +-127, the rest round to their
+// nearest level with ties to even (x * 127 / amax exactly 0.5 and 1.5 here), and a zero block
+// is zero with a zero scale (no division by zero).
+TEST(ActivationBlock, ExtremeIs127AndTiesGoToEven) {
+  float x[kBlockWeights] = {};
+  x[0] = -2.54f;  // amax: 127 / 2.54 = 50 per unit
+  x[1] = 2.54f;
+  x[2] = 0.01f;   // 0.5 -> 0
+  x[3] = 0.03f;   // 1.5 -> 2
+  x[4] = -0.03f;  // -1.5 -> -2
+  x[5] = 0.05f;   // 2.5 -> 2
+  x[6] = 1.0f;    // 50
+  int8_t q[kBlockWeights];
+  float d = 0;
+  quantize_activation_block(x, q, &d);
+  EXPECT_EQ(d, 2.54f / 127.0f);
+  const float inverse = 127.0f / 2.54f;
+  for (int j = 0; j < kBlockWeights; ++j) {
+    EXPECT_EQ(q[j], static_cast<int8_t>(std::nearbyint(x[j] * inverse))) << j;
+  }
+  EXPECT_EQ(q[0], -127);
+  EXPECT_EQ(q[1], 127);
+  EXPECT_EQ(q[6], 50);
+  EXPECT_EQ(q[7], 0);
+  const float zeros[kBlockWeights] = {};
+  quantize_activation_block(zeros, q, &d);
+  EXPECT_EQ(d, 0.0f);
+  for (int j = 0; j < kBlockWeights; ++j) EXPECT_EQ(q[j], 0) << j;
+}
+
 }  // namespace
 }  // namespace ringserve::quant

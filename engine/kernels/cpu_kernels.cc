@@ -226,19 +226,85 @@ class BlockRun {
 
 // One row is bound by reading the weights, and there AVX2's one-row tile streamed 4-6% faster
 // than the 6x4 AVX-512 tile on the Zen 5 VM (an ad hoc A/B over the GPT-2-small products);
-// from two rows on AVX-512 is as fast or faster (1.5x at 16). The packed formats' tiles widen
+// from two rows on AVX-512 is as fast or faster (1.5x at 16). The 16-bit formats' tiles widen
 // the weights first, which one AVX-512 row does in half the instructions of two AVX2 rows.
 bool runs_avx512_tile(KernelIsa isa, const PackedMatrix& w, int batch) {
   return isa == KernelIsa::kAvx512 && (batch > 1 || w.format != quant::WeightFormat::kFloat32);
 }
 
+// CPUID.7.0: EBX bits 30 and 31 (AVX512BW, AVX512VL), ECX bit 11 (AVX512-VNNI); the caller has
+// seen AVX512F, whose check includes the OS's.
+bool cpu_has_avx512_vnni() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) != 0 && (ebx & (1u << 30)) != 0 &&
+         (ebx & (1u << 31)) != 0 && (ecx & (1u << 11)) != 0;
+}
+
+// The block formats' integer product runs on AVX-512 with VNNI, else on AVX2.
+bool runs_vnni(KernelIsa isa) {
+  static const bool vnni = cpu_has_avx512_vnni();
+  return isa == KernelIsa::kAvx512 && vnni;
+}
+
 int tile_rows(KernelIsa isa, const PackedMatrix& w, int batch) {
+  if (quant::is_block_format(w.format)) {
+    return runs_vnni(isa) ? integer_tile_rows_avx512() : integer_tile_rows_avx2();
+  }
   if (w.format == quant::WeightFormat::kFloat32) {
     return runs_avx512_tile(isa, w, batch) ? small_batch_tile_rows_avx512(batch)
                                            : small_batch_tile_rows_avx2(batch);
   }
   return runs_avx512_tile(isa, w, batch) ? packed_tile_rows_avx512(batch)
                                          : packed_tile_rows_avx2(batch);
+}
+
+// One product: the inputs as its kernel reads them (float32, or quantized for a block
+// format's integer product, once for all its row blocks).
+struct Operands {
+  KernelIsa isa;
+  const void* x;
+  int batch;
+  const PackedMatrix& w;
+  const float* bias;
+  float* y;
+};
+
+// Quantizes x for w's integer product into `buffer` (a block format's), or leaves it as it is.
+const void* kernel_inputs(KernelIsa isa, const float* x, int batch, const PackedMatrix& w,
+                          std::vector<char>* buffer, int threads) {
+  if (!quant::is_block_format(w.format)) return x;
+  const bool vnni = runs_vnni(isa);
+  const int64_t bytes = vnni ? quantized_input_bytes_avx512(w.k) : quantized_input_bytes_avx2(w.k);
+  buffer->resize(static_cast<size_t>(bytes * batch));
+  auto* quantize = vnni ? &quantize_inputs_avx512 : &quantize_inputs_avx2;
+#pragma omp parallel for num_threads(std::max(1, threads)) schedule(static) if (batch > 1)
+  for (int b = 0; b < batch; ++b) {
+    quantize(w.format, x + (b * w.k), 1, w.k, buffer->data() + (b * bytes));
+  }
+  return buffer->data();
+}
+
+void multiply_rows(const Operands& p, int64_t row_begin, int64_t row_end, int64_t prefetch_end) {
+  const PackedMatrix& w = p.w;
+  const auto* bytes = static_cast<const char*>(w.data);
+  const int64_t stride = quant::row_bytes(w.format, w.k);
+  if (quant::is_block_format(w.format)) {
+    auto* rows = runs_vnni(p.isa) ? &integer_rows_avx512 : &integer_rows_avx2;
+    rows(w.format, p.x, p.batch, bytes, stride, w.k, p.bias, p.y, w.n, row_begin, row_end,
+         prefetch_end);
+    return;
+  }
+  const auto* x = static_cast<const float*>(p.x);
+  const bool avx512 = runs_avx512_tile(p.isa, w, p.batch);
+  if (w.format == quant::WeightFormat::kFloat32) {
+    const auto* wf = static_cast<const float*>(w.data);
+    auto* rows = avx512 ? &small_batch_rows_avx512 : &small_batch_rows_avx2;
+    rows(x, p.batch, wf, w.k, p.bias, p.y, w.n, row_begin, row_end, prefetch_end);
+    return;
+  }
+  auto* rows = avx512 ? &packed_rows_avx512 : &packed_rows_avx2;
+  rows(w.format, x, p.batch, bytes, stride, w.k, p.bias, p.y, w.n, row_begin, row_end,
+       prefetch_end);
 }
 
 // The most weight bytes in one row block, the one blocking of the small-batch product: the
@@ -268,9 +334,11 @@ void packed_matmul_parallel(KernelIsa isa, const float* x, int batch, const Pack
   // products' time on the Zen 3 host, was spent by the other waiting at the end of the parallel
   // region.
   const int64_t n = w.n;
+  threads = std::max(1, threads);
+  thread_local std::vector<char> quantized;
+  const Operands p{isa, kernel_inputs(isa, x, batch, w, &quantized, threads), batch, w, bias, y};
   const int64_t block = block_rows(quant::row_bytes(w.format, w.k), tile_rows(isa, w, batch));
   const int64_t blocks = (n + block - 1) / block;
-  threads = std::max(1, threads);
   std::vector<BlockRun> runs(static_cast<size_t>(threads));
   const int64_t per_thread = (blocks + threads - 1) / threads;
   for (int64_t t = 0; t < threads; ++t) {
@@ -285,15 +353,14 @@ void packed_matmul_parallel(KernelIsa isa, const float* x, int batch, const Pack
     const int64_t me = omp_get_thread_num();
     int64_t back = 0;
     for (int64_t i; (i = runs[static_cast<size_t>(me)].take_front(&back)) >= 0;) {
-      packed_matmul(isa, x, batch, w, bias, y, i * block, std::min(n, (i + 1) * block),
-                    std::min(n, back * block));
+      multiply_rows(p, i * block, std::min(n, (i + 1) * block), std::min(n, back * block));
     }
     for (int64_t other = 1; other < threads; ++other) {
       BlockRun& run = runs[static_cast<size_t>((me + other) % threads)];
       for (int64_t i; (i = run.take_back()) >= 0;) {
         // No prefetch: the rows after a block taken from the back are already done.
         const int64_t end = std::min(n, (i + 1) * block);
-        packed_matmul(isa, x, batch, w, bias, y, i * block, end, end);
+        multiply_rows(p, i * block, end, end);
       }
     }
   }
@@ -302,20 +369,9 @@ void packed_matmul_parallel(KernelIsa isa, const float* x, int batch, const Pack
 void packed_matmul(KernelIsa isa, const float* x, int batch, const PackedMatrix& w,
                    const float* bias, float* y, int64_t row_begin, int64_t row_end,
                    int64_t prefetch_end) {
-  const bool avx512 = runs_avx512_tile(isa, w, batch);
-  if (w.format == quant::WeightFormat::kFloat32) {
-    const auto* wf = static_cast<const float*>(w.data);
-    if (avx512) {
-      small_batch_rows_avx512(x, batch, wf, w.k, bias, y, w.n, row_begin, row_end, prefetch_end);
-    } else {
-      small_batch_rows_avx2(x, batch, wf, w.k, bias, y, w.n, row_begin, row_end, prefetch_end);
-    }
-    return;
-  }
-  const auto* bytes = static_cast<const char*>(w.data);
-  const int64_t stride = quant::row_bytes(w.format, w.k);
-  auto* rows = avx512 ? &packed_rows_avx512 : &packed_rows_avx2;
-  rows(w.format, x, batch, bytes, stride, w.k, bias, y, w.n, row_begin, row_end, prefetch_end);
+  thread_local std::vector<char> quantized;
+  const Operands p{isa, kernel_inputs(isa, x, batch, w, &quantized, 1), batch, w, bias, y};
+  multiply_rows(p, row_begin, row_end, prefetch_end);
 }
 
 void small_batch_matmul_parallel(KernelIsa isa, const float* x, int batch, const float* w,

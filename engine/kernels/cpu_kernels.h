@@ -59,11 +59,13 @@ struct PackedMatrix {
 };
 
 // small_batch_matmul(_parallel) over a matrix of any format: y[b * n + r] = dot(x[b], W[r]) +
-// bias[r] with W the float32 weights the format stands for (quant::dequantize_row), widened in
-// registers from the packed bytes, which are read from memory once per call as above. The
-// float32 format is the float32 product. Any batch: above small_batch_max_rows() the packed
-// formats have no BLAS to go to, and the tile still reads each weight once per group of four
-// inputs.
+// bias[r], the packed bytes read from memory once per call as above. The float32 format is the
+// float32 product. The 16-bit formats: W the float32 weights they stand for
+// (quant::dequantize_row), widened in registers. The block formats (Q8_0, Q4_0): integer dot
+// products (AVX512-VNNI, else AVX2) of their blocks with x quantized the same way, once per call
+// (quant::quantize_activation_block): dot(d * q of x[b], W[r]). Any batch: above
+// small_batch_max_rows() the packed formats have no BLAS to go to, and the tile still reads each
+// weight once per group of four inputs.
 void packed_matmul(KernelIsa isa, const float* x, int batch, const PackedMatrix& w,
                    const float* bias, float* y, int64_t row_begin, int64_t row_end,
                    int64_t prefetch_end);

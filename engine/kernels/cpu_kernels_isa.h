@@ -31,6 +31,25 @@ void packed_rows_avx512(quant::WeightFormat format, const float* x, int batch, c
                         int64_t row_stride, int64_t k, const float* bias, float* y, int64_t n,
                         int64_t row_begin, int64_t row_end, int64_t prefetch_end);
 
+// The integer product over Q8_0 / Q4_0 weights (integer_tile.h): quantize_inputs_* writes
+// `batch` inputs of k columns quantized for `format` into out (quantized_input_bytes_*(k) bytes
+// each); integer_rows_* is small_batch_rows_* over them; integer_tile_rows_*: the tile's height.
+// The AVX-512 ones need AVX512BW and AVX512-VNNI besides AVX512F.
+int64_t quantized_input_bytes_avx2(int64_t k);
+int64_t quantized_input_bytes_avx512(int64_t k);
+void quantize_inputs_avx2(quant::WeightFormat format, const float* x, int batch, int64_t k,
+                          void* out);
+void quantize_inputs_avx512(quant::WeightFormat format, const float* x, int batch, int64_t k,
+                            void* out);
+int integer_tile_rows_avx2();
+int integer_tile_rows_avx512();
+void integer_rows_avx2(quant::WeightFormat format, const void* x, int batch, const char* w,
+                       int64_t row_stride, int64_t k, const float* bias, float* y, int64_t n,
+                       int64_t row_begin, int64_t row_end, int64_t prefetch_end);
+void integer_rows_avx512(quant::WeightFormat format, const void* x, int batch, const char* w,
+                         int64_t row_stride, int64_t k, const float* bias, float* y, int64_t n,
+                         int64_t row_begin, int64_t row_end, int64_t prefetch_end);
+
 // x[i] = GELU (tanh approximation) of x[i], i in [0, n); activation_simd.h.
 void gelu_tanh_avx2(float* x, int64_t n);
 void gelu_tanh_avx512(float* x, int64_t n);

@@ -1,18 +1,16 @@
-// The small-batch product over weights held in 16 bits or in quantized blocks
-// (engine/quant/block_formats.h), written once for any vector ISA like small_batch_tile.h and
-// included, after it, by the same two per-ISA translation units only.
+// The small-batch product over weights held in 16 bits (bfloat16, float16), written once for
+// any vector ISA like small_batch_tile.h and included, after it, by the same two per-ISA
+// translation units only. (The block formats have integer products: integer_tile.h.)
 //
 // The weights are widened to float32 in registers, a block of kBlockWeights columns at a time
-// (bfloat16: a shift; float16: F16C; int8 and int4: integer widening and the block's scale),
-// and multiplied into the same register tile as the float32 product: each widened weight
-// vector feeds every input of the tile, so the widening costs once per weight and tile, and a
-// small batch reads the packed bytes from memory once. The activations stay float32: the
-// product is the float32 product of the dequantized weights (quant::dequantize_row) with x,
-// accumulated in float32, whatever the batch.
+// (bfloat16: a shift; float16: F16C), and multiplied into the same register tile as the
+// float32 product: each widened weight vector feeds every input of the tile, so the widening
+// costs once per weight and tile, and a small batch reads the packed bytes from memory once.
+// The activations stay float32: the product is the float32 product of the dequantized weights
+// (quant::dequantize_row) with x, accumulated in float32, whatever the batch.
 //
-// Besides small_batch_tile.h's traits, the ISA traits give: widen_bf16(p), widen_f16(p),
-// widen_i8(p) (kWidth weights from p), q4_levels(scale) and widen_q4<Shift>(p, scale, levels)
-// (Q4_0Weights), broadcast_f16(h), mul(a, b), store(p, v).
+// Besides small_batch_tile.h's traits, the ISA traits give: widen_bf16(p), widen_f16(p) (kWidth
+// weights from p), store(p, v).
 #pragma once
 
 #include <algorithm>
@@ -28,11 +26,9 @@ namespace ringserve::model::small_batch {
 
 using quant::kBlockWeights;
 
-// A format's view of one block of one row: block(row, i) reads what the block needs once (its
-// scale); part<S>(block) is its S-th group of kWidth weights as float32. The 16-bit formats
-// also take rows that end inside a block: vector(row, c) is the kWidth weights from column c,
-// at(row, c) weight c, for the tail (never called for the block formats, whose rows are
-// whole blocks).
+// A format's view of one block of one row: block(row, i) finds it; part<S>(block) is its S-th
+// group of kWidth weights as float32. Rows may end inside a block: vector(row, c) is the
+// kWidth weights from column c, at(row, c) weight c, for the tail.
 template <class Isa>
 struct Bf16Weights {
   static typename Isa::V vector(const char* row, int64_t c) {
@@ -69,58 +65,14 @@ struct F16Weights {
   }
 };
 
-template <class Isa>
-struct Q8_0Weights {
-  static typename Isa::V vector(const char* /*row*/, int64_t /*c*/) { return Isa::zero(); }
-  static float at(const char* /*row*/, int64_t /*c*/) { return 0; }
-  struct Block {
-    const int8_t* q;
-    typename Isa::V scale;
-  };
-  static Block block(const char* row, int64_t i) {
-    const auto* b = reinterpret_cast<const quant::BlockQ8_0*>(row) + i;
-    return {b->q, Isa::broadcast_f16(b->scale)};
-  }
-  template <int S>
-  static typename Isa::V part(const Block& b) {
-    return Isa::mul(Isa::widen_i8(b.q + S * Isa::kWidth), b.scale);
-  }
-};
-
-// Q4_0: weights 0..15 are the low nibbles of q[0..15], weights 16..31 the high nibbles. The
-// block's sixteen levels d * (nibble - 8) are made once per block (Isa::q4_levels) and each
-// nibble widened to its level (Isa::widen_q4): on AVX-512 a permute from the levels, on AVX2
-// d * nibble + (-8 d) in one FMA. Either way the float32 product d * (nibble - 8) is exact, so
-// both give quant::dequantize_row's weights.
-template <class Isa>
-struct Q4_0Weights {
-  static typename Isa::V vector(const char* /*row*/, int64_t /*c*/) { return Isa::zero(); }
-  static float at(const char* /*row*/, int64_t /*c*/) { return 0; }
-  struct Block {
-    const uint8_t* q;
-    typename Isa::V scale;
-    typename Isa::V levels;
-  };
-  static Block block(const char* row, int64_t i) {
-    const auto* b = reinterpret_cast<const quant::BlockQ4_0*>(row) + i;
-    const typename Isa::V scale = Isa::broadcast_f16(b->scale);
-    return {b->q, scale, Isa::q4_levels(scale)};
-  }
-  template <int S>
-  static typename Isa::V part(const Block& b) {
-    constexpr int kFirst = S * Isa::kWidth;  // the first weight of this part
-    constexpr int kHalf = kBlockWeights / 2;
-    constexpr int kShift = kFirst < kHalf ? 0 : 4;
-    return Isa::template widen_q4<kShift>(b.q + kFirst % kHalf, b.scale, b.levels);
-  }
-};
-
 // R weight rows of format Weights<Isa> against B float32 inputs (k a multiple of kBlockWeights
 // for the block formats). Same contract as small_batch_tile.h's tile().
 template <class Isa, template <class> class Weights, int R, int B>
-void packed_tile(const float* x, int64_t k, const char* w, int64_t row_stride, const float* bias,
-                 float* y, int64_t n, const char* prefetch, const char* prefetch_end) {
+void packed_tile(const void* inputs, int64_t k, const char* w, int64_t row_stride,
+                 const float* bias, float* y, int64_t n, const char* prefetch,
+                 const char* prefetch_end) {
   using V = typename Isa::V;
+  const auto* x = static_cast<const float*>(inputs);
   using Format = Weights<Isa>;
   constexpr int kParts = kBlockWeights / Isa::kWidth;
   V acc[R][B];
@@ -187,6 +139,7 @@ struct PackedTile {
   template <class Isa, int R, int B>
   struct Of {
     static constexpr TileFn fn = &packed_tile<Isa, Weights, R, B>;
+    static int64_t input_bytes(int64_t k) { return k * int64_t{sizeof(float)}; }
   };
 };
 
@@ -266,14 +219,8 @@ void packed_rows(quant::WeightFormat format, const float* x, int batch, const ch
       packed_rows_of<Isa, FloatIsa, F16Weights>(x, batch, w, row_stride, k, bias, y, n, row_begin,
                                                 row_end, prefetch_end);
       break;
-    case quant::WeightFormat::kQ8_0:
-      packed_rows_of<Isa, FloatIsa, Q8_0Weights>(x, batch, w, row_stride, k, bias, y, n, row_begin,
-                                                 row_end, prefetch_end);
-      break;
+    case quant::WeightFormat::kQ8_0:  // the integer product's (integer_tile.h)
     case quant::WeightFormat::kQ4_0:
-      packed_rows_of<Isa, FloatIsa, Q4_0Weights>(x, batch, w, row_stride, k, bias, y, n, row_begin,
-                                                 row_end, prefetch_end);
-      break;
     case quant::WeightFormat::kFloat32:  // small_batch_rows_*, with the float32 tile's shape
       break;
   }

@@ -32,15 +32,12 @@ constexpr int kFullTileFromInputs = 8;
 using OneRowTile = Avx2<1>;
 using FullTile = Avx2<3>;
 
-// Packed weights (packed_tile.h): one row x up to 4 inputs (more go through the float32 tile on
-// widened rows). At one input, where decode is bound by widening the weights, one row at a time
-// beat 2 and 4 rows on the Zen 5 VM (TinyLlama's int8 products: 43 ms against 61 and 49 ms).
+// 16-bit weights (packed_tile.h): one row x up to 4 inputs (more go through the float32 tile on
+// widened rows). At one input, where decode was bound by widening the weights, one row at a
+// time beat 2 and 4 rows on the Zen 5 VM (TinyLlama's products, then in int8: 43 ms against 61
+// and 49 ms).
 struct Avx2Packed : Avx2<1> {
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
-  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
-  static V broadcast_f16(uint16_t h) {
-    return _mm256_cvtph_ps(_mm_set1_epi16(static_cast<int16_t>(h)));
-  }
   static V widen_bf16(const uint16_t* p) {
     const __m256i wide =
         _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -48,17 +45,6 @@ struct Avx2Packed : Avx2<1> {
   }
   static V widen_f16(const uint16_t* p) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  }
-  static V widen_i8(const int8_t* p) {
-    return _mm256_cvtepi32_ps(
-        _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
-  }
-  static V q4_levels(V scale) { return _mm256_mul_ps(_mm256_set1_ps(-8), scale); }
-  template <int Shift>
-  static V widen_q4(const uint8_t* p, V scale, V minus_8_scale) {
-    __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-    v = Shift == 0 ? _mm256_and_si256(v, _mm256_set1_epi32(0x0f)) : _mm256_srli_epi32(v, Shift);
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), scale, minus_8_scale);
   }
 };
 

@@ -28,16 +28,13 @@ struct Avx512 {
   static float sum(V v) { return _mm512_reduce_add_ps(v); }
 };
 
-// Packed weights (packed_tile.h): one row x up to 4 inputs (more go through the float32 tile on
-// widened rows). At one input, where decode is bound by widening the weights, one row at a time
-// beat 2 and 4 rows on the Zen 5 VM (TinyLlama's int8 products: 43 ms against 61 and 49 ms).
+// 16-bit weights (packed_tile.h): one row x up to 4 inputs (more go through the float32 tile on
+// widened rows). At one input, where decode was bound by widening the weights, one row at a
+// time beat 2 and 4 rows on the Zen 5 VM (TinyLlama's products, then in int8: 43 ms against 61
+// and 49 ms).
 struct Avx512Packed : Avx512 {
   static constexpr int kRows = 1;
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
-  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
-  static V broadcast_f16(uint16_t h) {
-    return _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(h)));
-  }
   static V widen_bf16(const uint16_t* p) {
     const __m512i wide =
         _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
@@ -45,20 +42,6 @@ struct Avx512Packed : Avx512 {
   }
   static V widen_f16(const uint16_t* p) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-  }
-  static V widen_i8(const int8_t* p) {
-    return _mm512_cvtepi32_ps(
-        _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
-  }
-  static V q4_levels(V scale) {
-    const __m512 levels = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm512_mul_ps(levels, scale);
-  }
-  template <int Shift>
-  static V widen_q4(const uint8_t* p, V /*scale*/, V levels) {
-    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    v = Shift == 0 ? _mm512_and_si512(v, _mm512_set1_epi32(0x0f)) : _mm512_srli_epi32(v, Shift);
-    return _mm512_permutexvar_ps(v, levels);
   }
 };
 

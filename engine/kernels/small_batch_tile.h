@@ -26,9 +26,10 @@ inline constexpr int64_t kLine = 64;  // bytes per cache line
 // the range needs it): the rows() loop hands each tile a slice of the next weight block, so the
 // memory reads of that block overlap this block's arithmetic instead of following it.
 template <class Isa, int R, int B>
-void tile(const float* x, int64_t k, const char* weights, int64_t /*row_stride*/, const float* bias,
-          float* y, int64_t n, const char* prefetch, const char* prefetch_end) {
+void tile(const void* inputs, int64_t k, const char* weights, int64_t /*row_stride*/,
+          const float* bias, float* y, int64_t n, const char* prefetch, const char* prefetch_end) {
   using V = typename Isa::V;
+  const auto* x = static_cast<const float*>(inputs);
   const auto* w = reinterpret_cast<const float*>(weights);
   V acc[R][B];
 #pragma GCC unroll 8
@@ -64,16 +65,19 @@ void tile(const float* x, int64_t k, const char* weights, int64_t /*row_stride*/
   }
 }
 
-// A tile: x [B, k], weights from `weights` (rows `row_stride` bytes apart, in whatever format
-// the tile reads), bias, y [B, n] written at its R rows; then the prefetch range.
-using TileFn = void (*)(const float* x, int64_t k, const char* weights, int64_t row_stride,
+// A tile: B inputs of k columns (float32 rows [B, k], or whatever form the tile reads them in),
+// weights from `weights` (rows `row_stride` bytes apart, in whatever format the tile reads),
+// bias, y [B, n] written at its R rows; then the prefetch range.
+using TileFn = void (*)(const void* inputs, int64_t k, const char* weights, int64_t row_stride,
                         const float* bias, float* y, int64_t n, const char* prefetch,
                         const char* prefetch_end);
 
-// The float32 tile for R rows and B inputs, the table's default.
+// The float32 tile for R rows and B inputs, the table's default. input_bytes(k): the bytes of
+// one input in the form the tile reads (here k floats).
 template <class Isa, int R, int B>
 struct FloatTile {
   static constexpr TileFn fn = &tile<Isa, R, B>;
+  static int64_t input_bytes(int64_t k) { return k * int64_t{sizeof(float)}; }
 };
 
 // tiles[r][b]: the tile for r rows and b inputs, 1 <= r <= kRows, 1 <= b <= kInputs (the full
@@ -107,10 +111,10 @@ struct TileTable {
 // Rows [row_end, prefetch_end) are the caller's next ones: as many of them as this block has are
 // prefetched while it is worked on.
 template <class Isa, template <class, int, int> class Tile = FloatTile>
-void rows(const float* x, int batch, const char* w, int64_t row_stride, int64_t k,
-          const float* bias, float* y, int64_t n, int64_t row_begin, int64_t row_end,
-          int64_t prefetch_end) {
+void rows(const void* x, int batch, const char* w, int64_t row_stride, int64_t k, const float* bias,
+          float* y, int64_t n, int64_t row_begin, int64_t row_end, int64_t prefetch_end) {
   static const TileTable<Isa, Tile> table;
+  const int64_t input_bytes = Tile<Isa, 1, 1>::input_bytes(k);
   const int groups = (batch + Isa::kInputs - 1) / Isa::kInputs;
   // The next block is read from memory during the second and later groups, when this block
   // already sits in L2 and the memory would otherwise be idle; each of those tiles prefetches
@@ -129,9 +133,9 @@ void rows(const float* x, int batch, const char* w, int64_t row_stride, int64_t 
       const int rows_here = row_end - r < Isa::kRows ? static_cast<int>(row_end - r) : Isa::kRows;
       const char* const prefetch = next;
       if (b0 > 0) next = next_stop - next > slice ? next + slice : next_stop;
-      table.fn[rows_here][inputs](x + b0 * k, k, w + r * row_stride, row_stride,
-                                  bias != nullptr ? bias + r : nullptr, y + b0 * n + r, n, prefetch,
-                                  next);
+      table.fn[rows_here][inputs](
+          static_cast<const char*>(x) + b0 * input_bytes, k, w + r * row_stride, row_stride,
+          bias != nullptr ? bias + r : nullptr, y + b0 * n + r, n, prefetch, next);
     }
   }
 }

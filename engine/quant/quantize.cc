@@ -132,4 +132,13 @@ void dequantize_row(WeightFormat format, const void* row, int64_t k, float* out)
   }
 }
 
+void quantize_activation_block(const float* x, int8_t* q, float* d) {
+  float amax = 0;
+  for (int j = 0; j < kBlockWeights; ++j) amax = std::max(amax, std::fabs(x[j]));
+  const float inverse = amax != 0 ? 127.0f / amax : 0.0f;
+  *d = amax / 127.0f;
+  for (int j = 0; j < kBlockWeights; ++j)
+    q[j] = static_cast<int8_t>(std::nearbyint(x[j] * inverse));
+}
+
 }  // namespace ringserve::quant

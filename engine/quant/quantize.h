@@ -30,4 +30,10 @@ void quantize_row(WeightFormat format, const float* w, int64_t k, void* out);
 // The float32 weights a row of `format` stands for.
 void dequantize_row(WeightFormat format, const void* row, int64_t k, float* out);
 
+// How the integer products over Q8_0 / Q4_0 weights take their float32 inputs: each block of
+// kBlockWeights to int8, d = max|x| / 127 and q = rint(x * (127 / max|x|)) (float32 operations,
+// ties to even; an all-zero block gives d = 0 and q = 0). The product then multiplies the
+// weights by d * q, not by x. The kernels do the same operations in vectors.
+void quantize_activation_block(const float* x, int8_t* q, float* d);
+
 }  // namespace ringserve::quant
