@@ -5,10 +5,12 @@
 # attention and llama3 rope scaling (untied head, bfloat16 weights), Qwen2 (q/k/v biases,
 # sharded safetensors), and the built-in model (a 688-wide down projection, which the block
 # formats hold in float16). Each runs in every weight format (float32, bfloat16, float16,
-# int8, int4; the reference rounds its weights as the engine holds them) with 16 prompts of
-# different lengths, each alone and all in one batch, prefilled whole; Llama is also prefilled
-# in chunks of 3 in every format (prefills and decodes sharing a step), GPT-2 and Qwen2 in
-# float32. Exit 77 (ctest: skipped) when python3-torch is missing.
+# int8, int4; the reference rounds its weights as the engine holds them, and in int8 and int4
+# quantizes the products' inputs as the engine's integer kernels do; model_parity.py's
+# TOLERANCES says how close per format) with 16 prompts of different lengths, each alone and
+# all in one batch, prefilled whole; Llama is also prefilled in chunks of 3 in every format
+# (prefills and decodes sharing a step), GPT-2 and Qwen2 in float32. Exit 77 (ctest: skipped)
+# when python3-torch is missing.
 #   run_parity.sh MAKE_MODEL PROBE SOURCE_DIR
 set -euo pipefail
 make_model=$1 probe=$2 source_dir=$3

@@ -23,6 +23,19 @@ blocked along `in` (the transpose's rows). Llama's q/k/v (and gate/up) are one m
 engine, concatenated by rows, which leaves every row's blocks as they are here. A matrix whose
 rows are not whole blocks (the built-in model's 688-wide down projection) is held in float16
 instead of int8 or int4.
+
+Which products quantize their inputs (the integer kernels, AVX512-VNNI / AVX2): every matrix
+product whose weights are held in Q8_0 or Q4_0 -- q/k/v, o, gate/up, down (GPT-2: c_attn,
+attn.c_proj, c_fc, mlp.c_proj) and the logits head (in int4 too, held in int8 there) -- first
+quantizes each input row x (float32, k a multiple of 32) per block of 32 (quantize_activations)
+and multiplies the weights by those values: y = W' x' (+ bias, added after). Not the bfloat16,
+float16 and float32 matrices, nor the float16 fallback of a matrix whose rows are not whole
+blocks, nor the embedding lookup (it reads a row of the dequantized matrix). round_weights says
+which matrices those are; the reference model quantizes the inputs of exactly their products.
+  per block: amax = max|x|; d = amax / 127, inv = 127 / amax (two float32 divisions);
+             q = nearbyint(x * inv) in [-127, 127] (a float32 product, ties to even); x' = d * q
+             (amax = 0: d = 0, q = 0)
+d * q has up to 24 + 7 significant bits, so x' is formed in float64, where it is exact.
 """
 
 import numpy as np
@@ -83,8 +96,42 @@ def round_q4_0(w):
     return (d[:, None] * (nibble - np.float32(8))).astype(np.float32).reshape(w.shape)
 
 
+def quantize_activations(x):
+    """[..., k] float32 array (k a multiple of 32) -> the values the integer kernels multiply
+    the Q8_0 / Q4_0 weights by, as float64 [..., k]: per block of 32 along the last axis,
+    amax = max|x|, d = amax / 127, q = nearbyint(x * (127 / amax)), x' = d * q (all 0 when
+    amax is 0)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.shape[-1] % BLOCK != 0:
+        raise ValueError(f"quantize_activations: length {x.shape[-1]} is not whole blocks")
+    blocks = x.reshape(-1, BLOCK)
+    amax = np.abs(blocks).max(axis=1)
+    d = np.zeros_like(amax)
+    inverse = np.zeros_like(amax)
+    np.divide(amax, np.float32(127), out=d, where=amax != 0)
+    np.divide(np.float32(127), amax, out=inverse, where=amax != 0)
+    q = np.rint(blocks * inverse[:, None])  # a float32 product, rounded half to even
+    return (d.astype(np.float64)[:, None] * q.astype(np.float64)).reshape(x.shape)
+
+
+def quantized_input(x):
+    """A tensor [..., k] as the integer kernels see it (quantize_activations on its float32
+    values), in x's dtype (exact in float64; float32 rounds d * q once more). Not
+    differentiable: for inference only."""
+    deq = quantize_activations(x.detach().to(torch.float32).cpu().numpy())
+    return torch.from_numpy(deq).to(dtype=x.dtype, device=x.device)
+
+
 _ROUNDERS = {"bfloat16": round_bfloat16, "float16": round_float16, "int8": round_q8_0,
              "int4": round_q4_0}
+
+
+def held_format(weight_format, k):
+    """The format the engine holds a matrix of rows of length k in when asked for
+    `weight_format`: the block formats fall back to float16 for rows that are not whole blocks."""
+    if weight_format in BLOCK_FORMATS and k % BLOCK != 0:
+        return "float16"  # the engine's fallback: no partial blocks
+    return weight_format
 
 
 def round_matrix(weight, weight_format, in_out=False):
@@ -95,23 +142,24 @@ def round_matrix(weight, weight_format, in_out=False):
     w = weight.detach().to(torch.float32).numpy()
     if in_out:
         w = w.T
-    if weight_format in BLOCK_FORMATS and w.shape[1] % BLOCK != 0:
-        weight_format = "float16"  # the engine's fallback: no partial blocks
-    rounded = _ROUNDERS[weight_format](np.ascontiguousarray(w))
+    rounded = _ROUNDERS[held_format(weight_format, w.shape[1])](np.ascontiguousarray(w))
     return torch.from_numpy(np.ascontiguousarray(rounded.T if in_out else rounded))
 
 
 def round_weights(tensors, weight_format, model_type, tied):
     """The reference's state dict {name: tensor} with every matrix the engine packs rounded as
-    the engine holds it in `weight_format` (a new dict; the rest is shared, unchanged). `tied`:
-    the embedding is also the head. (The engine ties them when the checkpoint has no
-    lm_head.weight; a checkpoint tied in config.json that still carries one would be held
-    apart there, and differ in int4.)"""
+    the engine holds it in `weight_format` (a new dict; the rest is shared, unchanged), and the
+    set of the names of the matrices held in int8 or int4 whose products quantize their inputs
+    (quantize_activations): the head's name among them when it is (the embedding's, if tied),
+    never an untied embedding's. `tied`: the embedding is also the head. (The engine ties them
+    when the checkpoint has no lm_head.weight; a checkpoint tied in config.json that still
+    carries one would be held apart there, and differ in int4.)"""
     if weight_format not in FORMATS:
         raise ValueError(f"unknown weight format {weight_format!r}; one of {', '.join(FORMATS)}")
     gpt2 = model_type == "gpt2"
     embed = "transformer.wte.weight" if gpt2 else "model.embed_tokens.weight"
     out = dict(tensors)
+    quantized_inputs = set()
     for name, value in tensors.items():
         if value.dim() != 2 or name == "transformer.wpe.weight":
             continue  # norms, biases and learned positions stay float32
@@ -119,4 +167,7 @@ def round_weights(tensors, weight_format, model_type, tied):
         fmt = head_format(weight_format) if is_head else weight_format
         in_out = gpt2 and name.startswith("transformer.h.")  # Conv1D: [in, out]
         out[name] = round_matrix(value, fmt, in_out)
-    return out
+        k = value.shape[0 if in_out else 1]
+        if held_format(fmt, k) in BLOCK_FORMATS and (is_head or name != embed):
+            quantized_inputs.add(name)
+    return out, quantized_inputs

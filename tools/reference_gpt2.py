@@ -4,11 +4,14 @@ names (transformer.h.N...., Conv1D weights stored [in, out])."""
 import torch
 import torch.nn as nn
 
-from reference_layers import activation, causal_attention
+from reference_layers import activation, causal_attention, product_input
 
 
 class Conv1D(nn.Module):
-    """HF GPT-2 Conv1D: weight [in, out], y = x @ W + b."""
+    """HF GPT-2 Conv1D: weight [in, out], y = x @ W + b; x quantized first when quantize_input
+    is set (reference_layers.Linear)."""
+
+    quantize_input = False
 
     def __init__(self, n_in, n_out):
         super().__init__()
@@ -16,7 +19,7 @@ class Conv1D(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_out))
 
     def forward(self, x):
-        return x @ self.weight + self.bias
+        return product_input(x, self.quantize_input) @ self.weight + self.bias
 
 
 class GPT2Attention(nn.Module):
@@ -86,6 +89,7 @@ class GPT2LMHeadModel(nn.Module):
         self.tied = bool(c.get("tie_word_embeddings", True))
         if not self.tied:
             self.lm_head = nn.Linear(c["n_embd"], c["vocab_size"], bias=False)
+        self.quantize_head_input = False  # the head's input, as reference_layers.Linear
 
     def forward(self, token_ids, positions=None):
         token_ids = torch.as_tensor(token_ids, dtype=torch.long)
@@ -95,6 +99,6 @@ class GPT2LMHeadModel(nn.Module):
         x = t.wte(token_ids) + t.wpe(positions)
         for block in t.h:
             x = block(x)
-        x = t.ln_f(x)
+        x = product_input(t.ln_f(x), self.quantize_head_input)
         head = t.wte.weight if self.tied else self.lm_head.weight
         return x @ head.t()

@@ -1,8 +1,28 @@
-"""Pieces the reference model's families share: the MLP activations by config name, and causal
-(optionally sliding-window, grouped-query) attention as Hugging Face computes it."""
+"""Pieces the reference model's families share: the MLP activations by config name, causal
+(optionally sliding-window, grouped-query) attention as Hugging Face computes it, and the
+quantized-input switch of the matrix products."""
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
+
+from reference_formats import quantized_input
+
+
+def product_input(x, quantize):
+    """A product's input as the engine multiplies it: quantized per block of 32 when its weights
+    are held in int8 or int4 (reference_formats.quantize_activations), else x itself."""
+    return quantized_input(x) if quantize else x
+
+
+class Linear(nn.Linear):
+    """nn.Linear (y = x W^T + b) whose input is quantized first when quantize_input is set
+    (by reference_model.load_model, for the matrices held in int8 or int4)."""
+
+    quantize_input = False
+
+    def forward(self, x):
+        return super().forward(product_input(x, self.quantize_input))
 
 
 def activation(name):

@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn as nn
 
-from reference_layers import activation, causal_attention
+from reference_layers import Linear, activation, causal_attention, product_input
 
 LLAMA_TYPES = ("llama", "mistral", "qwen2")
 
@@ -66,10 +66,10 @@ class LlamaAttention(nn.Module):
         self.kv_heads = c.get("num_key_value_heads") or self.heads
         self.head_dim = c.get("head_dim") or hidden // self.heads
         qkv_bias = bool(c.get("attention_bias", False)) or c["model_type"] == "qwen2"
-        self.q_proj = nn.Linear(hidden, self.heads * self.head_dim, bias=qkv_bias)
-        self.k_proj = nn.Linear(hidden, self.kv_heads * self.head_dim, bias=qkv_bias)
-        self.v_proj = nn.Linear(hidden, self.kv_heads * self.head_dim, bias=qkv_bias)
-        self.o_proj = nn.Linear(self.heads * self.head_dim, hidden,
+        self.q_proj = Linear(hidden, self.heads * self.head_dim, bias=qkv_bias)
+        self.k_proj = Linear(hidden, self.kv_heads * self.head_dim, bias=qkv_bias)
+        self.v_proj = Linear(hidden, self.kv_heads * self.head_dim, bias=qkv_bias)
+        self.o_proj = Linear(self.heads * self.head_dim, hidden,
                                 bias=bool(c.get("attention_bias", False)))
         self.sliding_window = None
         if c["model_type"] == "mistral":
@@ -99,9 +99,9 @@ class LlamaMLP(nn.Module):
         super().__init__()
         hidden, inter = c["hidden_size"], c["intermediate_size"]
         bias = bool(c.get("mlp_bias", False))
-        self.gate_proj = nn.Linear(hidden, inter, bias=bias)
-        self.up_proj = nn.Linear(hidden, inter, bias=bias)
-        self.down_proj = nn.Linear(inter, hidden, bias=bias)
+        self.gate_proj = Linear(hidden, inter, bias=bias)
+        self.up_proj = Linear(hidden, inter, bias=bias)
+        self.down_proj = Linear(inter, hidden, bias=bias)
         self.act = activation(c.get("hidden_act", "silu"))
 
     def forward(self, x):
@@ -142,6 +142,7 @@ class LlamaForCausalLM(nn.Module):
         self.tied = bool(c.get("tie_word_embeddings", False))
         if not self.tied:
             self.lm_head = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False)
+        self.quantize_head_input = False  # the head's input, as reference_layers.Linear
         heads = c["num_attention_heads"]
         self.head_dim = c.get("head_dim") or c["hidden_size"] // heads
 
@@ -161,6 +162,6 @@ class LlamaForCausalLM(nn.Module):
         cos, sin = self.rope(positions, x.dtype)
         for layer in self.model.layers:
             x = layer(x, cos, sin)
-        x = self.model.norm(x)
+        x = product_input(self.model.norm(x), self.quantize_head_input)
         head = self.model.embed_tokens.weight if self.tied else self.lm_head.weight
         return x @ head.t()

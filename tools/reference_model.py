@@ -5,7 +5,8 @@ Reads a Hugging Face model directory (config.json plus model.safetensors, or
 model.safetensors.index.json and its shards), parsing safetensors itself, and computes the
 full-sequence causal logits the way Hugging Face transformers does, in float32 (or float64),
 optionally with the weights rounded as the engine holds them in a model.dtype
-(reference_formats.py: bfloat16, float16, int8, int4).
+(reference_formats.py: bfloat16, float16, int8, int4), and, for the matrices held in int8 or
+int4, their products' inputs quantized per block of 32 as the engine's integer kernels do.
 
 Architectures: GPT-2 (model_type "gpt2") and the Llama family ("llama", "mistral", "qwen2"),
 including grouped-query attention, optional q/k/v/o/mlp biases, rope_theta and rope_scaling
@@ -113,12 +114,27 @@ def load_model(model_dir, dtype=torch.float32, verbose=False, weight_format="flo
             raise ValueError(f"{name}: shape {list(tensors[name].shape)}, "
                              f"expected {list(value.shape)}")
     # After the tied head is dropped: the one matrix left is rounded as a head.
-    tensors = round_weights({n: tensors[n] for n in expected}, weight_format, model_type,
-                            getattr(model, "tied", False))
+    tensors, quantized_inputs = round_weights({n: tensors[n] for n in expected}, weight_format,
+                                              model_type, getattr(model, "tied", False))
     model.load_state_dict(tensors, strict=True)
+    _quantize_inputs(model, quantized_inputs)
     model.to(dtype)
     model.eval()
     return model
+
+
+def _quantize_inputs(model, weight_names):
+    """Sets the products of the named weights (held in int8 or int4: round_weights) to quantize
+    their inputs as the engine's integer kernels do: the head's (lm_head.weight, or the tied
+    embedding's) on the model, the others on the layer that owns the weight."""
+    for name in weight_names:
+        owner = model.get_submodule(name.rsplit(".", 1)[0])
+        if name == "lm_head.weight" or isinstance(owner, nn.Embedding):
+            model.quantize_head_input = True
+        elif hasattr(owner, "quantize_input"):
+            owner.quantize_input = True
+        else:
+            raise ValueError(f"{name}: no product of the reference quantizes its input")
 
 
 def _fix_llama_biases(model, config):
