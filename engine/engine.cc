@@ -91,7 +91,9 @@ class TorchEngine final : public Engine {
   int threads() const override { return static_cast<int>(torch::get_num_threads()); }
   std::string products_name() const override {
     if (packed()) {
-      std::string name = std::string("packed kernel ") + to_string(kernel_);
+      std::string name = quant::is_block_format(format_)
+                             ? std::string("integer kernel ") + integer_kernel_name(kernel_)
+                             : std::string("packed kernel ") + to_string(kernel_);
       if (head_format(format_) != format_) {
         name += std::string(" (logits head ") +
                 std::string(quant::format_name(head_format(format_))) + ")";

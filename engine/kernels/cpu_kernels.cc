@@ -269,19 +269,26 @@ struct Operands {
   float* y;
 };
 
+constexpr uintptr_t kLineBytes = 64;
+
 // Quantizes x for w's integer product into `buffer` (a block format's), or leaves it as it is.
 const void* kernel_inputs(KernelIsa isa, const float* x, int batch, const PackedMatrix& w,
                           std::vector<char>* buffer, int threads) {
   if (!quant::is_block_format(w.format)) return x;
   const bool vnni = runs_vnni(isa);
   const int64_t bytes = vnni ? quantized_input_bytes_avx512(w.k) : quantized_input_bytes_avx2(w.k);
-  buffer->resize(static_cast<size_t>(bytes * batch));
+  // Aligned to a cache line: the tiles load each group's vectors whole, and a vector across two
+  // lines costs two loads.
+  buffer->resize(static_cast<size_t>((bytes * batch) + kLineBytes));
+  char* const out =
+      buffer->data() +
+      ((kLineBytes - (reinterpret_cast<uintptr_t>(buffer->data()) % kLineBytes)) % kLineBytes);
   auto* quantize = vnni ? &quantize_inputs_avx512 : &quantize_inputs_avx2;
 #pragma omp parallel for num_threads(std::max(1, threads)) schedule(static) if (batch > 1)
   for (int b = 0; b < batch; ++b) {
-    quantize(w.format, x + (b * w.k), 1, w.k, buffer->data() + (b * bytes));
+    quantize(w.format, x + (b * w.k), 1, w.k, out + (b * bytes));
   }
-  return buffer->data();
+  return out;
 }
 
 void multiply_rows(const Operands& p, int64_t row_begin, int64_t row_end, int64_t prefetch_end) {
@@ -365,6 +372,8 @@ void packed_matmul_parallel(KernelIsa isa, const float* x, int batch, const Pack
     }
   }
 }
+
+const char* integer_kernel_name(KernelIsa isa) { return runs_vnni(isa) ? "avx512-vnni" : "avx2"; }
 
 void packed_matmul(KernelIsa isa, const float* x, int batch, const PackedMatrix& w,
                    const float* bias, float* y, int64_t row_begin, int64_t row_end,

@@ -72,6 +72,10 @@ void packed_matmul(KernelIsa isa, const float* x, int batch, const PackedMatrix&
 void packed_matmul_parallel(KernelIsa isa, const float* x, int batch, const PackedMatrix& w,
                             const float* bias, float* y, int threads);
 
+// What the block formats' integer product runs on under `isa`: "avx512-vnni" (AVX-512 with
+// VNNI and BW), else "avx2".
+const char* integer_kernel_name(KernelIsa isa);
+
 // x[i] = 0.5 x[i] (1 + tanh(sqrt(2 / pi) (x[i] + 0.044715 x[i]^3))), GPT-2's activation, in
 // place over n floats, on up to `threads` OpenMP threads for large n. Within a few ulps of the
 // formula (times its own sensitivity to rounding in the far negative tail, where ATen's
