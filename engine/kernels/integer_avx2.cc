@@ -104,7 +104,7 @@ struct Avx2Integer {
   static void quantize_block(const float* x, int8_t* first, int8_t* second, float* d,
                              int32_t* sum) {
     V v[4];
-    for (int i = 0; i < 4; ++i) v[i] = _mm256_loadu_ps(x + (8 * i));
+    for (int64_t i = 0; i < 4; ++i) v[i] = _mm256_loadu_ps(x + (8 * i));
     const V sign = _mm256_set1_ps(-0.0f);
     V m = _mm256_andnot_ps(sign, v[0]);
     for (int i = 1; i < 4; ++i) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));

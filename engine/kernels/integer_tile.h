@@ -164,18 +164,16 @@ void integer_tile(const void* inputs, int64_t k, const char* w, int64_t row_stri
 #pragma GCC unroll 8
     for (int b = 0; b < B; ++b) acc[r][b] = Isa::zero();
   }
-  const auto multiply = [&](const Group(&group)[R], int64_t g) __attribute__((always_inline)) {
+  // A row's group at a time against each input: the registers hold the accumulators and one
+  // row's group, the inputs' bytes and scales are read from L1 as operands.
+  const auto multiply = [&](const Group& group, int r, int64_t g) __attribute__((always_inline)) {
 #pragma GCC unroll 8
     for (int b = 0; b < B; ++b) {
       const ActivationGroup<Isa>& in = x[(b * groups) + g];
-      const V scale = Isa::load(in.scale);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) {
-        I sum = Isa::load_i(in.start);
-        sum = Format::template dot<0>(sum, group[r], in.first);
-        sum = Format::template dot<1>(sum, group[r], in.second);
-        acc[r][b] = Isa::fma(Isa::cvt(sum), Isa::mul(group[r].scale, scale), acc[r][b]);
-      }
+      I sum = Isa::load_i(in.start);
+      sum = Format::template dot<0>(sum, group, in.first);
+      sum = Format::template dot<1>(sum, group, in.second);
+      acc[r][b] = Isa::fma(Isa::cvt(sum), Isa::mul(group.scale, Isa::load(in.scale)), acc[r][b]);
     }
   };
   for (int64_t g = 0; g < whole_groups; ++g) {
@@ -183,16 +181,13 @@ void integer_tile(const void* inputs, int64_t k, const char* w, int64_t row_stri
     for (int line = 0; line < 2 && prefetch < prefetch_end; ++line, prefetch += kLine) {
       _mm_prefetch(prefetch, _MM_HINT_T1);
     }
-    Group group[R];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) group[r] = Rows::group(w + (r * row_stride), g);
-    multiply(group, g);
+    for (int r = 0; r < R; ++r) multiply(Rows::group(w + (r * row_stride), g), r, g);
   }
   if (whole_groups < groups) {
-    Group group[R];
-    for (int r = 0; r < R; ++r)
-      group[r] = Rows::last_group(w + (r * row_stride), whole_groups, blocks);
-    multiply(group, whole_groups);
+    for (int r = 0; r < R; ++r) {
+      multiply(Rows::last_group(w + (r * row_stride), whole_groups, blocks), r, whole_groups);
+    }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
