@@ -227,9 +227,7 @@ void integer_rows_of(const void* x, int batch, const char* w, int64_t row_stride
   const int64_t blocks = k / kBlockWeights;
   const int64_t groups = groups_of<Isa>(k);
   const int64_t prepared_row_bytes = groups * int64_t{sizeof(Group)};
-  const int64_t slice =
-      (std::max<int64_t>(1, kPreparedSliceBytes / prepared_row_bytes) + Isa::kRows - 1) /
-      Isa::kRows * Isa::kRows;
+  const int64_t slice = slice_rows(kPreparedSliceBytes, prepared_row_bytes, Isa::kRows);
   thread_local std::vector<Group> prepared;
   prepared.resize(static_cast<size_t>(slice * groups));
   for (int64_t r0 = row_begin; r0 < row_end; r0 += slice) {

@@ -177,9 +177,7 @@ template <class Isa, class FloatIsa, template <class> class Weights>
 void dequantized_rows(const float* x, int batch, const char* w, int64_t row_stride, int64_t k,
                       const float* bias, float* y, int64_t n, int64_t row_begin, int64_t row_end) {
   const int64_t row_floats_bytes = k * int64_t{sizeof(float)};
-  const int64_t slice =
-      (std::max<int64_t>(1, kWidenedSliceBytes / row_floats_bytes) + FloatIsa::kRows - 1) /
-      FloatIsa::kRows * FloatIsa::kRows;
+  const int64_t slice = slice_rows(kWidenedSliceBytes, row_floats_bytes, FloatIsa::kRows);
   thread_local std::vector<float> widened;
   widened.resize(static_cast<size_t>(slice * k));
   for (int64_t r0 = row_begin; r0 < row_end; r0 += slice) {

@@ -17,6 +17,14 @@ namespace ringserve::model::small_batch {
 
 inline constexpr int64_t kLine = 64;  // bytes per cache line
 
+// The rows of one slice that a batch larger than a tile buffers in a converted form (widened to
+// float32, or loaded into integer groups): as many rows of row_bytes as fit slice_bytes, at
+// least one, rounded up to whole tiles of tile_rows.
+inline int64_t slice_rows(int64_t slice_bytes, int64_t row_bytes, int tile_rows) {
+  const int64_t fit = slice_bytes / row_bytes > 0 ? slice_bytes / row_bytes : 1;
+  return (fit + tile_rows - 1) / tile_rows * tile_rows;
+}
+
 // R weight rows against B input rows: per kWidth columns, R weight loads and B input loads
 // feed R * B fused multiply-adds, so the loads, not the FMA units, stop being the limit that
 // one row at a time hits. y[b * n + r] = dot(x[b], w[r]) + (bias ? bias[r] : 0), written
