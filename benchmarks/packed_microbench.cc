@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "engine/kernels/cpu_kernels.h"
@@ -44,10 +45,20 @@ struct Weights {
     for (const Product& p : kTinyLlamaStep) {
       const int64_t row_bytes = quant::row_bytes(f, p.k);
       for (int layer = 0; layer < p.count; ++layer) {
-        std::vector<char>& m = bytes.emplace_back(static_cast<size_t>(p.n * row_bytes));
+        std::vector<char> rows(static_cast<size_t>(p.n * row_bytes));
         for (int64_t r = 0; r < p.n; ++r) {
           for (int64_t i = 0; i < p.k; ++i) row[i] = dist(rng);
-          quant::quantize_row(f, row.data(), p.k, m.data() + r * row_bytes);
+          quant::quantize_row(f, row.data(), p.k, rows.data() + r * row_bytes);
+        }
+        std::vector<char>& m = bytes.emplace_back(std::move(rows));
+        if (quant::is_block_format(f)) {  // interleaved, as the engine holds them
+          std::vector<char> held(static_cast<size_t>(quant::matrix_bytes(f, p.n, p.k)));
+          for (int64_t r0 = 0; r0 < p.n; r0 += quant::kInterleavedRows) {
+            quant::interleave_rows(
+                f, m.data() + r0 * row_bytes, quant::kInterleavedRows, p.k,
+                held.data() + r0 / quant::kInterleavedRows * quant::group_bytes(f, p.k));
+          }
+          m = std::move(held);
         }
         total_bytes += static_cast<double>(m.size());
       }

@@ -27,7 +27,8 @@ using quant::WeightFormat;
 
 // A weight matrix [n, k] in nn.Linear's layout. In float32, and in every format on CUDA,
 // `dense` (for the float32 kernels and ATen); in the other formats on the CPU `packed`, uint8
-// [n, row_bytes], for the packed kernels, with everything around the products in float32.
+// [quant::matrix_bytes] (rows, or a block format's interleaved groups of rows), for the packed
+// kernels, with everything around the products in float32.
 struct Matrix {
   Tensor dense;
   Tensor packed;
@@ -270,7 +271,7 @@ void TorchEngine::load_matrix(const ModelWeights& weights, const std::vector<Wei
   out->format = format;
   out->n = source.rows();
   out->k = source.cols();
-  out->packed = torch::empty({out->n, quant::row_bytes(format, out->k)}, torch::kUInt8);
+  out->packed = torch::empty({quant::matrix_bytes(format, out->n, out->k)}, torch::kUInt8);
   pack_matrix(source, format, static_cast<char*>(out->packed.data_ptr()),
               static_cast<int>(torch::get_num_threads()));
   for (const TensorInfo* info : source.parts) drop_pages(*info);
@@ -281,13 +282,12 @@ Tensor TorchEngine::embed(const std::vector<int64_t>& ids, const Tensor& ids_t) 
   if (embed_.dense.defined()) return embed_.dense.index_select(0, ids_t);
   const auto count = static_cast<int64_t>(ids.size());
   Tensor x = torch::empty({count, embed_.k}, torch::kFloat32);
-  const int64_t row_bytes = quant::row_bytes(embed_.format, embed_.k);
-  const auto* table = static_cast<const char*>(embed_.packed.data_ptr());
+  const void* table = embed_.packed.data_ptr();
   for (int64_t t = 0; t < count; ++t) {
     const int64_t id = ids[static_cast<size_t>(t)];
     TORCH_CHECK(id >= 0 && id < embed_.n, "token id out of the vocabulary");
-    quant::dequantize_row(embed_.format, table + id * row_bytes, embed_.k,
-                          x.data_ptr<float>() + t * embed_.k);
+    quant::dequantize_matrix_row(embed_.format, table, embed_.k, id,
+                                 x.data_ptr<float>() + t * embed_.k);
   }
   return x;
 }

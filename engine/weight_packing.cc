@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "engine/quant/half.h"
 #include "engine/quant/quantize.h"
@@ -54,40 +55,62 @@ void read_row(const TensorInfo& tensor, int64_t row, float* out) {
   for (int64_t i = 0; i < cols; ++i) out[i] = element(tensor, start + i);
 }
 
-void pack_matrix(const MatrixSource& source, quant::WeightFormat format, char* out, int threads) {
+namespace {
+
+// Rows [r0, r0 + count) of the matrix, its parts one after the other, as float32 into
+// rows[count * k]. A part stored [k, rows] is read stored row by stored row (contiguous runs of
+// up to count floats) instead of column by column.
+void read_rows(const MatrixSource& source, int64_t r0, int64_t count, float* rows) {
   const int64_t k = source.cols();
-  const int64_t row_bytes = quant::row_bytes(format, k);
+  int64_t part_begin = 0;
   for (const TensorInfo* part : source.parts) {
-    const int64_t rows = source.stored_in_out ? part->shape[1] : part->shape[0];
-    if (!source.stored_in_out) {
-#pragma omp parallel num_threads(std::max(1, threads))
-      {
-        std::vector<float> row(static_cast<size_t>(k));
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; ++r) {
-          read_row(*part, r, row.data());
-          quant::quantize_row(format, row.data(), k, out + r * row_bytes);
+    const int64_t part_rows = source.stored_in_out ? part->shape[1] : part->shape[0];
+    const int64_t begin = std::max(r0, part_begin);
+    const int64_t end = std::min(r0 + count, part_begin + part_rows);
+    if (source.stored_in_out) {
+      for (int64_t i = 0; i < k; ++i) {
+        for (int64_t r = begin; r < end; ++r) {
+          rows[((r - r0) * k) + i] = element(*part, (i * part_rows) + (r - part_begin));
         }
       }
     } else {
-      const int64_t tiles = (rows + kTransposeRows - 1) / kTransposeRows;
+      for (int64_t r = begin; r < end; ++r) read_row(*part, r - part_begin, rows + ((r - r0) * k));
+    }
+    part_begin += part_rows;
+  }
+}
+
+}  // namespace
+
+void pack_matrix(const MatrixSource& source, quant::WeightFormat format, char* out, int threads) {
+  static_assert(kTransposeRows % quant::kInterleavedRows == 0);
+  const int64_t k = source.cols();
+  const int64_t n = source.rows();
+  const int64_t row_bytes = quant::row_bytes(format, k);
+  const bool interleaved = quant::is_block_format(format);
+  const int64_t units = (n + kTransposeRows - 1) / kTransposeRows;
 #pragma omp parallel num_threads(std::max(1, threads))
-      {
-        std::vector<float> tile(static_cast<size_t>(kTransposeRows * k));
+  {
+    std::vector<float> rows(static_cast<size_t>(kTransposeRows * k));
+    std::vector<char> packed(interleaved ? static_cast<size_t>(kTransposeRows * row_bytes) : 0);
 #pragma omp for schedule(static)
-        for (int64_t t = 0; t < tiles; ++t) {
-          const int64_t r0 = t * kTransposeRows;
-          const int64_t count = std::min(kTransposeRows, rows - r0);
-          for (int64_t i = 0; i < k; ++i) {
-            for (int64_t j = 0; j < count; ++j) tile[j * k + i] = element(*part, i * rows + r0 + j);
-          }
-          for (int64_t j = 0; j < count; ++j) {
-            quant::quantize_row(format, tile.data() + j * k, k, out + (r0 + j) * row_bytes);
-          }
-        }
+    for (int64_t unit = 0; unit < units; ++unit) {
+      const int64_t r0 = unit * kTransposeRows;
+      const int64_t count = std::min(kTransposeRows, n - r0);
+      read_rows(source, r0, count, rows.data());
+      // A block format's rows are quantized, then interleaved 16 at a time.
+      char* const to = interleaved ? packed.data() : out + (r0 * row_bytes);
+      for (int64_t j = 0; j < count; ++j) {
+        quant::quantize_row(format, rows.data() + (j * k), k, to + (j * row_bytes));
+      }
+      for (int64_t g = 0; interleaved && g * quant::kInterleavedRows < count; ++g) {
+        const int64_t first = g * quant::kInterleavedRows;
+        quant::interleave_rows(
+            format, packed.data() + (first * row_bytes),
+            static_cast<int>(std::min<int64_t>(quant::kInterleavedRows, count - first)), k,
+            out + ((r0 + first) / quant::kInterleavedRows * quant::group_bytes(format, k)));
       }
     }
-    out += rows * row_bytes;
   }
 }
 

@@ -31,8 +31,9 @@ struct MatrixSource {
 // trained model's range exactly.
 quant::WeightFormat packable_format(const MatrixSource& source, quant::WeightFormat format);
 
-// Writes the matrix to `out` (rows() rows of quant::row_bytes(format, cols()) bytes) on up to
-// `threads` OpenMP threads.
+// Writes the matrix to `out` (quant::matrix_bytes(format, rows(), cols()) bytes: rows of
+// quant::row_bytes, a block format's interleaved 16 at a time) on up to `threads` OpenMP
+// threads.
 void pack_matrix(const MatrixSource& source, quant::WeightFormat format, char* out, int threads);
 
 // Reads row `row` of a 2-D tensor (float32, bfloat16 or float16) as float32 into out[0, cols).

@@ -3,10 +3,11 @@
 // (the weights the format stands for), then a double-precision dot with each input -- for the
 // block formats, with each input quantized by quant::quantize_activation_block (d * q), as
 // their integer products take it. Every ISA
-// this CPU runs, over batches that leave each edge of the 4-input tiles, row counts that leave
-// 1..3 rows over the 4- and 2-row tiles, one block and many blocks per row (and, for the 16-bit
-// formats, rows that end inside a block), with and without bias, serial calls over uneven row
-// ranges and the threaded split.
+// this CPU runs, over batches that leave each edge of the 2- and 4-input tiles, row counts that
+// leave 1..3 rows over the 4- and 2-row tiles and part of a block format's last 16-row group,
+// one block and many blocks per row (and, for the 16-bit formats, rows that end inside a block),
+// with and without bias, serial calls over uneven row ranges (inside and across 16-row groups)
+// and the threaded split.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -50,9 +51,21 @@ void check(KernelIsa isa, WeightFormat format, const Case& c, bool parallel) {
   std::vector<float> bias(static_cast<size_t>(c.n));
   for (float& v : bias) v = unit(rng);
   const int64_t row_bytes = quant::row_bytes(format, c.k);
-  std::vector<char> packed(static_cast<size_t>(c.n * row_bytes));
+  std::vector<char> rows(static_cast<size_t>(c.n * row_bytes));
   for (int64_t r = 0; r < c.n; ++r) {
-    quant::quantize_row(format, w.data() + r * c.k, c.k, packed.data() + r * row_bytes);
+    quant::quantize_row(format, w.data() + r * c.k, c.k, rows.data() + r * row_bytes);
+  }
+  // As the engine holds it: a block format's rows interleaved 16 at a time.
+  std::vector<char> packed(static_cast<size_t>(quant::matrix_bytes(format, c.n, c.k)));
+  if (quant::is_block_format(format)) {
+    for (int64_t r0 = 0; r0 < c.n; r0 += quant::kInterleavedRows) {
+      const auto count = static_cast<int>(std::min<int64_t>(quant::kInterleavedRows, c.n - r0));
+      quant::interleave_rows(
+          format, rows.data() + r0 * row_bytes, count, c.k,
+          packed.data() + r0 / quant::kInterleavedRows * quant::group_bytes(format, c.k));
+    }
+  } else {
+    packed = rows;
   }
   const PackedMatrix matrix{format, packed.data(), c.n, c.k};
   const float* bp = c.bias ? bias.data() : nullptr;
@@ -91,7 +104,7 @@ void check(KernelIsa isa, WeightFormat format, const Case& c, bool parallel) {
   }
   std::vector<float> row(static_cast<size_t>(c.k));
   for (int64_t r = 0; r < c.n; ++r) {
-    quant::dequantize_row(format, packed.data() + r * row_bytes, c.k, row.data());
+    quant::dequantize_row(format, rows.data() + r * row_bytes, c.k, row.data());
     for (int b = 0; b < c.batch; ++b) {
       double expected = c.bias ? bias[r] : 0.0;
       double magnitude = 0;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <immintrin.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -155,6 +156,64 @@ TEST(BlockFormats, ZeroBlocksStayZeroAndRowsHaveTheirSize) {
   EXPECT_EQ(row_bytes(WeightFormat::kQ4_0, 4096), 4096 / 32 * 18);
   WeightFormat unused{};
   EXPECT_FALSE(parse_format("int3", &unused));
+}
+
+// The engine's layout of a block-format matrix: rows interleaved 16 at a time. Every row comes
+// back out whole (the last group's too, with 37 rows), the bytes are GGUF's rows permuted (plus
+// zero padding rows), and the documented positions hold: word j of row r of block b at
+// ((b * words + j) * 16 + r) * 4, row r's scale after the quants at (b * 16 + r) * 2.
+TEST(BlockFormats, InterleavedGroupsHoldEveryRowAtItsDocumentedPlace) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> dist(0.0f, 0.05f);
+  const int64_t n = 37;
+  const int64_t k = 96;
+  std::vector<float> w(static_cast<size_t>(n * k));
+  for (float& v : w) v = dist(rng);
+  for (const WeightFormat f : {WeightFormat::kQ8_0, WeightFormat::kQ4_0}) {
+    const int64_t bytes = row_bytes(f, k);
+    std::vector<char> rows(static_cast<size_t>(n * bytes));
+    for (int64_t r = 0; r < n; ++r)
+      quantize_row(f, w.data() + (r * k), k, rows.data() + (r * bytes));
+    ASSERT_EQ(matrix_bytes(f, n, k), 3 * 16 * bytes) << format_name(f);
+    std::vector<char> matrix(static_cast<size_t>(matrix_bytes(f, n, k)), 0x55);
+    for (int64_t g = 0; g * 16 < n; ++g) {
+      interleave_rows(f, rows.data() + (g * 16 * bytes),
+                      static_cast<int>(std::min<int64_t>(16, n - (g * 16))), k,
+                      matrix.data() + (g * group_bytes(f, k)));
+    }
+    std::vector<char> padded = rows;
+    padded.resize(matrix.size(), 0);
+    std::vector<char> sorted_rows = padded;
+    std::vector<char> sorted_matrix = matrix;
+    std::sort(sorted_rows.begin(), sorted_rows.end());
+    std::sort(sorted_matrix.begin(), sorted_matrix.end());
+    EXPECT_EQ(sorted_rows, sorted_matrix) << format_name(f) << ": not a permutation";
+    std::vector<char> out(static_cast<size_t>(bytes));
+    std::vector<float> expected(static_cast<size_t>(k));
+    std::vector<float> got(static_cast<size_t>(k));
+    for (int64_t r = 0; r < n; ++r) {
+      extract_row(f, matrix.data(), k, r, out.data());
+      ASSERT_EQ(0, std::memcmp(out.data(), rows.data() + (r * bytes), out.size()))
+          << format_name(f) << " row " << r;
+      dequantize_row(f, rows.data() + (r * bytes), k, expected.data());
+      dequantize_matrix_row(f, matrix.data(), k, r, got.data());
+      ASSERT_EQ(expected, got) << format_name(f) << " row " << r;
+    }
+    const int words = f == WeightFormat::kQ8_0 ? 8 : 4;
+    const int64_t r = 16 + 5;  // row 5 of group 1
+    const char* group = matrix.data() + group_bytes(f, k);
+    const char* row = rows.data() + (r * bytes);
+    const int64_t block_bytes = row_bytes(f, 32);
+    for (int64_t b = 0; b < k / 32; ++b) {
+      EXPECT_EQ(0, std::memcmp(group + (words * 64 * (k / 32)) + (((b * 16) + 5) * 2),
+                               row + (b * block_bytes), 2));
+      for (int j = 0; j < words; ++j) {
+        EXPECT_EQ(0, std::memcmp(group + ((((b * words) + j) * 16 + 5) * 4),
+                                 row + (b * block_bytes) + 2 + (j * 4), 4))
+            << format_name(f) << " block " << b << " word " << j;
+      }
+    }
+  }
 }
 
 // The integer products' inputs: the largest magnitude maps to +-127, the rest round to their

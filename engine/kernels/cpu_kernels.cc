@@ -247,9 +247,7 @@ bool runs_vnni(KernelIsa isa) {
 }
 
 int tile_rows(KernelIsa isa, const PackedMatrix& w, int batch) {
-  if (quant::is_block_format(w.format)) {
-    return runs_vnni(isa) ? integer_tile_rows_avx512() : integer_tile_rows_avx2();
-  }
+  if (quant::is_block_format(w.format)) return quant::kInterleavedRows;  // a group
   if (w.format == quant::WeightFormat::kFloat32) {
     return runs_avx512_tile(isa, w, batch) ? small_batch_tile_rows_avx512(batch)
                                            : small_batch_tile_rows_avx2(batch);
@@ -276,9 +274,9 @@ const void* kernel_inputs(KernelIsa isa, const float* x, int batch, const Packed
                           std::vector<char>* buffer, int threads) {
   if (!quant::is_block_format(w.format)) return x;
   const bool vnni = runs_vnni(isa);
-  const int64_t bytes = vnni ? quantized_input_bytes_avx512(w.k) : quantized_input_bytes_avx2(w.k);
-  // Aligned to a cache line: the tiles load each group's vectors whole, and a vector across two
-  // lines costs two loads.
+  const int64_t bytes = quantized_input_bytes(w.k);
+  // Aligned to a cache line, as each input's block is: its 4-byte words are broadcast from
+  // there.
   buffer->resize(static_cast<size_t>((bytes * batch) + kLineBytes));
   char* const out =
       buffer->data() +
@@ -297,8 +295,7 @@ void multiply_rows(const Operands& p, int64_t row_begin, int64_t row_end, int64_
   const int64_t stride = quant::row_bytes(w.format, w.k);
   if (quant::is_block_format(w.format)) {
     auto* rows = runs_vnni(p.isa) ? &integer_rows_avx512 : &integer_rows_avx2;
-    rows(w.format, p.x, p.batch, bytes, stride, w.k, p.bias, p.y, w.n, row_begin, row_end,
-         prefetch_end);
+    rows(w.format, p.x, p.batch, bytes, w.k, p.bias, p.y, w.n, row_begin, row_end, prefetch_end);
     return;
   }
   const auto* x = static_cast<const float*>(p.x);

@@ -31,24 +31,29 @@ void packed_rows_avx512(quant::WeightFormat format, const float* x, int batch, c
                         int64_t row_stride, int64_t k, const float* bias, float* y, int64_t n,
                         int64_t row_begin, int64_t row_end, int64_t prefetch_end);
 
-// The integer product over Q8_0 / Q4_0 weights (integer_tile.h): quantize_inputs_* writes
-// `batch` inputs of k columns quantized for `format` into out (quantized_input_bytes_*(k) bytes
-// each); integer_rows_* is small_batch_rows_* over them; integer_tile_rows_*: the tile's height.
-// The AVX-512 ones need AVX512BW and AVX512-VNNI besides AVX512F.
-int64_t quantized_input_bytes_avx2(int64_t k);
-int64_t quantized_input_bytes_avx512(int64_t k);
+// Bytes of one input of k columns quantized for the integer product: q (k bytes, block after
+// block), then each block's d_x (float32), then each block's start (int32, integer_tile.h);
+// rounded up to a cache line.
+inline int64_t quantized_input_bytes(int64_t k) {
+  const int64_t blocks = k / quant::kBlockWeights;
+  return (k + (blocks * 8) + 63) / 64 * 64;
+}
+
+// The integer product over Q8_0 / Q4_0 weights held interleaved (integer_tile.h):
+// quantize_inputs_* writes `batch` inputs of k columns quantized for `format` into out
+// (quantized_input_bytes(k) bytes each); integer_rows_* is
+// small_batch_rows_* over them, with w the whole matrix (quant::matrix_bytes) and any rows. The
+// AVX-512 ones need AVX512BW and AVX512-VNNI besides AVX512F.
 void quantize_inputs_avx2(quant::WeightFormat format, const float* x, int batch, int64_t k,
                           void* out);
 void quantize_inputs_avx512(quant::WeightFormat format, const float* x, int batch, int64_t k,
                             void* out);
-int integer_tile_rows_avx2();
-int integer_tile_rows_avx512();
 void integer_rows_avx2(quant::WeightFormat format, const void* x, int batch, const char* w,
-                       int64_t row_stride, int64_t k, const float* bias, float* y, int64_t n,
-                       int64_t row_begin, int64_t row_end, int64_t prefetch_end);
+                       int64_t k, const float* bias, float* y, int64_t n, int64_t row_begin,
+                       int64_t row_end, int64_t prefetch_end);
 void integer_rows_avx512(quant::WeightFormat format, const void* x, int batch, const char* w,
-                         int64_t row_stride, int64_t k, const float* bias, float* y, int64_t n,
-                         int64_t row_begin, int64_t row_end, int64_t prefetch_end);
+                         int64_t k, const float* bias, float* y, int64_t n, int64_t row_begin,
+                         int64_t row_end, int64_t prefetch_end);
 
 // x[i] = GELU (tanh approximation) of x[i], i in [0, n); activation_simd.h.
 void gelu_tanh_avx2(float* x, int64_t n);

@@ -1,268 +1,293 @@
-// The small-batch product over GGUF's Q8_0 and Q4_0 blocks (engine/quant/block_formats.h) in
-// integer arithmetic, written once for any vector ISA like small_batch_tile.h and included, after
-// it, by the per-ISA translation units integer_avx512.cc and integer_avx2.cc only.
+// The small-batch product over Q8_0 and Q4_0 weights in integer arithmetic, written once for
+// any vector ISA and included only by the per-ISA translation units integer_avx512.cc and
+// integer_avx2.cc (see small_batch_tile.h for why).
 //
 // Widening every weight to float32 costs more instructions per weight than reading it from
 // memory takes time, at one input and more so at many. Here the activations are quantized
 // instead, once per product, the way llama.cpp does for these formats: each block of 32 inputs
 // to int8 with a float32 scale, q = rint(x * 127 / max|x|), d = max|x| / 127
-// (quant::quantize_activation_block). A block's product is then an integer dot product of
-// 32 int8 pairs, which one VNNI instruction (vpdpbusd) does for four blocks at a time, scaled
-// once by d_w * d_x:
-//   y[b, r] = sum over blocks j of d_w[r, j] * d_x[b, j] * sum over i of q_w[r, j, i] q_x[b, j, i]
-// The integer sums are exact; the float32 part (scale, multiply, add) runs per lane in the same
-// order whatever the tile, so an input gives the same bits alone as in any batch.
+// (quant::quantize_activation_block). A block's product is then an exact integer dot product
+// of 32 byte pairs, scaled once by d_w * d_x:
+//   y[b, r] = sum over blocks j, in order, of float(S[r, j]) * (d_w[r, j] * d_x[b, j]),
+//   S[r, j] = sum over i of q_w[r, j, i] * q_x[b, j, i]
+// one float32 accumulator per (row, input), added to block after block with a fused
+// multiply-add. That order is the same in every tile, so an input gets the same bits alone as
+// in any batch.
 //
-// Layout. A vector of kLanes int32 lanes holds the dot products of kGroupBlocks = kLanes / 4
-// blocks, four lanes (sixteen byte pairs) per block: one vpdpbusd multiplies the first 16
-// weights of each block of a group, a second the last 16. So an input is quantized into groups
-// of kGroupBlocks blocks (ActivationGroup: the two halves' bytes, each block's d_x in its four
-// lanes, and the integer correction below), and the weights of a group are loaded into the
-// same two halves (the ISA's load_q8 / load_q4). vpdpbusd multiplies unsigned by signed bytes:
-// Q4_0's nibbles n are unsigned and stand for n - 8, so the sum is taken over n and
-// 8 * sum(q_x) taken off; Q8_0's signed weights are offset by 128 on VNNI (w ^ 0x80), and
-// 128 * sum(q_x) taken off. Both corrections are made when the input is quantized: the group's
-// accumulator starts from them.
+// Layout. The weights are held interleaved 16 rows at a time (block_formats.h): one vector of
+// a group's quants holds the same 4 bytes of one block of 16 rows (8 vectors a block for Q8_0,
+// 4 for Q4_0's nibbles, each giving a low and a high vector), so a lane is a row and stays one
+// all the way to the output. Against it each input's 4 matching bytes are broadcast to every
+// lane; an unsigned x signed 4-byte dot product per lane (VNNI's vpdpbusd, or AVX2's
+// vpmaddubsw + vpmaddwd) adds them to the row's block sum. Nothing is reduced across lanes, the
+// weights are read as they lie (one stream per group, no shuffles), and one weight vector
+// serves every input of the tile.
 //
-// ISA traits: V (kLanes floats), I (kLanes int32), kLanes, kGroupBlocks, kRows, kInputs (the
-// tile), kQ8Offset; zero(), load(const float*), load_i(const int32_t*), cvt(I) -> V, mul, fma,
-// sum(V); Q8Group / Q4Group {..., V scale} with load_q8(blocks) / load_q4(blocks) (kGroupBlocks
-// consecutive blocks) and dot_q8<Part> / dot_q4<Part>(acc, group, bytes); quantize_block(x,
-// first, second, &d, &sum) (first, second: 16 bytes each).
+// Unsigned x signed: Q4_0's nibbles n are unsigned and stand for n - 8, so the sum is taken
+// over n and 8 * sum(q_x) taken off; Q8_0's signed weights go in as w ^ 0x80 = w + 128 on VNNI,
+// and 128 * sum(q_x) taken off; AVX2 multiplies |w| by q_x with w's sign instead (offset 0),
+// since w + 128 would saturate its 16-bit pair sums. The correction is computed when an input
+// is quantized and is the block sum's starting value.
+//
+// ISA traits: V (kLanes floats), I (kLanes int32), kLanes (16 or 8: a group is 16 / kLanes
+// vectors of rows), kInputs (the tile's inputs), kQ8Offset; zero(), zero_i(), set1(float),
+// set1_i(int32), add_i, cvt(I) -> V, mul, fma, add, scales(const uint16_t*) -> V (kLanes
+// float16 to float32), store(float*, V); Q8Weights / load_q8(p) / dot_q8(acc, weights, word)
+// and Q4Weights / load_q4(p) (low and high nibbles) / dot_q4(acc, nibbles, word), word an int32
+// holding 4 input bytes; quantize_block(x, q, &d, &sum) (q: 32 bytes).
 #pragma once
+
+#include <xmmintrin.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
+#include "engine/kernels/cpu_kernels_isa.h"
 #include "engine/kernels/small_batch_tile.h"
 #include "engine/quant/block_formats.h"
 
 namespace ringserve::model::small_batch {
 
 using quant::kBlockWeights;
+using quant::kInterleavedRows;
+using quant::kQuantWordBytes;
 
-// One group of one quantized input.
-template <class Isa>
-struct ActivationGroup {
-  int8_t first[Isa::kLanes * 4];   // q_x of elements 0..15 of each block, block after block
-  int8_t second[Isa::kLanes * 4];  // elements 16..31
-  float scale[Isa::kLanes];        // each block's d_x, in its four lanes
-  int32_t start[Isa::kLanes];      // the accumulator's start: -offset * sum(q_x) in a block's
-                                   // first lane (offset: 128 or 8, see above), 0 elsewhere
+// One quantized input (quantized_input_bytes(k), cpu_kernels_isa.h), its start being
+// -offset * sum(q_x) per block.
+struct QuantizedInput {
+  const int8_t* q;
+  const float* scale;
+  const int32_t* start;
+  static QuantizedInput at(const char* p, int64_t k) {
+    const int64_t blocks = k / kBlockWeights;
+    return {reinterpret_cast<const int8_t*>(p), reinterpret_cast<const float*>(p + k),
+            reinterpret_cast<const int32_t*>(p + k + (blocks * 4))};
+  }
+  // The 4 bytes of word w of block b.
+  int32_t word(int64_t b, int w) const {
+    int32_t v = 0;
+    std::memcpy(&v, q + (b * kBlockWeights) + (w * kQuantWordBytes), sizeof v);
+    return v;
+  }
 };
 
-template <class Isa>
-int64_t groups_of(int64_t k) {
-  const int64_t blocks = k / kBlockWeights;
-  return (blocks + Isa::kGroupBlocks - 1) / Isa::kGroupBlocks;
-}
-
-// Bytes of one quantized input of k columns.
-template <class Isa>
-int64_t quantized_input_bytes(int64_t k) {
-  return groups_of<Isa>(k) * int64_t{sizeof(ActivationGroup<Isa>)};
-}
-
 // Quantizes `batch` inputs of k columns (k a multiple of kBlockWeights) for weights whose
-// integer sums need `offset` * sum(q_x) taken off. The last group of an input is padded with
-// zero blocks.
+// integer sums need `offset` * sum(q_x) taken off.
 template <class Isa>
 void quantize_inputs(int32_t offset, const float* x, int batch, int64_t k, void* out) {
   const int64_t blocks = k / kBlockWeights;
-  const int64_t groups = groups_of<Isa>(k);
-  auto* group = static_cast<ActivationGroup<Isa>*>(out);
+  const int64_t bytes = quantized_input_bytes(k);
   for (int b = 0; b < batch; ++b) {
-    for (int64_t g = 0; g < groups; ++g, ++group) {
-      std::memset(group->start, 0, sizeof group->start);
-      const int64_t first_block = g * Isa::kGroupBlocks;
-      if (first_block + Isa::kGroupBlocks > blocks) std::memset(group, 0, sizeof *group);
-      for (int j = 0; j < Isa::kGroupBlocks && first_block + j < blocks; ++j) {
-        float d = 0;
-        int32_t sum = 0;
-        Isa::quantize_block(x + (b * k) + ((first_block + j) * kBlockWeights),
-                            group->first + (16 * j), group->second + (16 * j), &d, &sum);
-        std::fill(group->scale + (4 * j), group->scale + (4 * j) + 4, d);
-        group->start[4 * j] = -offset * sum;
-      }
+    char* const p = static_cast<char*>(out) + (b * bytes);
+    auto* q = reinterpret_cast<int8_t*>(p);
+    auto* scale = reinterpret_cast<float*>(p + k);
+    auto* start = reinterpret_cast<int32_t*>(p + k + (blocks * 4));
+    for (int64_t j = 0; j < blocks; ++j) {
+      int32_t sum = 0;
+      Isa::quantize_block(x + (b * k) + (j * kBlockWeights), q + (j * kBlockWeights), &scale[j],
+                          &sum);
+      start[j] = -offset * sum;
     }
   }
 }
 
-// A block format's group loads and dot products, from the ISA.
+// A block format's integer sums for the tile: adds to sum[h][i] (row vector h, input i) the dot
+// products of one block of a group's rows with the inputs' block. Two accumulators per pair
+// (even and odd words) halve the chain of dependent dot products; integer adds are exact, so
+// how the sum is split does not change it.
 template <class Isa>
-struct Q8_0Groups {
-  using Block = quant::BlockQ8_0;
-  using Group = typename Isa::Q8Group;
-  static constexpr int kGroupBlocks = Isa::kGroupBlocks;
+struct Q8_0Sums {
+  static constexpr quant::WeightFormat kFormat = quant::WeightFormat::kQ8_0;
   static constexpr int32_t kOffset = Isa::kQ8Offset;
-  static Group load(const Block* blocks) { return Isa::load_q8(blocks); }
-  template <int Part>
-  static typename Isa::I dot(typename Isa::I acc, const Group& g, const int8_t* x) {
-    return Isa::template dot_q8<Part>(acc, g, x);
+  template <int H, int B>
+  static void add(const char* quants, const QuantizedInput* in, int64_t block,
+                  typename Isa::I (&even)[H][B], typename Isa::I (&odd)[H][B]) {
+#pragma GCC unroll 8
+    for (int w = 0; w < 8; ++w) {
+#pragma GCC unroll 2
+      for (int h = 0; h < H; ++h) {
+        const auto weights =
+            Isa::load_q8(quants + (((w * kInterleavedRows) + (h * Isa::kLanes)) * kQuantWordBytes));
+#pragma GCC unroll 8
+        for (int i = 0; i < B; ++i) {
+          auto& sum = (w % 2 == 0 ? even : odd)[h][i];
+          sum = Isa::dot_q8(sum, weights, in[i].word(block, w));
+        }
+      }
+    }
   }
 };
 
 template <class Isa>
-struct Q4_0Groups {
-  using Block = quant::BlockQ4_0;
-  using Group = typename Isa::Q4Group;
-  static constexpr int kGroupBlocks = Isa::kGroupBlocks;
+struct Q4_0Sums {
+  static constexpr quant::WeightFormat kFormat = quant::WeightFormat::kQ4_0;
   static constexpr int32_t kOffset = 8;
-  static Group load(const Block* blocks) { return Isa::load_q4(blocks); }
-  template <int Part>
-  static typename Isa::I dot(typename Isa::I acc, const Group& g, const int8_t* x) {
-    return Isa::template dot_q4<Part>(acc, g, x);
+  template <int H, int B>
+  static void add(const char* quants, const QuantizedInput* in, int64_t block,
+                  typename Isa::I (&even)[H][B], typename Isa::I (&odd)[H][B]) {
+    // Word w of a row's 16 bytes holds weights 4w..4w+3 in its low nibbles and 16+4w..16+4w+3
+    // in its high ones: input words w and 4 + w.
+#pragma GCC unroll 4
+    for (int w = 0; w < 4; ++w) {
+#pragma GCC unroll 2
+      for (int h = 0; h < H; ++h) {
+        const auto nibbles =
+            Isa::load_q4(quants + (((w * kInterleavedRows) + (h * Isa::kLanes)) * kQuantWordBytes));
+#pragma GCC unroll 8
+        for (int i = 0; i < B; ++i) {
+          even[h][i] = Isa::dot_q4(even[h][i], nibbles.low, in[i].word(block, w));
+          odd[h][i] = Isa::dot_q4(odd[h][i], nibbles.high, in[i].word(block, 4 + w));
+        }
+      }
+    }
   }
 };
 
-// Where a tile's weight groups come from. PackedRows: the packed rows themselves (a row's last
-// group, if it has fewer blocks, from a copy padded with zero blocks); PreparedRows: rows of
-// groups already loaded (prepare_rows), for a batch that goes over the same rows many times.
-template <class Format>
-struct PackedRows {
-  using Group = typename Format::Group;
-  using Block = typename Format::Block;
-  static constexpr int kGroupBlocks = Format::kGroupBlocks;
-  static Group group(const char* row, int64_t g) {
-    return Format::load(reinterpret_cast<const Block*>(row) + g * kGroupBlocks);
-  }
-  static Group last_group(const char* row, int64_t g, int64_t blocks) {
-    Block padded[kGroupBlocks] = {};
-    const int64_t first = g * kGroupBlocks;
-    std::memcpy(padded, reinterpret_cast<const Block*>(row) + first,
-                static_cast<size_t>(blocks - first) * sizeof(Block));
-    return Format::load(padded);
-  }
-};
+// One group of 16 interleaved rows against B quantized inputs: y[i * n + row0 + r] for the
+// group's rows r in [first, last), plus bias[row0 + r] if bias. Prefetches [prefetch,
+// prefetch_end) as it goes, up to kPrefetchLines lines a block.
+inline constexpr int kPrefetchLines = 4;
 
-template <class Format>
-struct PreparedRows {
-  using Group = typename Format::Group;
-  static Group group(const char* row, int64_t g) { return reinterpret_cast<const Group*>(row)[g]; }
-  static Group last_group(const char* row, int64_t g, int64_t /*blocks*/) { return group(row, g); }
-};
-
-// R weight rows against B quantized inputs (quantize_inputs), weights from Source<Format>.
-// Same contract as small_batch_tile.h's tile().
-template <class Isa, class Format, template <class> class Source, int R, int B>
-void integer_tile(const void* inputs, int64_t k, const char* w, int64_t row_stride,
-                  const float* bias, float* y, int64_t n, const char* prefetch,
-                  const char* prefetch_end) {
+template <class Isa, class Sums, int B>
+void integer_tile(const char* inputs, int64_t input_bytes, int64_t k, const char* group,
+                  const float* bias, float* y, int64_t n, int64_t row0, int first, int last,
+                  const char* prefetch, const char* prefetch_end) {
   using V = typename Isa::V;
   using I = typename Isa::I;
-  using Group = typename Format::Group;
-  using Rows = Source<Format>;
-  const auto* x = static_cast<const ActivationGroup<Isa>*>(inputs);
+  constexpr int H = kInterleavedRows / Isa::kLanes;
+  constexpr quant::WeightFormat kFormat = Sums::kFormat;
   const int64_t blocks = k / kBlockWeights;
-  const int64_t groups = groups_of<Isa>(k);
-  const int64_t whole_groups = blocks / Isa::kGroupBlocks;
-  V acc[R][B];
+  const int64_t block_quant_bytes =
+      int64_t{quant::quant_words(kFormat)} * kInterleavedRows * kQuantWordBytes;
+  const auto* scales =
+      reinterpret_cast<const uint16_t*>(group + quant::group_quant_bytes(kFormat, k));
+  QuantizedInput in[B];
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-#pragma GCC unroll 8
-    for (int b = 0; b < B; ++b) acc[r][b] = Isa::zero();
-  }
-  // A row's group at a time against each input: the registers hold the accumulators and one
-  // row's group, the inputs' bytes and scales are read from L1 as operands.
-  const auto multiply = [&](const Group& group, int r, int64_t g) __attribute__((always_inline)) {
-#pragma GCC unroll 8
-    for (int b = 0; b < B; ++b) {
-      const ActivationGroup<Isa>& in = x[(b * groups) + g];
-      I sum = Isa::load_i(in.start);
-      sum = Format::template dot<0>(sum, group, in.first);
-      sum = Format::template dot<1>(sum, group, in.second);
-      acc[r][b] = Isa::fma(Isa::cvt(sum), Isa::mul(group.scale, Isa::load(in.scale)), acc[r][b]);
-    }
-  };
-  for (int64_t g = 0; g < whole_groups; ++g) {
+  for (int i = 0; i < B; ++i) in[i] = QuantizedInput::at(inputs + (i * input_bytes), k);
+  V acc[H][B];
 #pragma GCC unroll 2
-    for (int line = 0; line < 2 && prefetch < prefetch_end; ++line, prefetch += kLine) {
+  for (int h = 0; h < H; ++h) {
+#pragma GCC unroll 8
+    for (int i = 0; i < B; ++i) acc[h][i] = Isa::zero();
+  }
+  for (int64_t j = 0; j < blocks; ++j) {
+#pragma GCC unroll 4
+    for (int line = 0; line < kPrefetchLines && prefetch < prefetch_end; ++line) {
       _mm_prefetch(prefetch, _MM_HINT_T1);
+      prefetch += kLine;
     }
+    I even[H][B];
+    I odd[H][B];
+#pragma GCC unroll 2
+    for (int h = 0; h < H; ++h) {
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) multiply(Rows::group(w + (r * row_stride), g), r, g);
-  }
-  if (whole_groups < groups) {
-    for (int r = 0; r < R; ++r) {
-      multiply(Rows::last_group(w + (r * row_stride), whole_groups, blocks), r, whole_groups);
+      for (int i = 0; i < B; ++i) {
+        even[h][i] = Isa::set1_i(in[i].start[j]);
+        odd[h][i] = Isa::zero_i();
+      }
+    }
+    Sums::template add<H, B>(group + (j * block_quant_bytes), in, j, even, odd);
+#pragma GCC unroll 2
+    for (int h = 0; h < H; ++h) {
+      const V d_w = Isa::scales(scales + (j * kInterleavedRows) + (h * Isa::kLanes));
+#pragma GCC unroll 8
+      for (int i = 0; i < B; ++i) {
+        const V sum = Isa::cvt(Isa::add_i(even[h][i], odd[h][i]));
+        acc[h][i] = Isa::fma(sum, Isa::mul(d_w, Isa::set1(in[i].scale[j])), acc[h][i]);
+      }
     }
   }
+  alignas(64) float out[Isa::kLanes];
+#pragma GCC unroll 2
+  for (int h = 0; h < H; ++h) {
+    const int lane0 = h * Isa::kLanes;
+    const int from = std::max(first - lane0, 0);
+    const int to = std::min(last - lane0, Isa::kLanes);
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-    const float add = bias != nullptr ? bias[r] : 0.0f;
-#pragma GCC unroll 8
-    for (int b = 0; b < B; ++b) y[(b * n) + r] = Isa::sum(acc[r][b]) + add;
+    for (int i = 0; i < B; ++i) {
+      if (from >= to) continue;
+      Isa::store(out, acc[h][i]);
+      float* const row = y + (i * n) + row0 + lane0;
+      for (int r = from; r < to; ++r) {
+        row[r] = bias != nullptr ? out[r] + bias[row0 + lane0 + r] : out[r];
+      }
+    }
   }
 }
 
-// The tiles of one format and source, for TileTable.
-template <template <class> class FormatOf, template <class> class Source>
-struct IntegerTile {
-  template <class Isa, int R, int B>
-  struct Of {
-    static constexpr TileFn fn = &integer_tile<Isa, FormatOf<Isa>, Source, R, B>;
-    static int64_t input_bytes(int64_t k) { return quantized_input_bytes<Isa>(k); }
-  };
+using IntegerTileFn = void (*)(const char* inputs, int64_t input_bytes, int64_t k,
+                               const char* group, const float* bias, float* y, int64_t n,
+                               int64_t row0, int first, int last, const char* prefetch,
+                               const char* prefetch_end);
+
+// tiles[b]: the tile for b inputs, 1 <= b <= kInputs.
+template <class Isa, class Sums>
+struct IntegerTiles {
+  IntegerTileFn fn[Isa::kInputs + 1] = {};
+  IntegerTiles() { fill<1>(); }
+
+ private:
+  template <int B>
+  void fill() {
+    if constexpr (B <= Isa::kInputs) {
+      fn[B] = &integer_tile<Isa, Sums, B>;
+      fill<B + 1>();
+    }
+  }
 };
 
-// More inputs than one tile takes: the tiles would load (shuffle, offset, scale) every group of
-// the block's rows again for each group of kInputs inputs. Instead each slice of rows is loaded
-// once into an L1-sized buffer of groups and the tiles read them from there: the same groups,
-// multiplied in the same order, so the same bits as with fewer inputs.
-inline constexpr int64_t kPreparedSliceBytes = 32 << 10;
-
-template <class Isa, template <class> class FormatOf>
-void integer_rows_of(const void* x, int batch, const char* w, int64_t row_stride, int64_t k,
-                     const float* bias, float* y, int64_t n, int64_t row_begin, int64_t row_end,
+// y[b * n + r] = dot(d * q of x[b], W[r]) + bias[r] for r in [row_begin, row_end), b in
+// [0, batch), W held interleaved at w. Goes over the groups of those rows once per kInputs
+// inputs: from memory the first time, from L2 after (the caller sizes the rows to fit), while
+// those later passes prefetch as many of the rows [row_end, prefetch_end) as there are here.
+template <class Isa, class Sums>
+void integer_rows_of(const void* x, int batch, const char* w, int64_t k, const float* bias,
+                     float* y, int64_t n, int64_t row_begin, int64_t row_end,
                      int64_t prefetch_end) {
-  using Format = FormatOf<Isa>;
-  using Group = typename Format::Group;
-  if (batch <= Isa::kInputs) {
-    rows<Isa, IntegerTile<FormatOf, PackedRows>::template Of>(x, batch, w, row_stride, k, bias, y,
-                                                              n, row_begin, row_end, prefetch_end);
-    return;
-  }
-  const int64_t blocks = k / kBlockWeights;
-  const int64_t groups = groups_of<Isa>(k);
-  const int64_t prepared_row_bytes = groups * int64_t{sizeof(Group)};
-  const int64_t slice = slice_rows(kPreparedSliceBytes, prepared_row_bytes, Isa::kRows);
-  thread_local std::vector<Group> prepared;
-  prepared.resize(static_cast<size_t>(slice * groups));
-  for (int64_t r0 = row_begin; r0 < row_end; r0 += slice) {
-    const int64_t count = std::min(slice, row_end - r0);
-    for (int64_t r = 0; r < count; ++r) {
-      const char* row = w + ((r0 + r) * row_stride);
-      Group* out = prepared.data() + (r * groups);
-      for (int64_t g = 0; g < groups; ++g) {
-        out[g] = g < blocks / Isa::kGroupBlocks ? PackedRows<Format>::group(row, g)
-                                                : PackedRows<Format>::last_group(row, g, blocks);
-      }
+  static const IntegerTiles<Isa, Sums> tiles;
+  const int64_t input_bytes = quantized_input_bytes(k);
+  const int64_t group_bytes = quant::group_bytes(Sums::kFormat, k);
+  const int64_t group_begin = row_begin / kInterleavedRows;
+  const int64_t group_end = quant::interleaved_groups(row_end);
+  const int64_t groups = group_end - group_begin;
+  const int64_t next_end = std::min(group_end + groups, quant::interleaved_groups(prefetch_end));
+  const char* next = w + (group_end * group_bytes);
+  const char* const next_stop = w + (std::max(next_end, group_end) * group_bytes);
+  const int64_t passes = (batch + Isa::kInputs - 1) / Isa::kInputs;
+  const int64_t calls = (passes - 1) * groups;
+  const int64_t slice = calls > 0 ? ((next_stop - next) / calls + kLine - 1) / kLine * kLine : 0;
+  for (int b0 = 0; b0 < batch; b0 += Isa::kInputs) {
+    const int inputs = std::min(batch - b0, Isa::kInputs);
+    for (int64_t g = group_begin; g < group_end; ++g) {
+      const int64_t row0 = g * kInterleavedRows;
+      const char* const prefetch = next;
+      if (b0 > 0) next = next_stop - next > slice ? next + slice : next_stop;
+      tiles.fn[inputs](
+          static_cast<const char*>(x) + (b0 * input_bytes), input_bytes, k, w + (g * group_bytes),
+          bias, y + (b0 * n), n, row0, static_cast<int>(std::max(row_begin, row0) - row0),
+          static_cast<int>(std::min(row_end, row0 + kInterleavedRows) - row0), prefetch, next);
     }
-    rows<Isa, IntegerTile<FormatOf, PreparedRows>::template Of>(
-        x, batch, reinterpret_cast<const char*>(prepared.data()), prepared_row_bytes, k,
-        bias != nullptr ? bias + r0 : nullptr, y + r0, n, 0, count, count);
   }
 }
 
 // The offset quantize_inputs must take off for `format`'s integer sums.
 template <class Isa>
 int32_t integer_offset(quant::WeightFormat format) {
-  return format == quant::WeightFormat::kQ8_0 ? Q8_0Groups<Isa>::kOffset : Q4_0Groups<Isa>::kOffset;
+  return format == quant::WeightFormat::kQ8_0 ? Q8_0Sums<Isa>::kOffset : Q4_0Sums<Isa>::kOffset;
 }
 
-// rows() over Q8_0 or Q4_0 weights and inputs quantized for them.
+// integer_rows_of() over Q8_0 or Q4_0 weights and inputs quantized for them.
 template <class Isa>
-void integer_rows(quant::WeightFormat format, const void* x, int batch, const char* w,
-                  int64_t row_stride, int64_t k, const float* bias, float* y, int64_t n,
-                  int64_t row_begin, int64_t row_end, int64_t prefetch_end) {
+void integer_rows(quant::WeightFormat format, const void* x, int batch, const char* w, int64_t k,
+                  const float* bias, float* y, int64_t n, int64_t row_begin, int64_t row_end,
+                  int64_t prefetch_end) {
   if (format == quant::WeightFormat::kQ8_0) {
-    integer_rows_of<Isa, Q8_0Groups>(x, batch, w, row_stride, k, bias, y, n, row_begin, row_end,
-                                     prefetch_end);
+    integer_rows_of<Isa, Q8_0Sums<Isa>>(x, batch, w, k, bias, y, n, row_begin, row_end,
+                                        prefetch_end);
   } else {
-    integer_rows_of<Isa, Q4_0Groups>(x, batch, w, row_stride, k, bias, y, n, row_begin, row_end,
-                                     prefetch_end);
+    integer_rows_of<Isa, Q4_0Sums<Isa>>(x, batch, w, k, bias, y, n, row_begin, row_end,
+                                        prefetch_end);
   }
 }
 

@@ -175,7 +175,8 @@ inline constexpr int64_t kWidenedSliceBytes = 32 << 10;
 
 template <class Isa, class FloatIsa, template <class> class Weights>
 void dequantized_rows(const float* x, int batch, const char* w, int64_t row_stride, int64_t k,
-                      const float* bias, float* y, int64_t n, int64_t row_begin, int64_t row_end) {
+                      const float* bias, float* y, int64_t n, int64_t row_begin, int64_t row_end,
+                      int64_t prefetch_end) {
   const int64_t row_floats_bytes = k * int64_t{sizeof(float)};
   const int64_t slice = slice_rows(kWidenedSliceBytes, row_floats_bytes, FloatIsa::kRows);
   thread_local std::vector<float> widened;
@@ -183,8 +184,11 @@ void dequantized_rows(const float* x, int batch, const char* w, int64_t row_stri
   for (int64_t r0 = row_begin; r0 < row_end; r0 += slice) {
     const int64_t count = std::min(slice, row_end - r0);
     widen_rows<Isa, Weights>(w + r0 * row_stride, row_stride, k, count, widened.data());
-    rows<FloatIsa>(x, batch, reinterpret_cast<const char*>(widened.data()), row_floats_bytes, k,
-                   bias != nullptr ? bias + r0 : nullptr, y + r0, n, 0, count, count);
+    // While the buffer is multiplied, the next slice's packed rows are read into the cache.
+    const PrefetchRange next = next_rows(w, row_stride, r0 + count, slice, prefetch_end);
+    rows_prefetching<FloatIsa>(x, batch, reinterpret_cast<const char*>(widened.data()),
+                               row_floats_bytes, k, bias != nullptr ? bias + r0 : nullptr, y + r0,
+                               n, 0, count, next.next, next.stop);
   }
 }
 
@@ -196,7 +200,7 @@ void packed_rows_of(const float* x, int batch, const char* w, int64_t row_stride
   // scalar loops, which the compiler may contract into FMAs differently.
   if (batch > Isa::kInputs && k % kBlockWeights == 0) {
     dequantized_rows<Isa, FloatIsa, Weights>(x, batch, w, row_stride, k, bias, y, n, row_begin,
-                                             row_end);
+                                             row_end, prefetch_end);
   } else {
     rows<Isa, PackedTile<Weights>::template Of>(x, batch, w, row_stride, k, bias, y, n, row_begin,
                                                 row_end, prefetch_end);

@@ -112,26 +112,19 @@ struct TileTable {
   }
 };
 
-// y[b * n + r] = dot(x[b], w[r]) + bias[r] for r in [row_begin, row_end), b in [0, batch),
-// row r of w starting at w + r * row_stride bytes. The rows are one block (the caller sizes it, see
-// kWeightBlockBytes in cpu_kernels.cc): it is gone over once per group of kInputs inputs, from
-// memory the first time and from L2 after, so the weights come from memory once whatever the batch.
-// Rows [row_end, prefetch_end) are the caller's next ones: as many of them as this block has are
-// prefetched while it is worked on.
+// rows() below with the range to prefetch given: [next, next_stop) is read into the cache
+// during the second and later groups of kInputs inputs, when this block already sits in L2 (or
+// in a buffer the caller converted it into) and the memory would otherwise be idle; each of
+// those tiles prefetches an equal slice of it. With one group there is nothing to overlap: the
+// tile streams its weights, and the hardware prefetcher follows.
 template <class Isa, template <class, int, int> class Tile = FloatTile>
-void rows(const void* x, int batch, const char* w, int64_t row_stride, int64_t k, const float* bias,
-          float* y, int64_t n, int64_t row_begin, int64_t row_end, int64_t prefetch_end) {
+void rows_prefetching(const void* x, int batch, const char* w, int64_t row_stride, int64_t k,
+                      const float* bias, float* y, int64_t n, int64_t row_begin, int64_t row_end,
+                      const char* next, const char* next_stop) {
   static const TileTable<Isa, Tile> table;
   const int64_t input_bytes = Tile<Isa, 1, 1>::input_bytes(k);
   const int groups = (batch + Isa::kInputs - 1) / Isa::kInputs;
-  // The next block is read from memory during the second and later groups, when this block
-  // already sits in L2 and the memory would otherwise be idle; each of those tiles prefetches
-  // an equal slice of it. With one group there is nothing to overlap: the tile streams its
-  // weights, and the hardware prefetcher follows.
   const int64_t block = row_end - row_begin;
-  const int64_t next_end = row_end + block < prefetch_end ? row_end + block : prefetch_end;
-  const char* next = w + row_end * row_stride;
-  const char* const next_stop = w + next_end * row_stride;
   const int64_t calls = (groups - 1) * ((block + Isa::kRows - 1) / Isa::kRows);
   const int64_t slice =
       calls > 0 && next_stop > next ? ((next_stop - next) / calls + kLine - 1) / kLine * kLine : 0;
@@ -146,6 +139,32 @@ void rows(const void* x, int batch, const char* w, int64_t row_stride, int64_t k
           bias != nullptr ? bias + r : nullptr, y + b0 * n + r, n, prefetch, next);
     }
   }
+}
+
+// The bytes of rows [row_end, min(row_end + count, prefetch_end)) of rows row_stride apart
+// from w: the next rows a caller will go over, as a range for rows_prefetching().
+struct PrefetchRange {
+  const char* next;
+  const char* stop;
+};
+inline PrefetchRange next_rows(const char* w, int64_t row_stride, int64_t row_end, int64_t count,
+                               int64_t prefetch_end) {
+  const int64_t end = row_end + count < prefetch_end ? row_end + count : prefetch_end;
+  return {w + row_end * row_stride, w + (end > row_end ? end : row_end) * row_stride};
+}
+
+// y[b * n + r] = dot(x[b], w[r]) + bias[r] for r in [row_begin, row_end), b in [0, batch),
+// row r of w starting at w + r * row_stride bytes. The rows are one block (the caller sizes it, see
+// kWeightBlockBytes in cpu_kernels.cc): it is gone over once per group of kInputs inputs, from
+// memory the first time and from L2 after, so the weights come from memory once whatever the batch.
+// Rows [row_end, prefetch_end) are the caller's next ones: as many of them as this block has are
+// prefetched while it is worked on.
+template <class Isa, template <class, int, int> class Tile = FloatTile>
+void rows(const void* x, int batch, const char* w, int64_t row_stride, int64_t k, const float* bias,
+          float* y, int64_t n, int64_t row_begin, int64_t row_end, int64_t prefetch_end) {
+  const PrefetchRange next = next_rows(w, row_stride, row_end, row_end - row_begin, prefetch_end);
+  rows_prefetching<Isa, Tile>(x, batch, w, row_stride, k, bias, y, n, row_begin, row_end, next.next,
+                              next.stop);
 }
 
 }  // namespace ringserve::model::small_batch

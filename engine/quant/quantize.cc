@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <vector>
 
 #include "engine/quant/half.h"
 
@@ -130,6 +132,71 @@ void dequantize_row(WeightFormat format, const void* row, int64_t k, float* out)
       break;
     }
   }
+}
+
+namespace {
+
+// Where byte i of word j of block b of a group's row r lies, and where that row's scale does.
+int64_t quant_offset(WeightFormat format, int64_t b, int j, int r, int i) {
+  return ((((b * quant_words(format)) + j) * kInterleavedRows + r) * kQuantWordBytes) + i;
+}
+int64_t scale_offset(WeightFormat format, int64_t k, int64_t b, int r) {
+  return group_quant_bytes(format, k) + (((b * kInterleavedRows) + r) * 2);
+}
+
+// Calls move(row byte offset, group byte offset, bytes) for every piece of row r of a group.
+template <class Move>
+void for_each_piece(WeightFormat format, int64_t k, int r, Move move) {
+  const int64_t blocks = k / kBlockWeights;
+  const int64_t block_bytes = row_bytes(format, kBlockWeights);
+  for (int64_t b = 0; b < blocks; ++b) {
+    move(b * block_bytes, scale_offset(format, k, b, r), 2);
+    for (int j = 0; j < quant_words(format); ++j) {
+      move((b * block_bytes) + 2 + (j * kQuantWordBytes), quant_offset(format, b, j, r, 0),
+           kQuantWordBytes);
+    }
+  }
+}
+
+}  // namespace
+
+void interleave_rows(WeightFormat format, const void* rows, int count, int64_t k, void* group) {
+  auto* out = static_cast<char*>(group);
+  std::memset(out, 0, static_cast<size_t>(group_bytes(format, k)));
+  const int64_t bytes = row_bytes(format, k);
+  for (int r = 0; r < count; ++r) {
+    const char* row = static_cast<const char*>(rows) + (r * bytes);
+    for_each_piece(format, k, r, [&](int64_t from, int64_t to, int n) {
+      std::memcpy(out + to, row + from, static_cast<size_t>(n));
+    });
+  }
+}
+
+void extract_row(WeightFormat format, const void* matrix, int64_t k, int64_t row, void* out) {
+  const auto* base = static_cast<const char*>(matrix);
+  auto* to = static_cast<char*>(out);
+  if (!is_block_format(format)) {
+    const int64_t bytes = row_bytes(format, k);
+    std::memcpy(to, base + (row * bytes), static_cast<size_t>(bytes));
+    return;
+  }
+  const char* group = base + (row / kInterleavedRows * group_bytes(format, k));
+  for_each_piece(format, k, static_cast<int>(row % kInterleavedRows),
+                 [&](int64_t at, int64_t from, int n) {
+                   std::memcpy(to + at, group + from, static_cast<size_t>(n));
+                 });
+}
+
+void dequantize_matrix_row(WeightFormat format, const void* matrix, int64_t k, int64_t row,
+                           float* out) {
+  if (!is_block_format(format)) {
+    dequantize_row(format, static_cast<const char*>(matrix) + (row * row_bytes(format, k)), k, out);
+    return;
+  }
+  thread_local std::vector<char> scratch;
+  scratch.resize(static_cast<size_t>(row_bytes(format, k)));
+  extract_row(format, matrix, k, row, scratch.data());
+  dequantize_row(format, scratch.data(), k, out);
 }
 
 void quantize_activation_block(const float* x, int8_t* q, float* d) {

@@ -30,6 +30,16 @@ void quantize_row(WeightFormat format, const float* w, int64_t k, void* out);
 // The float32 weights a row of `format` stands for.
 void dequantize_row(WeightFormat format, const void* row, int64_t k, float* out);
 
+// A matrix as the engine holds it (matrix_bytes(format, n, k) bytes; block formats
+// interleaved, see block_formats.h) from and to rows of row_bytes(format, k):
+// interleave_rows() writes `count` <= kInterleavedRows consecutive rows (`rows`, one after the
+// other) as one group at `group`, the rows past count zero; extract_row() copies row `row` of
+// `matrix` out; dequantize_matrix_row() is dequantize_row() of that row.
+void interleave_rows(WeightFormat format, const void* rows, int count, int64_t k, void* group);
+void extract_row(WeightFormat format, const void* matrix, int64_t k, int64_t row, void* out);
+void dequantize_matrix_row(WeightFormat format, const void* matrix, int64_t k, int64_t row,
+                           float* out);
+
 // How the integer products over Q8_0 / Q4_0 weights take their float32 inputs: each block of
 // kBlockWeights to int8, d = max|x| / 127 and q = rint(x * (127 / max|x|)) (float32 operations,
 // ties to even; an all-zero block gives d = 0 and q = 0). The product then multiplies the
