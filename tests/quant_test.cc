@@ -174,7 +174,7 @@ TEST(BlockFormats, InterleavedGroupsHoldEveryRowAtItsDocumentedPlace) {
     std::vector<char> rows(static_cast<size_t>(n * bytes));
     for (int64_t r = 0; r < n; ++r)
       quantize_row(f, w.data() + (r * k), k, rows.data() + (r * bytes));
-    ASSERT_EQ(matrix_bytes(f, n, k), 3 * 16 * bytes) << format_name(f);
+    ASSERT_EQ(matrix_bytes(f, n, k), int64_t{48} * bytes) << format_name(f);
     std::vector<char> matrix(static_cast<size_t>(matrix_bytes(f, n, k)), 0x55);
     for (int64_t g = 0; g * 16 < n; ++g) {
       interleave_rows(f, rows.data() + (g * 16 * bytes),
@@ -199,7 +199,7 @@ TEST(BlockFormats, InterleavedGroupsHoldEveryRowAtItsDocumentedPlace) {
       dequantize_matrix_row(f, matrix.data(), k, r, got.data());
       ASSERT_EQ(expected, got) << format_name(f) << " row " << r;
     }
-    const int words = f == WeightFormat::kQ8_0 ? 8 : 4;
+    const int64_t words = f == WeightFormat::kQ8_0 ? 8 : 4;
     const int64_t r = 16 + 5;  // row 5 of group 1
     const char* group = matrix.data() + group_bytes(f, k);
     const char* row = rows.data() + (r * bytes);
@@ -207,7 +207,7 @@ TEST(BlockFormats, InterleavedGroupsHoldEveryRowAtItsDocumentedPlace) {
     for (int64_t b = 0; b < k / 32; ++b) {
       EXPECT_EQ(0, std::memcmp(group + (words * 64 * (k / 32)) + (((b * 16) + 5) * 2),
                                row + (b * block_bytes), 2));
-      for (int j = 0; j < words; ++j) {
+      for (int64_t j = 0; j < words; ++j) {
         EXPECT_EQ(0, std::memcmp(group + ((((b * words) + j) * 16 + 5) * 4),
                                  row + (b * block_bytes) + 2 + (j * 4), 4))
             << format_name(f) << " block " << b << " word " << j;

@@ -48,9 +48,10 @@ void small_batch_matmul(KernelIsa isa, const float* x, int batch, const float* w
 void small_batch_matmul_parallel(KernelIsa isa, const float* x, int batch, const float* w,
                                  int64_t k, const float* bias, float* y, int64_t n, int threads);
 
-// A weight matrix [n, k] as the engine holds it: n rows of quant::row_bytes(format, k) bytes,
-// row after row (float32, bfloat16, float16, or GGUF's Q8_0 / Q4_0 blocks along each row; k a
-// multiple of quant::kBlockWeights for every format but float32).
+// A weight matrix [n, k] as the engine holds it, quant::matrix_bytes(format, n, k) bytes: n rows
+// of quant::row_bytes(format, k) bytes, row after row (float32, bfloat16, float16), or GGUF's
+// Q8_0 / Q4_0 blocks along each row with the rows interleaved 16 at a time (block_formats.h);
+// k a multiple of quant::kBlockWeights for every format but float32.
 struct PackedMatrix {
   quant::WeightFormat format = quant::WeightFormat::kFloat32;
   const void* data = nullptr;

@@ -152,7 +152,7 @@ void for_each_piece(WeightFormat format, int64_t k, int r, Move move) {
   for (int64_t b = 0; b < blocks; ++b) {
     move(b * block_bytes, scale_offset(format, k, b, r), 2);
     for (int j = 0; j < quant_words(format); ++j) {
-      move((b * block_bytes) + 2 + (j * kQuantWordBytes), quant_offset(format, b, j, r, 0),
+      move((b * block_bytes) + 2 + (int64_t{j} * kQuantWordBytes), quant_offset(format, b, j, r, 0),
            kQuantWordBytes);
     }
   }
