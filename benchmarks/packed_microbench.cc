@@ -2,12 +2,13 @@
 // step of a TinyLlama-1.1B-shaped model (22 layers of qkv 2560x2048, out 2048x2048, gate+up
 // 11264x2048, down 2048x5632, then the 32000x2048 lm_head) with the weights in each format the
 // engine holds (float32, bfloat16, float16, int8, int4), at a given batch, on 2 threads, with
-// the best kernels this CPU runs or (third argument 1) the AVX2 ones. GB/s is
+// the best kernels this CPU runs or (third argument 1, 2) the AVX2 ones. GB/s is
 // the packed weights' bytes over the time: against the machine's memory bandwidth it says how
 // close a format's decode comes to its floor. The weights of one format are made on first use
 // (quantized from random floats, as the engine does at load) and dropped before the next.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -82,17 +83,35 @@ const Weights& weights_of(WeightFormat format) {
 }
 
 void BM_PackedProduct(benchmark::State& state) {
-  // Third argument 1: the AVX2 kernels even where AVX-512 runs (how an AVX2-only CPU's code
-  // path performs, on this CPU's memory and clock).
+  // Third argument: 0 the best kernels this CPU runs; 1 the AVX2 ones, the integer product
+  // without VNNI (an AVX2-only CPU's code path, on this CPU's memory and clock); 2 AVX2 with the
+  // AVX-VNNI integer product (Alder Lake's), where this CPU has it.
   const model::KernelIsa best = model::best_kernel_isa();
-  const model::KernelIsa isa = state.range(2) == 1 ? model::KernelIsa::kAvx2 : best;
+  const model::KernelIsa isa = state.range(2) == 0 ? best : model::KernelIsa::kAvx2;
   if (best == model::KernelIsa::kNone) {
     state.SkipWithError("no AVX2+FMA on this CPU");
     return;
   }
+  const model::IntegerKernel integer = state.range(2) == 0   ? model::IntegerKernel::kAuto
+                                       : state.range(2) == 1 ? model::IntegerKernel::kAvx2
+                                                             : model::IntegerKernel::kAvxVnni;
+  const std::vector<model::IntegerKernel> runnable = model::runnable_integer_kernels();
+  if (integer != model::IntegerKernel::kAuto &&
+      std::find(runnable.begin(), runnable.end(), integer) == runnable.end()) {
+    state.SkipWithError("this CPU does not run that integer kernel");
+    return;
+  }
   const WeightFormat format = kFormats[state.range(0)];
+  if (state.range(2) == 2 && !quant::is_block_format(format)) {
+    state.SkipWithError("the same as third argument 1 for this format");
+    return;
+  }
+  model::force_integer_kernel(integer);
   const auto batch = static_cast<int>(state.range(1));
-  state.SetLabel(std::string(quant::format_name(format)) + " " + model::to_string(isa));
+  state.SetLabel(std::string(quant::format_name(format)) + " " + model::to_string(isa) +
+                 (quant::is_block_format(format)
+                      ? std::string(" ") + model::integer_kernel_name(isa)
+                      : std::string()));
   const Weights& w = weights_of(format);
   std::vector<float> x(static_cast<size_t>(batch) * 5632, 0.01f);
   std::vector<float> y(static_cast<size_t>(batch) * 32000);
@@ -102,6 +121,7 @@ void BM_PackedProduct(benchmark::State& state) {
     }
     benchmark::DoNotOptimize(y.data());
   }
+  model::force_integer_kernel(model::IntegerKernel::kAuto);
   state.counters["GB/s"] =
       benchmark::Counter(w.total_bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["tokens/s"] =
@@ -109,7 +129,7 @@ void BM_PackedProduct(benchmark::State& state) {
 }
 
 BENCHMARK(BM_PackedProduct)
-    ->ArgsProduct({{0, 1, 2, 3, 4}, {1, 16}, {0, 1}})
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {1, 16}, {0, 1, 2}})
     ->Unit(benchmark::kMillisecond)
     ->MinTime(2.0);
 

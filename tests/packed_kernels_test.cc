@@ -88,8 +88,9 @@ void check(KernelIsa isa, WeightFormat format, const Case& c, bool parallel) {
     packed_matmul_parallel(isa, x.data() + b * c.k, 1, matrix, bp, alone.data(), 2);
     for (int64_t r = 0; r < c.n; ++r) {
       ASSERT_EQ(alone[r], y[b * c.n + r])
-          << to_string(isa) << " " << quant::format_name(format) << " batch " << c.batch << " n "
-          << c.n << " k " << c.k << ": input " << b << " row " << r << " alone";
+          << to_string(isa) << " " << quant::format_name(format) << " (" << integer_kernel_name(isa)
+          << ") batch " << c.batch << " n " << c.n << " k " << c.k << ": input " << b << " row "
+          << r << " alone";
     }
   }
   // The inputs the kernel multiplies by: x, or for a block format x quantized block by block.
@@ -116,9 +117,9 @@ void check(KernelIsa isa, WeightFormat format, const Case& c, bool parallel) {
       // float32 accumulation of k terms: a few ulps of their summed magnitude.
       const double tolerance = 1e-6 * (1 + magnitude) * std::sqrt(static_cast<double>(c.k));
       ASSERT_NEAR(y[b * c.n + r], expected, tolerance)
-          << to_string(isa) << " " << quant::format_name(format) << " batch " << c.batch << " n "
-          << c.n << " k " << c.k << " at input " << b << " row " << r
-          << (parallel ? " (parallel)" : "");
+          << to_string(isa) << " " << quant::format_name(format) << " (" << integer_kernel_name(isa)
+          << ") batch " << c.batch << " n " << c.n << " k " << c.k << " at input " << b << " row "
+          << r << (parallel ? " (parallel)" : "");
     }
   }
 }
@@ -137,6 +138,18 @@ TEST(PackedKernelsTest, EveryFormatMatchesItsDequantizedWeightsOnEveryIsa) {
       for (const Case& c : cases) {
         check(isa, format, c, false);
         check(isa, format, c, true);
+      }
+      // The block formats once more on every integer kernel this CPU runs, the fallbacks
+      // included (AVX2 without VNNI on a CPU with AVX-VNNI or AVX-512 VNNI).
+      for (const IntegerKernel kernel : quant::is_block_format(format)
+                                            ? runnable_integer_kernels()
+                                            : std::vector<IntegerKernel>{}) {
+        force_integer_kernel(kernel);
+        for (const Case& c : cases) {
+          check(isa, format, c, false);
+          check(isa, format, c, true);
+        }
+        force_integer_kernel(IntegerKernel::kAuto);
       }
       if (quant::is_block_format(format)) continue;
       for (const Case& c : {Case{1, 9, 17, true}, Case{5, 13, 80, false}, Case{16, 7, 100, true}}) {

@@ -240,10 +240,24 @@ bool cpu_has_avx512_vnni() {
          (ebx & (1u << 31)) != 0 && (ecx & (1u << 11)) != 0;
 }
 
-// The block formats' integer product runs on AVX-512 with VNNI, else on AVX2.
-bool runs_vnni(KernelIsa isa) {
-  static const bool vnni = cpu_has_avx512_vnni();
-  return isa == KernelIsa::kAvx512 && vnni;
+// CPUID.7.1: EAX bit 4 (AVX-VNNI, the VEX-encoded vpdpbusd on 128/256 bits); the caller has
+// seen AVX2.
+bool cpu_has_avx_vnni() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) != 0 && (eax & (1u << 4)) != 0;
+}
+
+std::atomic<IntegerKernel> forced_integer_kernel{IntegerKernel::kAuto};
+
+// The block formats' integer product runs on AVX-512 with VNNI, else on AVX-VNNI, else on AVX2
+// (unless force_integer_kernel() says otherwise).
+IntegerKernel integer_kernel(KernelIsa isa) {
+  const IntegerKernel forced = forced_integer_kernel.load(std::memory_order_relaxed);
+  if (forced != IntegerKernel::kAuto) return forced;
+  static const bool avx512_vnni = cpu_has_avx512_vnni();
+  static const bool avx_vnni = cpu_has_avx_vnni();
+  if (isa == KernelIsa::kAvx512 && avx512_vnni) return IntegerKernel::kAvx512Vnni;
+  return avx_vnni ? IntegerKernel::kAvxVnni : IntegerKernel::kAvx2;
 }
 
 int tile_rows(KernelIsa isa, const PackedMatrix& w, int batch) {
@@ -273,7 +287,7 @@ constexpr uintptr_t kLineBytes = 64;
 const void* kernel_inputs(KernelIsa isa, const float* x, int batch, const PackedMatrix& w,
                           std::vector<char>* buffer, int threads) {
   if (!quant::is_block_format(w.format)) return x;
-  const bool vnni = runs_vnni(isa);
+  const IntegerKernel kernel = integer_kernel(isa);
   const int64_t bytes = quantized_input_bytes(w.k);
   // Aligned to a cache line, as each input's block is: its 4-byte words are broadcast from
   // there.
@@ -281,7 +295,9 @@ const void* kernel_inputs(KernelIsa isa, const float* x, int batch, const Packed
   char* const out =
       buffer->data() +
       ((kLineBytes - (reinterpret_cast<uintptr_t>(buffer->data()) % kLineBytes)) % kLineBytes);
-  auto* quantize = vnni ? &quantize_inputs_avx512 : &quantize_inputs_avx2;
+  auto* quantize = kernel == IntegerKernel::kAvx512Vnni ? &quantize_inputs_avx512
+                   : kernel == IntegerKernel::kAvxVnni  ? &quantize_inputs_avxvnni
+                                                        : &quantize_inputs_avx2;
 #pragma omp parallel for num_threads(std::max(1, threads)) schedule(static) if (batch > 1)
   for (int b = 0; b < batch; ++b) {
     quantize(w.format, x + (b * w.k), 1, w.k, out + (b * bytes));
@@ -294,7 +310,10 @@ void multiply_rows(const Operands& p, int64_t row_begin, int64_t row_end, int64_
   const auto* bytes = static_cast<const char*>(w.data);
   const int64_t stride = quant::row_bytes(w.format, w.k);
   if (quant::is_block_format(w.format)) {
-    auto* rows = runs_vnni(p.isa) ? &integer_rows_avx512 : &integer_rows_avx2;
+    const IntegerKernel kernel = integer_kernel(p.isa);
+    auto* rows = kernel == IntegerKernel::kAvx512Vnni ? &integer_rows_avx512
+                 : kernel == IntegerKernel::kAvxVnni  ? &integer_rows_avxvnni
+                                                      : &integer_rows_avx2;
     rows(w.format, p.x, p.batch, bytes, w.k, p.bias, p.y, w.n, row_begin, row_end, prefetch_end);
     return;
   }
@@ -370,7 +389,33 @@ void packed_matmul_parallel(KernelIsa isa, const float* x, int batch, const Pack
   }
 }
 
-const char* integer_kernel_name(KernelIsa isa) { return runs_vnni(isa) ? "avx512-vnni" : "avx2"; }
+const char* integer_kernel_name(KernelIsa isa) {
+  switch (integer_kernel(isa)) {
+    case IntegerKernel::kAvx512Vnni:
+      return "avx512-vnni";
+    case IntegerKernel::kAvxVnni:
+      return "avx-vnni";
+    case IntegerKernel::kAvx2:
+    case IntegerKernel::kAuto:
+      break;
+  }
+  return "avx2";
+}
+
+std::vector<IntegerKernel> runnable_integer_kernels() {
+  std::vector<IntegerKernel> kernels;
+  if (best_kernel_isa() == KernelIsa::kNone) return kernels;
+  kernels.push_back(IntegerKernel::kAvx2);
+  if (cpu_has_avx_vnni()) kernels.push_back(IntegerKernel::kAvxVnni);
+  if (best_kernel_isa() == KernelIsa::kAvx512 && cpu_has_avx512_vnni()) {
+    kernels.push_back(IntegerKernel::kAvx512Vnni);
+  }
+  return kernels;
+}
+
+void force_integer_kernel(IntegerKernel kernel) {
+  forced_integer_kernel.store(kernel, std::memory_order_relaxed);
+}
 
 void packed_matmul(KernelIsa isa, const float* x, int batch, const PackedMatrix& w,
                    const float* bias, float* y, int64_t row_begin, int64_t row_end,

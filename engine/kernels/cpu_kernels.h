@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "engine/quant/block_formats.h"
 
@@ -74,8 +75,16 @@ void packed_matmul_parallel(KernelIsa isa, const float* x, int batch, const Pack
                             const float* bias, float* y, int threads);
 
 // What the block formats' integer product runs on under `isa`: "avx512-vnni" (AVX-512 with
-// VNNI and BW), else "avx2".
+// VNNI and BW), else "avx-vnni" (AVX2 with AVX-VNNI: Alder Lake and later, Zen 5), else "avx2".
 const char* integer_kernel_name(KernelIsa isa);
+
+// The integer product's instruction sets. By default (kAuto) each call takes the best one for
+// its KernelIsa; force_integer_kernel() makes every later call in the process take the one
+// given (one of runnable_integer_kernels(), or kAuto again): for tests and benchmarks of the
+// fallbacks on a CPU that has better.
+enum class IntegerKernel : uint8_t { kAuto, kAvx2, kAvxVnni, kAvx512Vnni };
+std::vector<IntegerKernel> runnable_integer_kernels();
+void force_integer_kernel(IntegerKernel kernel);
 
 // x[i] = 0.5 x[i] (1 + tanh(sqrt(2 / pi) (x[i] + 0.044715 x[i]^3))), GPT-2's activation, in
 // place over n floats, on up to `threads` OpenMP threads for large n. Within a few ulps of the

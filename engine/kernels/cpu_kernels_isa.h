@@ -43,14 +43,20 @@ inline int64_t quantized_input_bytes(int64_t k) {
 // quantize_inputs_* writes `batch` inputs of k columns quantized for `format` into out
 // (quantized_input_bytes(k) bytes each); integer_rows_* is
 // small_batch_rows_* over them, with w the whole matrix (quant::matrix_bytes) and any rows. The
-// AVX-512 ones need AVX512BW and AVX512-VNNI besides AVX512F.
+// AVX-512 ones need AVX512BW and AVX512-VNNI besides AVX512F, the avxvnni ones AVX-VNNI
+// besides AVX2.
 void quantize_inputs_avx2(quant::WeightFormat format, const float* x, int batch, int64_t k,
                           void* out);
+void quantize_inputs_avxvnni(quant::WeightFormat format, const float* x, int batch, int64_t k,
+                             void* out);
 void quantize_inputs_avx512(quant::WeightFormat format, const float* x, int batch, int64_t k,
                             void* out);
 void integer_rows_avx2(quant::WeightFormat format, const void* x, int batch, const char* w,
                        int64_t k, const float* bias, float* y, int64_t n, int64_t row_begin,
                        int64_t row_end, int64_t prefetch_end);
+void integer_rows_avxvnni(quant::WeightFormat format, const void* x, int batch, const char* w,
+                          int64_t k, const float* bias, float* y, int64_t n, int64_t row_begin,
+                          int64_t row_end, int64_t prefetch_end);
 void integer_rows_avx512(quant::WeightFormat format, const void* x, int batch, const char* w,
                          int64_t k, const float* bias, float* y, int64_t n, int64_t row_begin,
                          int64_t row_end, int64_t prefetch_end);

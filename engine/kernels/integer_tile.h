@@ -29,12 +29,13 @@
 // since w + 128 would saturate its 16-bit pair sums. The correction is computed when an input
 // is quantized and is the block sum's starting value.
 //
-// ISA traits: V (kLanes floats), I (kLanes int32), kLanes (16 or 8: a group is 16 / kLanes
-// vectors of rows), kInputs (the tile's inputs), kQ8Offset; zero(), zero_i(), set1(float),
-// set1_i(int32), add_i, cvt(I) -> V, mul, fma, add, scales(const uint16_t*) -> V (kLanes
-// float16 to float32), store(float*, V); Q8Weights / load_q8(p) / dot_q8(acc, weights, word)
-// and Q4Weights / load_q4(p) (low and high nibbles) / dot_q4(acc, nibbles, word), word an int32
-// holding 4 input bytes; quantize_block(x, q, &d, &sum) (q: 32 bytes).
+// ISA traits (integer_avx512.cc, integer_avx2_traits.h): V (kLanes floats), I (kLanes int32),
+// kLanes (16 or 8: a group is 16 / kLanes vectors of rows), kInputs (the tile's inputs), kQ8Offset;
+// zero(), zero_i(), set1(float), set1_i(int32), add_i, cvt(I) -> V, mul, fma, add, scales(const
+// uint16_t*) -> V (kLanes float16 to float32), store(float*, V); Q8Weights / load_q8(p) /
+// dot_q8(acc, weights, word) and Q4Weights / load_q4(p) (low and high nibbles) / dot_q4(acc,
+// nibbles, word), word an int32 holding 4 input bytes; quantize_block(x, q, &d, &sum) (q: 32
+// bytes).
 #pragma once
 
 #include <xmmintrin.h>
@@ -54,7 +55,9 @@ using quant::kInterleavedRows;
 using quant::kQuantWordBytes;
 
 // One quantized input (quantized_input_bytes(k), cpu_kernels_isa.h), its start being
-// -offset * sum(q_x) per block.
+// -offset * sum(q_x) per block. A template of the ISA only so that each translation unit's copy,
+// compiled for its own instruction set, is its own (see small_batch_tile.h).
+template <class Isa>
 struct QuantizedInput {
   const int8_t* q;
   const float* scale;
@@ -101,7 +104,7 @@ struct Q8_0Sums {
   static constexpr quant::WeightFormat kFormat = quant::WeightFormat::kQ8_0;
   static constexpr int32_t kOffset = Isa::kQ8Offset;
   template <int H, int B>
-  static void add(const char* quants, const QuantizedInput* in, int64_t block,
+  static void add(const char* quants, const QuantizedInput<Isa>* in, int64_t block,
                   typename Isa::I (&even)[H][B], typename Isa::I (&odd)[H][B]) {
 #pragma GCC unroll 8
     for (int w = 0; w < 8; ++w) {
@@ -124,7 +127,7 @@ struct Q4_0Sums {
   static constexpr quant::WeightFormat kFormat = quant::WeightFormat::kQ4_0;
   static constexpr int32_t kOffset = 8;
   template <int H, int B>
-  static void add(const char* quants, const QuantizedInput* in, int64_t block,
+  static void add(const char* quants, const QuantizedInput<Isa>* in, int64_t block,
                   typename Isa::I (&even)[H][B], typename Isa::I (&odd)[H][B]) {
     // Word w of a row's 16 bytes holds weights 4w..4w+3 in its low nibbles and 16+4w..16+4w+3
     // in its high ones: input words w and 4 + w.
@@ -162,9 +165,9 @@ void integer_tile(const char* inputs, int64_t input_bytes, int64_t k, const char
       int64_t{quant::quant_words(kFormat)} * kInterleavedRows * kQuantWordBytes;
   const auto* scales =
       reinterpret_cast<const uint16_t*>(group + quant::group_quant_bytes(kFormat, k));
-  QuantizedInput in[B];
+  QuantizedInput<Isa> in[B];
 #pragma GCC unroll 8
-  for (int i = 0; i < B; ++i) in[i] = QuantizedInput::at(inputs + (i * input_bytes), k);
+  for (int i = 0; i < B; ++i) in[i] = QuantizedInput<Isa>::at(inputs + (i * input_bytes), k);
   V acc[H][B];
 #pragma GCC unroll 2
   for (int h = 0; h < H; ++h) {
