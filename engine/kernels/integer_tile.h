@@ -259,7 +259,7 @@ void integer_rows_of(const void* x, int batch, const char* w, int64_t k, const f
   const char* const next_stop = w + (std::max(next_end, group_end) * group_bytes);
   const int64_t passes = (batch + Isa::kInputs - 1) / Isa::kInputs;
   const int64_t calls = (passes - 1) * groups;
-  const int64_t slice = calls > 0 ? ((next_stop - next) / calls + kLine - 1) / kLine * kLine : 0;
+  const int64_t slice = prefetch_slice(next, next_stop, calls);
   for (int b0 = 0; b0 < batch; b0 += Isa::kInputs) {
     const int inputs = std::min(batch - b0, Isa::kInputs);
     for (int64_t g = group_begin; g < group_end; ++g) {

@@ -112,6 +112,13 @@ struct TileTable {
   }
 };
 
+// The bytes of [next, next_stop) each of `calls` tiles prefetches: an equal share, in whole
+// cache lines (0 with no calls or nothing to prefetch).
+inline int64_t prefetch_slice(const char* next, const char* next_stop, int64_t calls) {
+  return calls > 0 && next_stop > next ? ((next_stop - next) / calls + kLine - 1) / kLine * kLine
+                                       : 0;
+}
+
 // rows() below with the range to prefetch given: [next, next_stop) is read into the cache
 // during the second and later groups of kInputs inputs, when this block already sits in L2 (or
 // in a buffer the caller converted it into) and the memory would otherwise be idle; each of
@@ -126,8 +133,7 @@ void rows_prefetching(const void* x, int batch, const char* w, int64_t row_strid
   const int groups = (batch + Isa::kInputs - 1) / Isa::kInputs;
   const int64_t block = row_end - row_begin;
   const int64_t calls = (groups - 1) * ((block + Isa::kRows - 1) / Isa::kRows);
-  const int64_t slice =
-      calls > 0 && next_stop > next ? ((next_stop - next) / calls + kLine - 1) / kLine * kLine : 0;
+  const int64_t slice = prefetch_slice(next, next_stop, calls);
   for (int b0 = 0; b0 < batch; b0 += Isa::kInputs) {
     const int inputs = batch - b0 < Isa::kInputs ? batch - b0 : Isa::kInputs;
     for (int64_t r = row_begin; r < row_end; r += Isa::kRows) {
