@@ -43,6 +43,13 @@ constexpr const char* kUsage =
     "      arrivals at R requests/s in total; reports requests/s, output tokens/s and\n"
     "      p50/p90/p99 of queue wait, time to first token, inter-token and end-to-end latency.\n"
     "      Defaults: N=16, M=4N, K=64, C=64, closed loop.\n"
+    "  chat --name NAME [--clients C] [--turns K] [--system-chars S] [--user-chars U]\n"
+    "       [--max-tokens M] [--json FILE]\n"
+    "      C client processes each hold a K-turn conversation with a running ringserved, all\n"
+    "      after the same S-character system prompt, each turn sending the whole history and\n"
+    "      a new U-character question (greedy, up to M tokens); reports time to first token\n"
+    "      per turn (p50, JSON ttft_ms_by_turn) and prompt tokens sent, computed and served\n"
+    "      from the prefix cache. Defaults: C=1, K=8, S=2000, U=100, M=32.\n"
     "  micro [Google Benchmark flags, e.g. --benchmark_filter=Ring --benchmark_min_time=0.1]\n"
     "      in-process micro-benchmarks of the request ring, token ring and futex wake-up.\n"
     "\n"
@@ -85,6 +92,12 @@ const OptionSpec kQualityOptions = {
     {"context", OptionKind::kCount}, {"threads", OptionKind::kCount},
     {"json", OptionKind::kText},     {"help", OptionKind::kFlag}};
 
+const OptionSpec kChatOptions = {
+    {"name", OptionKind::kText},        {"clients", OptionKind::kCount},
+    {"turns", OptionKind::kCount},      {"system-chars", OptionKind::kUint},
+    {"user-chars", OptionKind::kCount}, {"max-tokens", OptionKind::kCount},
+    {"json", OptionKind::kText},        {"help", OptionKind::kFlag}};
+
 const OptionSpec kServeOptions = {
     {"name", OptionKind::kText},         {"clients", OptionKind::kCount},
     {"requests", OptionKind::kCount},    {"max-tokens", OptionKind::kText},
@@ -103,6 +116,7 @@ int main(int argc, char** argv) {
                            : command == "model"      ? &kModelOptions
                            : command == "serve"      ? &kServeOptions
                            : command == "quality"    ? &kQualityOptions
+                           : command == "chat"       ? &kChatOptions
                                                      : nullptr;
   if (spec == nullptr) {
     std::fprintf(stderr, "ringserve-bench: unknown subcommand '%s' (try --help)\n",
@@ -128,5 +142,6 @@ int main(int argc, char** argv) {
   if (command == "model") return ringserve::bench::model_main(opts);
   if (command == "serve") return ringserve::bench::serve_main(opts);
   if (command == "quality") return ringserve::bench::quality_main(opts);
+  if (command == "chat") return ringserve::bench::chat_main(opts);
   return ringserve::bench::throughput_main(opts);
 }

@@ -38,5 +38,6 @@ int micro_main(int argc, char** argv);
 int model_main(const Options& opts);
 int serve_main(const Options& opts);
 int quality_main(const Options& opts);
+int chat_main(const Options& opts);
 
 }  // namespace ringserve::bench

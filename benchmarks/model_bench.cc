@@ -188,7 +188,7 @@ int model_main(const Options& opts) {
   std::vector<double> prefill_times;
   for (int r = 0; r < 3; ++r) {
     progress.show("prefill %d/3", r + 1);
-    EngineInput in{0, 0, prompt};
+    EngineInput in{engine->slot_blocks(0), 0, prompt};
     const auto t0 = Clock::now();
     engine->forward({&in, 1}, &logits);
     prefill_times.push_back(seconds_since(t0));
@@ -217,12 +217,12 @@ int model_main(const Options& opts) {
       std::vector<std::vector<int32_t>> seqs(batch, prompt);
       std::vector<EngineInput> inputs(batch + (mixed_chunk > 0 ? 1 : 0));
       if (mixed_chunk > 0) {
-        inputs[batch] = {static_cast<int32_t>(batch),
+        inputs[batch] = {engine->slot_blocks(batch),
                          0,
                          {prompt.data(), std::min<size_t>(mixed_chunk, prompt.size())}};
       }
       for (uint32_t b = 0; b < batch; ++b) {
-        inputs[b] = {static_cast<int32_t>(b), 0, seqs[b]};
+        inputs[b] = {engine->slot_blocks(b), 0, seqs[b]};
       }
       engine->forward({inputs.data(), batch}, &logits);  // prefill all
       std::vector<int32_t> next(batch, 1);
@@ -231,7 +231,7 @@ int model_main(const Options& opts) {
         for (uint32_t b = 0; b < batch; ++b) {
           next[b] = static_cast<int32_t>((s * 31u + b) % static_cast<uint32_t>(config.vocab_size));
           inputs[b] = {
-              static_cast<int32_t>(b), static_cast<int32_t>(prompt_tokens + s), {&next[b], 1}};
+              engine->slot_blocks(b), static_cast<int32_t>(prompt_tokens + s), {&next[b], 1}};
         }
         progress.show("decode batch %u (%zu/%zu), step %u/%u", batch, bi + 1, batches.size(), s + 1,
                       steps);

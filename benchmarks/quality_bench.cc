@@ -146,9 +146,10 @@ int quality_main(const Options& opts) {
     const size_t count = std::min(context, tokens.size() - start);
     progress.show("%zu/%zu tokens", start, tokens.size());
     const std::span<const int32_t> window(tokens.data() + start, count);
-    const EngineInput input{0, 0, window, /*all_logits=*/true};
+    const EngineInput input{reference->slot_blocks(0), 0, window, /*all_logits=*/true};
+    const EngineInput tested_input{tested->slot_blocks(0), 0, window, /*all_logits=*/true};
     reference->forward({&input, 1}, &ref_logits);
-    tested->forward({&input, 1}, &logits);
+    tested->forward({&tested_input, 1}, &logits);
     score(ref_logits, logits, vocab, window, &totals);
   }
   progress.clear();

@@ -135,6 +135,15 @@ Status Client::status(DaemonStatus* out) const {
   st.tokens_generated = shm::load(h->stats.tokens_generated);
   st.heartbeat_age_ns = c.heartbeat_age_ns();
   st.model = read_model_info(*c.view.model_info());
+  const shm::KvCacheMetrics* kv = c.view.kv_cache();
+  const auto relaxed = std::memory_order_relaxed;
+  st.kv_cache.block_positions = shm::load(kv->block_positions, relaxed);
+  st.kv_cache.blocks_total = shm::load(kv->blocks_total, relaxed);
+  st.kv_cache.blocks_in_use = shm::load(kv->blocks_in_use, relaxed);
+  st.kv_cache.blocks_cached = shm::load(kv->blocks_cached, relaxed);
+  st.kv_cache.prompt_tokens = shm::load(kv->prompt_tokens, relaxed);
+  st.kv_cache.prompt_tokens_cached = shm::load(kv->prompt_tokens_cached, relaxed);
+  st.kv_cache.preemptions = shm::load(kv->preemptions, relaxed);
   st.resident_bytes = shm::load(h->resident_bytes, std::memory_order_relaxed);
   st.steps = shm::load(h->steps, std::memory_order_relaxed);
   if (st.steps != 0) {

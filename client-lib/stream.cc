@@ -53,6 +53,10 @@ RequestInfo Stream::info() const {
   info.admitted_ns = shm::load(s->admitted_ns);
   info.first_token_ns = shm::load(s->first_token_ns);
   info.finished_ns = shm::load(s->finished_ns);
+  if (info.admitted_ns != 0) {
+    info.prompt_tokens = shm::load(s->prompt_tokens);
+    info.prompt_cached_tokens = shm::load(s->prompt_cached_tokens);
+  }
   return info;
 }
 

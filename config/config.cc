@@ -144,6 +144,17 @@ Store one_of(S Config::*section, std::string S::*field, const std::string_view (
   };
 }
 
+// A boolean field of section S.
+template <class S>
+Store boolean(S Config::*section, bool S::*field) {
+  return [=](const toml::node& node, Config* c) -> std::string {
+    const std::optional<bool> v = node.value_exact<bool>();
+    if (!v) return expected("a boolean (true or false)", node);
+    (c->*section).*field = *v;
+    return "";
+  };
+}
+
 // A free-form string field of section S; `check` returns "" or what is wrong.
 template <class S>
 Store text(S Config::*section, std::string S::*field,
@@ -244,6 +255,7 @@ const std::vector<Key>& keys() {
       {"scheduler.max_priority", integer(&C::scheduler, &S::max_priority, 0, 1000000)},
       {"scheduler.pause_timeout_ms", integer(&C::scheduler, &S::pause_timeout_ms, 1, 3600000)},
       {"scheduler.drain_timeout_ms", integer(&C::scheduler, &S::drain_timeout_ms, 0, 3600000)},
+      {"scheduler.prefix_cache", boolean(&C::scheduler, &S::prefix_cache)},
       {"model.backend", choice(&C::model, &M::backend, kBackends)},
       {"model.path", text(&C::model, &M::path, [](std::string_view) { return std::string(); })},
       {"model.device", text(&C::model, &M::device, check_device)},
@@ -251,6 +263,7 @@ const std::vector<Key>& keys() {
       {"model.threads", integer(&C::model, &M::threads, 0, 1024)},
       {"model.template", one_of(&C::model, &M::chat_template, kChatTemplates)},
       {"model.max_seq_len", integer(&C::model, &M::max_seq_len, 0, 1048576)},
+      {"model.kv_cache_mb", integer(&C::model, &M::kv_cache_mb, 0, 1048576)},
       {"model.echo_step_delay_us", integer(&C::model, &M::echo_step_delay_us, 0, 10000000)},
   };
   return table;

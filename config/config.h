@@ -94,6 +94,11 @@ struct SchedulerSection {
   uint32_t pause_timeout_ms = 10000;
   // Default 10000. At SIGTERM, running requests get this long to finish. 0..3600000.
   uint32_t drain_timeout_ms = 10000;
+  // Default true. Keep the KV cache blocks of finished requests indexed by their tokens, so a
+  // later prompt that starts with the same tokens (the next turn of a chat, a shared system
+  // prompt) takes them instead of prefilling them again (docs/ARCHITECTURE.md, "KV cache").
+  // false: every prompt is prefilled whole.
+  bool prefix_cache = true;
 
   bool operator==(const SchedulerSection&) const = default;
 };
@@ -115,9 +120,14 @@ struct ModelSection {
   // Default "auto": chosen from the model's tokenizer_config.json chat_template, else plain.
   // How chat messages become a prompt: auto | chatml | llama2 | llama3 | plain.
   std::string chat_template = "auto";
-  // Default 0 = the model's max_position_embeddings. Context per sequence (prompt + output);
-  // the KV cache holds max_concurrent x max_seq_len positions. 0..1048576.
+  // Default 0 = the model's max_position_embeddings. Context per sequence (prompt + output).
+  // 0..1048576.
   uint32_t max_seq_len = 0;
+  // Default 0 = room for scheduler.max_concurrent whole contexts (max_seq_len positions each).
+  // MiB of KV cache, in blocks of 16 positions shared by all sequences: a request waits for
+  // admission until its prompt's blocks are free, and decode that runs out preempts the newest
+  // sequence (README, "KV cache"). At least one whole context. 0..1048576.
+  uint32_t kv_cache_mb = 0;
   // Default 0. Echo backend: microseconds to sleep per step, 0..10000000.
   uint32_t echo_step_delay_us = 0;
   bool operator==(const ModelSection&) const = default;

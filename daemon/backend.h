@@ -49,16 +49,34 @@ struct ModelDescription {
   uint64_t kv_cache_bytes = 0;
 };
 
+// The KV cache as a backend that pages it reports it (zeros from one that does not).
+struct KvCacheStats {
+  uint32_t block_positions = 0;  // positions per block
+  uint32_t blocks_total = 0;
+  uint32_t blocks_in_use = 0;         // held by running sequences
+  uint32_t blocks_cached = 0;         // held by none, kept for their prefix (evictable)
+  uint64_t prompt_tokens = 0;         // of every started request (a preempted one's counted once)
+  uint64_t prompt_tokens_cached = 0;  // of those, taken from the prefix cache, not computed
+  uint64_t preemptions = 0;  // sequences that gave their blocks up mid-decode (recomputed later)
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
   virtual ModelDescription model() const = 0;
 
+  // Asked by admission before start(), for the waiting sequence it would admit next: false
+  // when the sequence cannot start now for want of room (its prompt's KV cache blocks), so it
+  // and everything after it wait for a later iteration. True when start() will take it, or will
+  // reject it (a prompt too long is an error, not a wait). May prepare the sequence (its tokens)
+  // for start(); a sequence so prepared may end without starting (release()).
+  virtual bool ready(Sequence& /*seq*/) { return true; }
+
   // Prepares a sequence that was just admitted: turns its prompt into tokens (setting
-  // seq.prompt_token_count), takes what it needs. Returns kNone, or the error that rejects the
-  // request with *message saying why (kPromptTooLong when the prompt does not fit the context,
-  // ...).
+  // seq.prompt_token_count and seq.prompt_cached_tokens), takes what it needs. Returns kNone, or
+  // the error that rejects the request with *message saying why (kPromptTooLong when the prompt
+  // does not fit the context, ...).
   virtual shm::RequestError start(Sequence& seq, std::string* message) = 0;
 
   // One step for every sequence in `batch`; outputs[i] belongs to batch[i]. The backend
@@ -69,9 +87,15 @@ class Backend {
   // that holds nothing (never started, or released already) is left as it is.
   virtual void release(Sequence& seq) = 0;
 
-  // Sequences holding backend state now (KV cache rows): published in the segment header, so
-  // tests can check that every ending gave its row back.
+  // Started sequences holding backend state now (KV cache blocks): published in the segment
+  // header, so tests can check that every ending gave its blocks back.
   virtual uint32_t rows_in_use() const = 0;
+  // Whether `seq` is counted in rows_in_use() (started, not only prepared by ready()).
+  virtual bool started(const Sequence& seq) const { return seq.backend_state != nullptr; }
+  virtual KvCacheStats kv_cache() const { return {}; }
+  // Empty, or what is wrong with the backend's own bookkeeping (the KV block pool's counts,
+  // references and index): the daemon's invariant check, for tests.
+  virtual std::string check() const { return {}; }
 };
 
 }  // namespace ringserve::daemon

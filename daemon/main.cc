@@ -153,6 +153,8 @@ int main(int argc, char** argv) {
       options.max_sequences = config.scheduler.max_concurrent;
       options.max_seq_len = config.model.max_seq_len;
       options.max_batch_tokens = config.scheduler.max_batch_tokens;
+      options.kv_cache_bytes = uint64_t{config.model.kv_cache_mb} << 20;
+      options.prefix_cache = config.scheduler.prefix_cache;
       std::unique_ptr<ringserve::daemon::ModelBackend> model;
       if (!ringserve::daemon::ModelBackend::create(options, &model, &error)) {
         std::fprintf(stderr, "ringserved: model: %s\n", error.c_str());

@@ -120,6 +120,18 @@ void Metrics::publish(uint32_t running, uint32_t waiting, uint32_t backend_rows_
   publish_counters();
 }
 
+void Metrics::publish_kv_cache(const KvCacheStats& kv) {
+  shm::KvCacheMetrics* out = view_.kv_cache();
+  const auto relaxed = std::memory_order_relaxed;
+  shm::store(out->block_positions, kv.block_positions, relaxed);
+  shm::store(out->blocks_total, kv.blocks_total, relaxed);
+  shm::store(out->blocks_in_use, kv.blocks_in_use, relaxed);
+  shm::store(out->blocks_cached, kv.blocks_cached, relaxed);
+  shm::store(out->prompt_tokens, kv.prompt_tokens, relaxed);
+  shm::store(out->prompt_tokens_cached, kv.prompt_tokens_cached, relaxed);
+  shm::store(out->preemptions, kv.preemptions, relaxed);
+}
+
 void Metrics::publish_counters() {
   shm::DaemonStats& out = view_.header()->stats;
   const auto relaxed = std::memory_order_relaxed;

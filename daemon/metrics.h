@@ -65,6 +65,8 @@ class Metrics {
   // Stores the counters and gauges into the header; once per loop iteration.
   void publish(uint32_t running, uint32_t waiting, uint32_t backend_rows_in_use,
                uint32_t sequences_held);
+  // Stores the backend's KV cache numbers (KvCacheMetrics); once per loop iteration.
+  void publish_kv_cache(const KvCacheStats& kv);
   // Stores the request counters alone. The loop calls it before it publishes final entries,
   // so a client that read its request's end (an acquire of its ring's head, which the
   // daemon's release store of the head orders after these stores) already sees it counted.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -82,10 +83,17 @@ std::vector<int32_t> stop_ids(const model::ModelConfig& config, const std::strin
 struct ModelBackend::State final : SequenceState {
   State(const model::SamplingParams& p, model::StopStringMatcher stops)
       : sampler(p), stop_strings(std::move(stops)) {}
-  int32_t cache_slot = -1;
   std::vector<int32_t> tokens;  // prompt, then generated
   size_t prompt_length = 0;
   size_t cached = 0;  // tokens whose keys/values are in the cache
+  // The block table: blocks[i] holds positions [16 i, 16 i + 16).
+  std::vector<int32_t> blocks;
+  size_t published = 0;  // leading blocks indexed (by this sequence or found so)
+  uint64_t prefix = KvBlockPool::kRootPrefix;  // prefix id after them
+  uint64_t start_order = 0;                    // age among live_
+  bool live = false;                           // started: in live_
+  bool parked = false;       // preempted: holds no blocks, recomputed when they fit
+  bool recomputing = false;  // was preempted: its cache hits are not the prompt's
   model::Sampler sampler;
   model::Utf8Stream utf8;
   model::StopStringMatcher stop_strings;
@@ -121,13 +129,34 @@ bool ModelBackend::create(const ModelBackendOptions& options, std::unique_ptr<Mo
                    : static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
   eo.max_sequences = options.max_sequences;
   eo.max_seq_len = options.max_seq_len;
-  if (!model::Engine::create(config, *weights, eo, &b->engine_, error)) return false;
+  if (options.kv_cache_bytes > 0) {
+    // Bytes per block: keys and values of every layer's kv heads, float32 on the CPU (on CUDA
+    // in the 16-bit formats' own dtype).
+    const bool half =
+        options.device != "cpu" && (options.dtype == "bfloat16" || options.dtype == "float16");
+    const auto block_bytes = static_cast<uint64_t>(2 * config.num_layers * config.num_kv_heads *
+                                                   config.head_dim * model::kKvBlockPositions) *
+                             (half ? 2 : 4);
+    eo.kv_blocks = static_cast<int64_t>(options.kv_cache_bytes / block_bytes);
+    if (eo.kv_blocks == 0) {
+      *error = "model.kv_cache_mb: " + std::to_string(options.kv_cache_bytes >> 20) +
+               " MiB holds no block of " + std::to_string(model::kKvBlockPositions) +
+               " positions (" + format_mib(block_bytes) + " each with this model)";
+      return false;
+    }
+  }
+  if (!model::Engine::create(config, *weights, eo, &b->engine_, error)) {
+    if (options.kv_cache_bytes > 0 && error->starts_with("a KV cache of")) {
+      *error = "model.kv_cache_mb: " + *error;
+    }
+    return false;
+  }
+  b->pool_ = std::make_unique<KvBlockPool>(static_cast<int32_t>(b->engine_->kv_blocks()),
+                                           static_cast<int32_t>(model::kKvBlockPositions),
+                                           options.prefix_cache);
   b->chat_template_ =
       options.chat_template == "auto" ? detect_chat_template(dir) : options.chat_template;
   b->eos_ids_ = stop_ids(config, dir, *b->tokenizer_, b->chat_template_);
-  for (int32_t i = static_cast<int32_t>(options.max_sequences) - 1; i >= 0; --i) {
-    b->free_cache_slots_.push_back(i);
-  }
   *out = std::move(b);
   return true;
 }
@@ -140,9 +169,11 @@ std::string ModelBackend::describe() const {
     << c.vocab_size << "; " << engine_->device_name() << " " << engine_->dtype_name() << ", "
     << engine_->threads() << " threads, " << engine_->products_name() << "; weights "
     << format_mib(engine_->weight_bytes()) << ", KV cache " << format_mib(engine_->kv_cache_bytes())
-    << " (" << engine_->max_sequences() << " sequences x " << engine_->max_seq_len()
-    << " positions), resident " << format_mib(resident_bytes()) << "; chat template "
-    << chat_template_;
+    << " (" << engine_->kv_blocks() << " blocks of " << model::kKvBlockPositions
+    << " positions: " << engine_->kv_blocks() / engine_->blocks_per_sequence()
+    << " whole contexts of " << engine_->max_seq_len() << "; prefix cache "
+    << (options_.prefix_cache ? "on" : "off") << "), resident " << format_mib(resident_bytes())
+    << "; chat template " << chat_template_;
   return s.str();
 }
 
@@ -158,7 +189,7 @@ ModelDescription ModelBackend::model() const {
   return d;
 }
 
-shm::RequestError ModelBackend::start(Sequence& seq, std::string* message) {
+shm::RequestError ModelBackend::prepare(Sequence& seq, std::string* message) {
   std::vector<int32_t> tokens;
   if (seq.chat.empty()) {
     tokens = special_tokens_.encode_raw(*tokenizer_, seq.prompt);
@@ -180,10 +211,6 @@ shm::RequestError ModelBackend::start(Sequence& seq, std::string* message) {
                std::to_string(engine_->max_seq_len()) + " (prompt and output)";
     return shm::RequestError::kPromptTooLong;
   }
-  if (free_cache_slots_.empty()) {  // the scheduler admits at most max_sequences
-    *message = "no KV cache row free";
-    return shm::RequestError::kInternal;
-  }
   const shm::GenerationParams& p = seq.params;
   model::SamplingParams sp;
   sp.temperature = p.temperature;
@@ -197,8 +224,6 @@ shm::RequestError ModelBackend::start(Sequence& seq, std::string* message) {
       model::StopStringMatcher::create(seq.stop_strings, message);
   if (!stops) return shm::RequestError::kInvalidParams;  // intake checked them already
   auto state = std::make_unique<State>(sp, std::move(*stops));
-  state->cache_slot = free_cache_slots_.back();
-  free_cache_slots_.pop_back();
   state->prompt_length = tokens.size();
   state->tokens = std::move(tokens);
   seq.prompt_token_count = state->prompt_length;
@@ -206,11 +231,163 @@ shm::RequestError ModelBackend::start(Sequence& seq, std::string* message) {
   return shm::RequestError::kNone;
 }
 
+bool ModelBackend::take_blocks(State& state) {
+  const auto bp = static_cast<size_t>(pool_->block_positions());
+  std::vector<int32_t> hit;
+  // All but the last token at most: that one is computed for its logits.
+  const auto most = static_cast<int32_t>((state.tokens.size() - 1) / bp);
+  const uint64_t prefix = pool_->match(KvBlockPool::kRootPrefix, state.tokens, most, &hit);
+  const size_t need = (state.tokens.size() + bp - 1) / bp - hit.size();
+  if (static_cast<int64_t>(need) > pool_->available() - pool_->cached_among(hit)) return false;
+  state.blocks = hit;
+  for (const int32_t b : hit) pool_->acquire(b);
+  for (size_t i = 0; i < need; ++i) state.blocks.push_back(pool_->allocate());
+  state.cached = hit.size() * bp;
+  state.published = hit.size();
+  state.prefix = prefix;
+  return true;
+}
+
+size_t ModelBackend::extend_match(State& state) {
+  const auto bp = static_cast<size_t>(pool_->block_positions());
+  if (state.cached != state.published * bp || state.cached + 1 >= state.tokens.size()) return 0;
+  std::vector<int32_t> hit;
+  const auto most = static_cast<int32_t>((state.tokens.size() - 1) / bp - state.published);
+  const std::span<const int32_t> rest(state.tokens.data() + state.cached,
+                                      state.tokens.size() - state.cached);
+  state.prefix = pool_->match(state.prefix, rest, most, &hit);
+  for (const int32_t b : hit) {
+    // The fresh block it replaces was never written: free again.
+    pool_->acquire(b);
+    pool_->release(state.blocks[state.published]);
+    state.blocks[state.published++] = b;
+    state.cached += bp;
+  }
+  return hit.size() * bp;
+}
+
+void ModelBackend::publish_full_blocks(State& state) {
+  const auto bp = static_cast<size_t>(pool_->block_positions());
+  while ((state.published + 1) * bp <= state.cached) {
+    const size_t i = state.published++;
+    state.prefix =
+        pool_->publish(state.blocks[i], state.prefix, {state.tokens.data() + i * bp, bp});
+  }
+}
+
+bool ModelBackend::grow(State& state) {
+  const auto bp = static_cast<size_t>(pool_->block_positions());
+  if (state.cached < state.blocks.size() * bp) return true;
+  for (;;) {
+    const int32_t b = pool_->allocate();
+    if (b >= 0) {
+      state.blocks.push_back(b);
+      return true;
+    }
+    // The newest live sequence that holds blocks gives them up.
+    auto victim = std::find_if(live_.rbegin(), live_.rend(),
+                               [](const State* s) { return !s->parked && !s->blocks.empty(); });
+    preempt(**victim);  // there is one: state holds blocks
+    if (*victim == &state) return false;
+  }
+}
+
+void ModelBackend::give_back_blocks(State& state) {
+  // Last to first: a prefix's later blocks become older in the LRU order than its earlier ones.
+  for (auto it = state.blocks.rbegin(); it != state.blocks.rend(); ++it) pool_->release(*it);
+  state.blocks.clear();
+  state.published = 0;
+  state.prefix = KvBlockPool::kRootPrefix;
+  state.cached = 0;
+}
+
+void ModelBackend::preempt(State& victim) {
+  spdlog::info("KV cache full: a sequence of {} tokens gives up its {} blocks, to be recomputed",
+               victim.tokens.size(), victim.blocks.size());
+  give_back_blocks(victim);
+  victim.parked = true;
+  ++stats_.preemptions;
+}
+
+bool ModelBackend::ready(Sequence& seq) {
+  if (seq.backend_state == nullptr) {
+    std::string ignored;
+    // An error rejects the request in start(), which prepares it again.
+    if (prepare(seq, &ignored) != shm::RequestError::kNone) return true;
+  }
+  // Preempted sequences come back before anything new starts.
+  if (std::any_of(live_.begin(), live_.end(), [](const State* s) { return s->parked; })) {
+    return false;
+  }
+  const auto& state = static_cast<const State&>(*seq.backend_state);
+  const auto bp = static_cast<size_t>(pool_->block_positions());
+  std::vector<int32_t> hit;
+  pool_->match(KvBlockPool::kRootPrefix, state.tokens,
+               static_cast<int32_t>((state.tokens.size() - 1) / bp), &hit);
+  const size_t need = (state.tokens.size() + bp - 1) / bp - hit.size();
+  return static_cast<int64_t>(need) <= pool_->available() - pool_->cached_among(hit);
+}
+
+shm::RequestError ModelBackend::start(Sequence& seq, std::string* message) {
+  if (seq.backend_state == nullptr) {
+    const shm::RequestError error = prepare(seq, message);
+    if (error != shm::RequestError::kNone) return error;
+  }
+  auto& state = static_cast<State&>(*seq.backend_state);
+  if (!take_blocks(state)) {  // admission asks ready() first
+    *message = "no KV cache blocks free for a prompt of " + std::to_string(state.tokens.size()) +
+               " tokens";
+    seq.backend_state.reset();
+    return shm::RequestError::kInternal;
+  }
+  state.live = true;
+  state.start_order = next_start_++;
+  live_.push_back(&state);
+  seq.prompt_cached_tokens = state.cached;
+  stats_.prompt_tokens += state.prompt_length;
+  stats_.prompt_tokens_cached += state.cached;
+  return shm::RequestError::kNone;
+}
+
+bool ModelBackend::started(const Sequence& seq) const {
+  const auto* state = dynamic_cast<const State*>(seq.backend_state.get());
+  return state != nullptr && state->live;
+}
+
 void ModelBackend::release(Sequence& seq) {
-  if (auto* state = dynamic_cast<State*>(seq.backend_state.get())) {
-    free_cache_slots_.push_back(state->cache_slot);
+  if (auto* state = dynamic_cast<State*>(seq.backend_state.get());
+      state != nullptr && state->live) {
+    give_back_blocks(*state);
+    live_.erase(std::find(live_.begin(), live_.end(), state));
   }
   seq.backend_state.reset();
+}
+
+KvCacheStats ModelBackend::kv_cache() const {
+  KvCacheStats s = stats_;
+  s.block_positions = static_cast<uint32_t>(pool_->block_positions());
+  s.blocks_total = static_cast<uint32_t>(pool_->total());
+  s.blocks_in_use = static_cast<uint32_t>(pool_->in_use());
+  s.blocks_cached = static_cast<uint32_t>(pool_->cached());
+  return s;
+}
+
+std::string ModelBackend::check() const {
+  std::string problem = pool_->check();
+  if (!problem.empty()) return "KV block pool: " + problem;
+  // Every reference is a live sequence's block-table entry.
+  std::vector<int32_t> refs(static_cast<size_t>(pool_->total()), 0);
+  for (const State* s : live_) {
+    for (const int32_t b : s->blocks) ++refs[static_cast<size_t>(b)];
+  }
+  for (int32_t b = 0; b < pool_->total(); ++b) {
+    if (refs[static_cast<size_t>(b)] != pool_->refs(b)) {
+      return "KV block " + std::to_string(b) + " has " + std::to_string(pool_->refs(b)) +
+             " references, sequences hold it " + std::to_string(refs[static_cast<size_t>(b)]) +
+             " times";
+    }
+  }
+  return {};
 }
 
 void ModelBackend::step(std::span<Sequence* const> batch, std::vector<StepOutput>* outputs) {
@@ -218,24 +395,51 @@ void ModelBackend::step(std::span<Sequence* const> batch, std::vector<StepOutput
   std::vector<model::EngineInput> inputs;
   std::vector<size_t> owners;  // batch index of each input
   inputs.reserve(batch.size());
-  // Decode tokens first (one each, never starved), then prompt chunks within the budget.
-  int64_t budget = options_.max_batch_tokens;
-  for (int pass = 0; pass < 2; ++pass) {
-    for (size_t i = 0; i < batch.size(); ++i) {
-      auto* state = static_cast<State*>(batch[i]->backend_state.get());
-      const bool decoding = state->cached >= state->prompt_length;
-      if (decoding != (pass == 0)) continue;
-      size_t n = state->tokens.size() - state->cached;
-      if (!decoding) {
-        if (budget <= 0) continue;
-        n = std::min<size_t>(n, static_cast<size_t>(budget));
-      }
-      budget -= static_cast<int64_t>(n);
-      inputs.push_back({state->cache_slot,
-                        static_cast<int32_t>(state->cached),
-                        {state->tokens.data() + state->cached, n}});
-      owners.push_back(i);
+  const auto state_of = [&](size_t i) {
+    return static_cast<State*>(batch[i]->backend_state.get());
+  };
+  // Decode tokens first (one each, never starved), oldest sequence first: a token that needs a
+  // block nobody has preempts the newest sequence, which then has not been given an input yet.
+  std::vector<size_t> by_age(batch.size());
+  std::iota(by_age.begin(), by_age.end(), size_t{0});
+  std::sort(by_age.begin(), by_age.end(), [&](size_t a, size_t b) {
+    return state_of(a)->start_order < state_of(b)->start_order;
+  });
+  for (const size_t i : by_age) {
+    State* state = state_of(i);
+    if (state->parked || state->tokens.size() - state->cached != 1 || !grow(*state)) continue;
+    inputs.push_back({state->blocks,
+                      static_cast<int32_t>(state->cached),
+                      {state->tokens.data() + state->cached, 1}});
+    owners.push_back(i);
+  }
+  // Then prompt chunks (and preempted sequences' recomputation) within the budget, preempted
+  // ones back first when their blocks fit.
+  int64_t budget = options_.max_batch_tokens - static_cast<int64_t>(inputs.size());
+  for (const size_t i : by_age) {
+    State* state = state_of(i);
+    bool resumed = false;
+    if (state->parked) {
+      if (!take_blocks(*state)) continue;
+      state->parked = false;
+      state->recomputing = resumed = true;
     }
+    const size_t pending = state->tokens.size() - state->cached;
+    if (pending == 0 || (pending == 1 && !resumed) || budget <= 0) continue;
+    if (!state->recomputing) {
+      const size_t hit = extend_match(*state);
+      if (hit > 0 && state->cached <= state->prompt_length) {
+        batch[i]->prompt_cached_tokens += hit;
+        stats_.prompt_tokens_cached += hit;
+      }
+    }
+    const size_t n =
+        std::min<size_t>(state->tokens.size() - state->cached, static_cast<size_t>(budget));
+    budget -= static_cast<int64_t>(n);
+    inputs.push_back({state->blocks,
+                      static_cast<int32_t>(state->cached),
+                      {state->tokens.data() + state->cached, n}});
+    owners.push_back(i);
   }
   if (inputs.empty()) return;
   try {
@@ -258,6 +462,7 @@ void ModelBackend::step(std::span<Sequence* const> batch, std::vector<StepOutput
   for (size_t r = 0; r < inputs.size(); ++r) {
     auto* state = static_cast<State*>(batch[owners[r]]->backend_state.get());
     state->cached += inputs[r].tokens.size();
+    publish_full_blocks(*state);
     if (state->cached == state->tokens.size()) sampling.push_back(r);  // else: more prompt
   }
   // Sampling a 50k vocabulary costs up to ~0.7 ms per sequence (docs/BENCHMARKS.md), so the

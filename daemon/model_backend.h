@@ -1,6 +1,20 @@
 // ModelBackend: the daemon's real backend. It owns the engine (a libtorch transformer with its
-// KV cache), the tokenizer and the chat template, and per sequence a KV cache row, its tokens,
-// a sampler, a UTF-8 stream and a stop-string matcher.
+// paged KV cache), the block pool over that cache (kv_block_pool.h), the tokenizer and the chat
+// template, and per sequence a block table, its tokens, a sampler, a UTF-8 stream and a
+// stop-string matcher.
+//
+// KV cache blocks. A sequence takes the blocks of its whole prompt when it starts -- those of
+// the longest cached prefix (shared, refcounted), fresh ones for the rest -- and admission waits
+// (ready()) until they are there, so a prompt is never failed for want of memory. Decode takes
+// one more block every 16 tokens; when there is none, the newest sequence that holds blocks is
+// preempted: its blocks go back (the full ones stay cached under their prefix), it keeps its
+// place, tokens and sampler, and it is recomputed -- mostly from that cache -- as soon as its
+// blocks fit again, before any new request is admitted. The oldest sequence always goes on
+// (the pool holds at least one whole context), so every sequence finishes.
+// A block is indexed as soon as it is full and computed (prompt or output), so the next turn of
+// a chat, or a system prompt another request has prefilled, is found by prompts that start
+// later -- also one that started in the same iteration, whose match is extended before each of
+// its prompt chunks while it has computed nothing of its own.
 //
 // One step packs, within max_batch_tokens, one decode token for every sequence past its prompt
 // and as much of the waiting prompts as fits (whole, or the next chunk), in batch order, and
@@ -16,6 +30,7 @@
 #include <vector>
 
 #include "daemon/backend.h"
+#include "daemon/kv_block_pool.h"
 #include "engine/text/prompt_special_tokens.h"
 
 namespace ringserve::model {
@@ -32,9 +47,11 @@ struct ModelBackendOptions {
   std::string dtype = "float32";
   int threads = 0;                     // 0 = one per online CPU
   std::string chat_template = "auto";  // auto | chatml | llama2 | llama3 | plain
-  uint32_t max_sequences = 1;          // KV cache rows = scheduler.max_concurrent
+  uint32_t max_sequences = 1;          // scheduler.max_concurrent
   uint32_t max_seq_len = 0;            // 0 = the model's
   uint32_t max_batch_tokens = 512;
+  uint64_t kv_cache_bytes = 0;  // model.kv_cache_mb; 0 = max_sequences whole contexts
+  bool prefix_cache = true;     // scheduler.prefix_cache
 };
 
 class ModelBackend final : public Backend {
@@ -46,12 +63,14 @@ class ModelBackend final : public Backend {
 
   const char* name() const override { return "torch"; }
   ModelDescription model() const override;
+  bool ready(Sequence& seq) override;
   shm::RequestError start(Sequence& seq, std::string* message) override;
   void step(std::span<Sequence* const> batch, std::vector<StepOutput>* outputs) override;
   void release(Sequence& seq) override;
-  uint32_t rows_in_use() const override {
-    return options_.max_sequences - static_cast<uint32_t>(free_cache_slots_.size());
-  }
+  uint32_t rows_in_use() const override { return static_cast<uint32_t>(live_.size()); }
+  bool started(const Sequence& seq) const override;
+  KvCacheStats kv_cache() const override;
+  std::string check() const override;
 
   // One line for the log: model, shape, device, dtype, threads, memory (the weights', the KV
   // cache's, and the process's resident size when called).
@@ -62,6 +81,21 @@ class ModelBackend final : public Backend {
  private:
   struct State;
   ModelBackend() = default;
+  // Tokenizes the prompt and sets up sampling: seq.backend_state, holding no blocks yet.
+  shm::RequestError prepare(Sequence& seq, std::string* message);
+  // Blocks for all of state's tokens: the cached prefix (at most all but the last token) and
+  // fresh ones after it. False, taking nothing, when they do not fit.
+  bool take_blocks(State& state);
+  // Before a prompt chunk of a sequence that has computed nothing past its cached prefix: takes
+  // the cached blocks that other sequences have indexed since, in place of its fresh ones.
+  size_t extend_match(State& state);  // returns the tokens taken from the cache
+  // Indexes state's blocks that its last forward filled.
+  void publish_full_blocks(State& state);
+  // A block for the position after state's last computed one, if it needs one; preempts the
+  // newest sequence holding blocks when none is left (perhaps state itself: then false).
+  bool grow(State& state);
+  void give_back_blocks(State& state);
+  void preempt(State& victim);
   void take_token(Sequence& seq, State& state, int32_t token, StepOutput* out);
 
   ModelBackendOptions options_;
@@ -70,7 +104,10 @@ class ModelBackend final : public Backend {
   model::PromptSpecialTokens special_tokens_;  // BOS (and EOS) around a raw prompt
   std::string chat_template_;
   std::vector<int32_t> eos_ids_;
-  std::vector<int32_t> free_cache_slots_;
+  std::unique_ptr<KvBlockPool> pool_;
+  std::vector<State*> live_;  // started sequences, oldest first (preempted ones included)
+  uint64_t next_start_ = 0;
+  KvCacheStats stats_;
   std::vector<float> logits_;
   std::vector<int32_t> sampled_;  // this step's tokens, one per sampling sequence
 };

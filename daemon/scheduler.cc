@@ -37,7 +37,8 @@ bool Scheduler::enqueue(Sequence* seq) {
   return true;
 }
 
-std::vector<Sequence*> Scheduler::admit(uint64_t now_ns) {
+std::vector<Sequence*> Scheduler::admit(uint64_t now_ns,
+                                        const std::function<bool(Sequence&)>& ready) {
   std::vector<Sequence*> admitted;
   while (!waiting_.empty() && running_.size() < max_concurrent_) {
     // The line is short (max_queue) and this runs once per loop: a scan beats keeping a heap
@@ -46,6 +47,7 @@ std::vector<Sequence*> Scheduler::admit(uint64_t now_ns) {
     for (auto it = waiting_.begin() + 1; it != waiting_.end(); ++it) {
       if (before(**it, **best, now_ns)) best = it;
     }
+    if (ready && !ready(**best)) break;
     running_.push_back(*best);
     admitted.push_back(*best);
     waiting_.erase(best);

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <vector>
 
 #include "config/config.h"
@@ -47,9 +48,12 @@ class Scheduler {
   // and the waiting line is full.
   bool enqueue(Sequence* seq);
 
-  // Moves waiting sequences into the running set while there is room, best first; returns
+  // Moves waiting sequences into the running set while there is room, best first, and while
+  // `ready` says the next one can start (the backend has room for it: Backend::ready); at the
+  // first that cannot, stops, so that it keeps its place at the head of the line. Returns
   // those moved.
-  std::vector<Sequence*> admit(uint64_t now_ns);
+  std::vector<Sequence*> admit(uint64_t now_ns,
+                               const std::function<bool(Sequence&)>& ready = nullptr);
 
   // Forgets a sequence wherever it is (finished, cancelled, owner died).
   void remove(Sequence* seq);

@@ -87,8 +87,9 @@ struct alignas(64) Sequence {
   // Why a failed request failed, in words (token counts, limits): given to the client with the
   // finish fields (SlotHeader::detail_length).
   std::string detail;
-  uint64_t paused_since_ns = 0;   // its output has not fit in its ring since then; 0 = flowing
-  size_t prompt_token_count = 0;  // set by the backend at start, for the log
+  uint64_t paused_since_ns = 0;     // its output has not fit in its ring since then; 0 = flowing
+  size_t prompt_token_count = 0;    // set by the backend at start, for the log
+  size_t prompt_cached_tokens = 0;  // of those, taken from the prefix cache at start
 
   bool running() const { return admitted_ns != 0; }
 };

@@ -163,6 +163,7 @@ bool Server::run_once(bool may_sleep) {
   metrics_.publish(static_cast<uint32_t>(scheduler_.running().size()),
                    static_cast<uint32_t>(scheduler_.waiting().size()), backend_->rows_in_use(),
                    held_);
+  metrics_.publish_kv_cache(backend_->kv_cache());
   if (stopping_) {
     const bool idle = scheduler_.running().empty() && scheduler_.waiting().empty() && held_ == 0;
     if (idle || now >= drain_deadline_ns_) return false;
@@ -241,7 +242,7 @@ std::string Server::check_invariants() const {
     if (!seq->finishing) ++not_ended;
     if (seq->slot != i)
       return "sequence of slot " + std::to_string(seq->slot) + " held at " + std::to_string(i);
-    if (seq->backend_state == nullptr) continue;
+    if (!backend_->started(*seq)) continue;
     ++with_state;
     const auto& running = scheduler_.running();
     if (std::find(running.begin(), running.end(), seq) == running.end()) {
@@ -262,6 +263,7 @@ std::string Server::check_invariants() const {
     return "the backend has " + std::to_string(backend_->rows_in_use()) + " rows in use, " +
            std::to_string(with_state) + " sequences hold one";
   }
+  if (std::string problem = backend_->check(); !problem.empty()) return problem;
   const auto in_by_slot = [&](const Sequence* seq) {
     return seq->slot < by_slot_.size() && by_slot_[seq->slot].get() == seq;
   };

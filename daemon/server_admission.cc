@@ -65,7 +65,8 @@ void Server::accept(uint32_t slot_index, uint64_t now) {
 }
 
 void Server::admit(uint64_t now) {
-  for (Sequence* seq : scheduler_.admit(now)) {
+  const auto ready = [this](Sequence& seq) { return backend_->ready(seq); };
+  for (Sequence* seq : scheduler_.admit(now, ready)) {
     if (!shm::slot::admit(view_.slot(seq->slot), &seq->state_word)) {
       // The client overwrote its own slot: it is no longer a request we can serve.
       spdlog::warn("request {}: slot {} no longer holds it at admission (client overwrote it)",
@@ -85,7 +86,12 @@ void Server::admit(uint64_t now) {
       spdlog::info("request {} rejected by the {} backend: {}", seq->request_id, backend_->name(),
                    message);
       finish(*seq, shm::FinishReason::kError, error, message);
+      continue;
     }
+    shm::store(view_.slot(seq->slot)->prompt_tokens,
+               static_cast<uint32_t>(seq->prompt_token_count));
+    shm::store(view_.slot(seq->slot)->prompt_cached_tokens,
+               static_cast<uint32_t>(seq->prompt_cached_tokens));
   }
 }
 

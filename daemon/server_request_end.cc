@@ -61,6 +61,11 @@ void Server::finish(Sequence& seq, shm::FinishReason reason, shm::RequestError e
   const uint64_t now = shm::monotonic_ns();
   metrics_.record_end_to_end(now > seq.received_ns ? now - seq.received_ns : 0);
   scheduler_.remove(&seq);
+  if (seq.running()) {
+    // Prompt chunks that started after admission may have found more of it in the cache.
+    shm::store(view_.slot(seq.slot)->prompt_cached_tokens,
+               static_cast<uint32_t>(seq.prompt_cached_tokens));
+  }
   backend_->release(seq);  // nothing to release for a request that never started
   seq.detail = std::move(detail);
   if (seq.running()) metrics_.running_request_left(now);
@@ -96,9 +101,9 @@ void Server::retire(Sequence& seq, SlotHandback handback, shm::FinishReason reas
       break;
   }
   spdlog::info(
-      "request {}: prompt {} tokens, generated {}, queue wait {:.3f} ms, ttft {:.3f} ms, "
-      "total {:.3f} ms, finish {}",
-      seq.request_id, seq.prompt_token_count, seq.generated,
+      "request {}: prompt {} tokens ({} from the prefix cache), generated {}, queue wait {:.3f} "
+      "ms, ttft {:.3f} ms, total {:.3f} ms, finish {}",
+      seq.request_id, seq.prompt_token_count, seq.prompt_cached_tokens, seq.generated,
       ms_between(seq.received_ns, seq.admitted_ns), ms_between(seq.received_ns, seq.first_token_ns),
       ms_between(seq.received_ns, now), shm::finish_reason_name(seq.finish_reason));
   client_watch_.unwatch({seq.owner_pid, seq.owner_start_time});

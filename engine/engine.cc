@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <optional>
 
 #include <torch/torch.h>
@@ -85,6 +86,12 @@ class TorchEngine final : public Engine {
   int64_t vocab_size() const override { return config_.vocab_size; }
   int64_t max_seq_len() const override { return max_seq_len_; }
   int64_t max_sequences() const override { return options_.max_sequences; }
+  int64_t kv_blocks() const override { return kv_blocks_; }
+  std::span<const int32_t> slot_blocks(int64_t s) const override {
+    const int64_t per = blocks_per_sequence();
+    TORCH_CHECK(s >= 0 && (s + 1) * per <= kv_blocks_, "no such cache slot");
+    return {all_blocks_.data() + s * per, static_cast<size_t>(per)};
+  }
   uint64_t weight_bytes() const override { return weight_bytes_; }
   uint64_t kv_cache_bytes() const override { return kv_cache_bytes_; }
   std::string device_name() const override { return device_.str(); }
@@ -154,6 +161,7 @@ class TorchEngine final : public Engine {
                    std::span<const EngineInput> inputs);
   Tensor attention_one(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
                        const EngineInput& in, int64_t offset);
+  void check_input(const EngineInput& in) const;
 
   ModelConfig config_;
   EngineOptions options_;
@@ -161,6 +169,8 @@ class TorchEngine final : public Engine {
   torch::Dtype dtype_;
   WeightFormat format_;
   int64_t max_seq_len_ = 0;
+  int64_t kv_blocks_ = 0;
+  std::vector<int32_t> all_blocks_;  // 0, 1, ..., kv_blocks_ - 1: slot_blocks()' tables
   uint64_t weight_bytes_ = 0;
   uint64_t kv_cache_bytes_ = 0;
   KernelIsa kernel_ = best_kernel_isa();
@@ -169,8 +179,10 @@ class TorchEngine final : public Engine {
   Matrix embed_, lm_head_;
   Tensor positions_embed_, final_norm_w_, final_norm_b_;
   std::vector<Layer> layers_;
-  Tensor rope_cos_, rope_sin_;             // [max_seq_len, head_dim], float32
-  std::vector<Tensor> k_cache_, v_cache_;  // per layer [slots, kv_heads, max_seq_len, head_dim]
+  Tensor rope_cos_, rope_sin_;  // [max_seq_len, head_dim], float32
+  // Per layer [kv_blocks, kv_heads, kKvBlockPositions, head_dim]: a block's rows of one kv head
+  // are contiguous, which is what the attention kernel walks.
+  std::vector<Tensor> k_cache_, v_cache_;
 };
 
 bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
@@ -236,19 +248,30 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
     rope_sin_ = emb.sin().to(device_, torch::kFloat32);
   }
 
+  const int64_t per_sequence = blocks_per_sequence();
+  kv_blocks_ = options_.kv_blocks > 0 ? options_.kv_blocks : options_.max_sequences * per_sequence;
+  if (kv_blocks_ < per_sequence || kv_blocks_ > std::numeric_limits<int32_t>::max()) {
+    *error = "a KV cache of " + std::to_string(kv_blocks_) + " blocks of " +
+             std::to_string(kKvBlockPositions) + " positions cannot hold one whole context of " +
+             std::to_string(max_seq_len_) + " positions (" + std::to_string(per_sequence) +
+             " blocks)";
+    return false;
+  }
+  all_blocks_.resize(static_cast<size_t>(kv_blocks_));
+  for (size_t b = 0; b < all_blocks_.size(); ++b) all_blocks_[b] = static_cast<int32_t>(b);
   const auto cache_options = torch::TensorOptions().dtype(dtype_).device(device_);
   try {
     for (int64_t i = 0; i < c.num_layers; ++i) {
-      k_cache_.push_back(torch::zeros(
-          {options_.max_sequences, c.num_kv_heads, max_seq_len_, c.head_dim}, cache_options));
+      k_cache_.push_back(
+          torch::zeros({kv_blocks_, c.num_kv_heads, kKvBlockPositions, c.head_dim}, cache_options));
       v_cache_.push_back(torch::zeros_like(k_cache_.back()));
       kv_cache_bytes_ +=
           2 * static_cast<uint64_t>(k_cache_.back().numel()) * k_cache_.back().element_size();
     }
   } catch (const c10::Error& e) {
-    *error = "KV cache of " + std::to_string(options_.max_sequences) + " sequences x " +
-             std::to_string(max_seq_len_) + " positions does not fit on " + device_.str() + ": " +
-             e.what_without_backtrace();
+    *error = "KV cache of " + std::to_string(kv_blocks_) + " blocks of " +
+             std::to_string(kKvBlockPositions) + " positions does not fit on " + device_.str() +
+             ": " + e.what_without_backtrace();
     return false;
   }
   return true;
@@ -347,9 +370,12 @@ Tensor TorchEngine::rope(const Tensor& x, const Tensor& cos, const Tensor& sin) 
   return (xf * cos + rotated * sin).to(dtype_);
 }
 
-// One sequence's tokens (rows [offset, offset + n) of q, k and v) through ATen: append its
-// keys and values to its cache row, then causal attention over the row. Returns
-// [n, heads * head_dim].
+// One sequence's tokens (rows [offset, offset + n) of q, k and v) through ATen: store its
+// keys and values in its blocks, then causal attention over its positions. Returns
+// [n, heads * head_dim]. ATen has no paged attention, so the keys and values it reads are the
+// sequence's blocks gathered by one index_select each: a copy of the context per layer, which
+// the CPU kernel (paged_attention) does not make. This path runs on CUDA and when the
+// small-batch kernel is off; a GPU paged-attention kernel would take the same block table.
 Tensor TorchEngine::attention_one(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
                                   const EngineInput& in, int64_t offset) {
   const int64_t kv_heads = config_.num_kv_heads;
@@ -358,12 +384,31 @@ Tensor TorchEngine::attention_one(int64_t layer, const Tensor& q, const Tensor& 
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   const auto n = static_cast<int64_t>(in.tokens.size());
   const int64_t context = in.position + n;
-  Tensor k_cache = k_cache_[static_cast<size_t>(layer)][in.cache_slot];  // [kv, L, d]
-  Tensor v_cache = v_cache_[static_cast<size_t>(layer)][in.cache_slot];
-  k_cache.narrow(1, in.position, n).copy_(k.narrow(0, offset, n).transpose(0, 1));
-  v_cache.narrow(1, in.position, n).copy_(v.narrow(0, offset, n).transpose(0, 1));
-  const Tensor keys = k_cache.narrow(1, 0, context);    // [kv, ctx, d]
-  const Tensor values = v_cache.narrow(1, 0, context);  // [kv, ctx, d]
+  Tensor& k_cache = k_cache_[static_cast<size_t>(layer)];  // [blocks, kv, B, d]
+  Tensor& v_cache = v_cache_[static_cast<size_t>(layer)];
+  const int64_t bp = kKvBlockPositions;
+  for (int64_t p = in.position; p < context;) {  // a copy per block the tokens fall in
+    const int64_t len = std::min(bp - p % bp, context - p);
+    const int64_t block = in.blocks[static_cast<size_t>(p / bp)];
+    const int64_t from = offset + (p - in.position);
+    k_cache[block].narrow(1, p % bp, len).copy_(k.narrow(0, from, len).transpose(0, 1));
+    v_cache[block].narrow(1, p % bp, len).copy_(v.narrow(0, from, len).transpose(0, 1));
+    p += len;
+  }
+  const int64_t used = (context + bp - 1) / bp;
+  const Tensor table =
+      torch::tensor(std::vector<int64_t>(in.blocks.begin(), in.blocks.begin() + used),
+                    torch::TensorOptions().dtype(torch::kInt64))
+          .to(device_);
+  // [used, kv, B, d] -> [kv, used * B, d], the first `context` positions.
+  const auto gather = [&](const Tensor& cache) {
+    return cache.index_select(0, table)
+        .permute({1, 0, 2, 3})
+        .reshape({kv_heads, used * bp, d})
+        .narrow(1, 0, context);
+  };
+  const Tensor keys = gather(k_cache);    // [kv, ctx, d]
+  const Tensor values = gather(v_cache);  // [kv, ctx, d]
   // Query head h reads kv head h / group (Hugging Face's repeat_kv order).
   const Tensor qi = q.narrow(0, offset, n)
                         .view({n, kv_heads, group, d})
@@ -400,41 +445,49 @@ Tensor TorchEngine::attention(int64_t layer, const Tensor& q, const Tensor& k, c
     }
     return outputs.size() == 1 ? outputs.front() : torch::cat(outputs, 0);
   }
-  // Decode tokens (one-token inputs) go through the fused kernel, all in one call; prompt
-  // chunks through ATen. A served step mixes both whenever a request was just admitted: the
-  // decode tokens must not fall back to ~8 ATen calls each per layer because of one prompt.
+  // Every token of every input through the paged kernel in one call: decode tokens and prompt
+  // chunks alike (a served step mixes both whenever a request was just admitted).
   const int64_t d = config_.head_dim;
-  Tensor out = torch::empty({q.size(0), config_.num_heads * d}, q.options());
-  std::vector<int64_t> decode_rows;
-  std::vector<int32_t> slots, positions;
-  int64_t offset = 0;
+  const int64_t tokens = q.size(0);
+  Tensor out = torch::empty({tokens, config_.num_heads * d}, q.options());
+  std::vector<int32_t> tables, positions;
+  std::vector<int64_t> table_offsets;
+  positions.reserve(static_cast<size_t>(tokens));
+  table_offsets.reserve(static_cast<size_t>(tokens));
   for (const EngineInput& in : inputs) {
-    const auto n = static_cast<int64_t>(in.tokens.size());
-    if (n == 1) {
-      decode_rows.push_back(offset);
-      slots.push_back(in.cache_slot);
-      positions.push_back(in.position);
-    } else {
-      out.narrow(0, offset, n).copy_(attention_one(layer, q, k, v, in, offset));
+    const auto table_offset = static_cast<int64_t>(tables.size());
+    tables.insert(tables.end(), in.blocks.begin(), in.blocks.end());
+    for (size_t j = 0; j < in.tokens.size(); ++j) {
+      positions.push_back(in.position + static_cast<int32_t>(j));
+      table_offsets.push_back(table_offset);
     }
-    offset += n;
   }
-  if (decode_rows.empty()) return out;
-  const bool all_decode = decode_rows.size() == inputs.size();
-  Tensor rows;
-  if (!all_decode) rows = torch::tensor(decode_rows, torch::TensorOptions().dtype(torch::kInt64));
-  const Tensor qd = all_decode ? q.contiguous() : q.index_select(0, rows);
-  const Tensor kd = all_decode ? k.contiguous() : k.index_select(0, rows);
-  const Tensor vd = all_decode ? v.contiguous() : v.index_select(0, rows);
-  Tensor od = all_decode ? out : torch::empty({qd.size(0), out.size(1)}, out.options());
-  const DecodeAttentionShape shape{config_.num_heads, config_.num_kv_heads, d, max_seq_len_,
-                                   static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)))};
-  decode_attention(shape, qd.size(0), qd.data_ptr<float>(), kd.data_ptr<float>(),
-                   vd.data_ptr<float>(), k_cache_[static_cast<size_t>(layer)].data_ptr<float>(),
-                   v_cache_[static_cast<size_t>(layer)].data_ptr<float>(), slots.data(),
-                   positions.data(), od.data_ptr<float>(), at::get_num_threads());
-  if (!all_decode) out.index_copy_(0, rows, od);
+  const Tensor qc = q.contiguous();
+  const Tensor kc = k.contiguous();
+  const Tensor vc = v.contiguous();
+  const PagedAttentionShape shape{config_.num_heads, config_.num_kv_heads, d, kKvBlockPositions,
+                                  static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)))};
+  paged_attention(shape, tokens, qc.data_ptr<float>(), kc.data_ptr<float>(), vc.data_ptr<float>(),
+                  k_cache_[static_cast<size_t>(layer)].data_ptr<float>(),
+                  v_cache_[static_cast<size_t>(layer)].data_ptr<float>(), tables.data(),
+                  table_offsets.data(), positions.data(), out.data_ptr<float>(),
+                  at::get_num_threads());
   return out;
+}
+
+// An input the engine can run: its positions inside the context and covered by its block table,
+// every block of the table in the pool.
+void TorchEngine::check_input(const EngineInput& in) const {
+  const auto end = in.position + static_cast<int64_t>(in.tokens.size());
+  TORCH_CHECK(!in.tokens.empty() && in.position >= 0 && end <= max_seq_len_,
+              "input outside the context");
+  const int64_t used = (end + kKvBlockPositions - 1) / kKvBlockPositions;
+  TORCH_CHECK(static_cast<int64_t>(in.blocks.size()) >= used,
+              "block table shorter than the input's positions");
+  for (int64_t b = 0; b < used; ++b) {
+    const int32_t block = in.blocks[static_cast<size_t>(b)];
+    TORCH_CHECK(block >= 0 && block < kv_blocks_, "block id outside the KV cache");
+  }
 }
 
 void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float>* logits) {
@@ -442,10 +495,7 @@ void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float
   const ModelConfig& c = config_;
   std::vector<int64_t> ids, positions, logit_rows;
   for (const EngineInput& in : inputs) {
-    TORCH_CHECK(in.cache_slot >= 0 && in.cache_slot < options_.max_sequences, "bad cache slot");
-    TORCH_CHECK(!in.tokens.empty() && in.position >= 0 &&
-                    in.position + static_cast<int64_t>(in.tokens.size()) <= max_seq_len_,
-                "input outside the context");
+    check_input(in);
     for (size_t j = 0; j < in.tokens.size(); ++j) {
       ids.push_back(in.tokens[j]);
       positions.push_back(in.position + static_cast<int64_t>(j));
@@ -578,7 +628,7 @@ bool Engine::create(const ModelConfig& config, const ModelWeights& weights,
   try {
     const int32_t token = 0;
     std::vector<float> logits;
-    const EngineInput input{0, 0, {&token, 1}};
+    const EngineInput input{engine->slot_blocks(0), 0, {&token, 1}};
     engine->forward({&input, 1}, &logits);
   } catch (const std::exception& e) {
     std::string what = e.what();

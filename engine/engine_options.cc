@@ -13,6 +13,10 @@ bool check_engine_options(const EngineOptions& options, quant::WeightFormat* for
     *error = "the KV cache needs at least one sequence";
     return false;
   }
+  if (options.kv_blocks < 0) {
+    *error = "the KV cache cannot have a negative number of blocks";
+    return false;
+  }
   return true;
 }
 

@@ -16,12 +16,15 @@ struct EngineOptions {
   // (engine/quant/block_formats.h).
   std::string dtype = "float32";
   int threads = 0;            // intra-op threads; 0 = leave libtorch's default
-  int64_t max_sequences = 1;  // KV cache rows
+  int64_t max_sequences = 1;  // sequences of max_seq_len the KV cache holds when kv_blocks is 0
   int64_t max_seq_len = 0;    // 0 = the model's max_position_embeddings
+  // Blocks of kKvBlockPositions positions in the KV cache; 0 = max_sequences whole contexts.
+  // At least one whole context (a sequence must be able to reach max_seq_len alone).
+  int64_t kv_blocks = 0;
 };
 
 // True with *format set to the options' weight format; false with *error naming the bad option
-// (an unknown dtype, a KV cache of no sequences).
+// (an unknown dtype, a KV cache of no sequences or negative blocks).
 bool check_engine_options(const EngineOptions& options, quant::WeightFormat* format,
                           std::string* error);
 

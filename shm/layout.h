@@ -19,7 +19,7 @@
 namespace ringserve::shm {
 
 inline constexpr uint64_t kMagic = 0x3156524553474E52ULL;  // "RNGSERV1" little-endian
-inline constexpr uint32_t kLayoutVersion = 5;
+inline constexpr uint32_t kLayoutVersion = 6;
 inline constexpr uint32_t kCacheLine = 64;
 
 // Segment life cycle, SegmentHeader::state. The daemon fills the whole segment while the state
@@ -191,7 +191,11 @@ struct alignas(kCacheLine) SlotHeader {
   uint32_t detail_length;
   // Line 2-3: parameters.
   GenerationParams params;
-  uint64_t reserved2[5];
+  // Daemon, at admission: the prompt's tokens, and how many of them came from the prefix
+  // cache (their keys and values were not computed again).
+  uint32_t prompt_tokens;
+  uint32_t prompt_cached_tokens;
+  uint64_t reserved2[4];
 };
 static_assert(std::is_standard_layout_v<SlotHeader>);
 static_assert(std::is_trivially_copyable_v<SlotHeader>);
@@ -199,6 +203,7 @@ static_assert(sizeof(SlotHeader) == 256);
 static_assert(offsetof(SlotHeader, request_id) == 64);
 static_assert(offsetof(SlotHeader, params) == 128);
 static_assert(offsetof(SlotHeader, detail_length) == 124);
+static_assert(offsetof(SlotHeader, prompt_tokens) == 216);
 
 // One token ring entry. A text piece longer than kTokenTextCapacity is split over several
 // entries; every entry but the last of a piece carries kTokenContinued.
@@ -374,6 +379,26 @@ static_assert(sizeof(SegmentMetrics) == 1056);
 static_assert(kMetricsOffset >= sizeof(SegmentHeader) &&
               kMetricsOffset + sizeof(SegmentMetrics) <= kHeaderBytes);
 
+// The KV cache's blocks and the prefix cache's use (daemon/kv_block_pool.h), in the header page
+// at kKvCacheOffset; written by the daemon once per loop iteration, zeros from a backend without
+// a paged cache (echo).
+struct alignas(kCacheLine) KvCacheMetrics {
+  uint32_t block_positions;  // positions per block
+  uint32_t blocks_total;
+  uint32_t blocks_in_use;  // held by running sequences
+  uint32_t blocks_cached;  // held by none, kept for their prefix; evicted when room is needed
+  uint64_t prompt_tokens;  // of every request started
+  uint64_t prompt_tokens_cached;  // of those, taken from the prefix cache
+  uint64_t preemptions;  // sequences that gave their blocks up mid-decode (recomputed later)
+  uint64_t reserved[3];
+};
+inline constexpr uint64_t kKvCacheOffset = 1600;
+static_assert(std::is_standard_layout_v<KvCacheMetrics>);
+static_assert(std::is_trivially_copyable_v<KvCacheMetrics>);
+static_assert(sizeof(KvCacheMetrics) == 64);
+static_assert(kKvCacheOffset >= kMetricsOffset + sizeof(SegmentMetrics) &&
+              kKvCacheOffset % kCacheLine == 0);
+
 // What the daemon serves, written once before kReady and read-only afterwards; in the header
 // page at kModelInfoOffset. The text fields are UTF-8, NUL-padded, and never fill their array
 // (the last byte is always NUL as the daemon writes them). A reader must still treat them as
@@ -406,7 +431,7 @@ static_assert(offsetof(ModelInfo, architecture) == 48);
 static_assert(offsetof(ModelInfo, device) == 64);
 static_assert(offsetof(ModelInfo, path) == 128);
 inline constexpr uint64_t kModelInfoOffset = 2048;
-static_assert(kModelInfoOffset >= kMetricsOffset + sizeof(SegmentMetrics) &&
+static_assert(kModelInfoOffset >= kKvCacheOffset + sizeof(KvCacheMetrics) &&
               kModelInfoOffset % kCacheLine == 0 &&
               kModelInfoOffset + sizeof(ModelInfo) <= kHeaderBytes);
 

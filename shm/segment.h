@@ -29,6 +29,9 @@ class SegmentView {
   SegmentMetrics* metrics() const {
     return reinterpret_cast<SegmentMetrics*>(base_ + kMetricsOffset);
   }
+  KvCacheMetrics* kv_cache() const {
+    return reinterpret_cast<KvCacheMetrics*>(base_ + kKvCacheOffset);
+  }
   ModelInfo* model_info() const { return reinterpret_cast<ModelInfo*>(base_ + kModelInfoOffset); }
   RequestRingHeader* request_ring() const {
     return reinterpret_cast<RequestRingHeader*>(base_ + geometry_.request_ring_offset);

@@ -69,6 +69,7 @@ inline uint64_t fill(SlotHeader* s, char* prompt_area, const Request& request) {
   s->wait_estimate_ms = 0;
   s->tokens_generated = 0;
   s->received_ns = s->admitted_ns = s->first_token_ns = s->finished_ns = 0;
+  s->prompt_tokens = s->prompt_cached_tokens = 0;
   s->params = request.params;
   s->prompt_length = request.prompt_length;
   s->stop_strings_length = static_cast<uint32_t>(request.payload.size()) - request.prompt_length;

@@ -108,42 +108,62 @@ TEST(CpuKernelsTest, SmallBatchProductMatchesReferenceOnEveryIsa) {
 }
 
 struct AttentionCase {
-  int64_t heads, kv_heads, head_dim, max_len;
+  int64_t heads, kv_heads, head_dim, block_positions;
 };
 
+// A prompt chunk that crosses a block boundary (causal within the chunk: its tokens read each
+// other's new keys) and three decode tokens, of four sequences whose block tables are scattered
+// over a 12-block pool in no order.
 void check_attention(const AttentionCase& c) {
   const int64_t d = c.head_dim;
+  const int64_t bp = c.block_positions;
   const int64_t group = c.heads / c.kv_heads;
-  const std::vector<int32_t> slots = {2, 0, 1, 3, 4, 5, 6};
-  const std::vector<int32_t> positions = {0, 1, 2, 3, 6, 7, static_cast<int32_t>(c.max_len - 1)};
-  const auto tokens = static_cast<int64_t>(slots.size());
-  std::mt19937 rng(static_cast<uint32_t>((d * 100) + c.heads));
-  const size_t cache_size = static_cast<size_t>(7 * c.kv_heads * c.max_len * d);
+  const int64_t blocks = 12;
+  const std::vector<int32_t> tables = {9, 2, 6, 0, 11, 4, 3, 7, 10, 8, 1, 5};
+  std::vector<int64_t> table_offsets;
+  std::vector<int32_t> positions;
+  for (int64_t j = 0; j < 5; ++j) {  // sequence 0: a chunk at [bp - 2, bp + 3)
+    table_offsets.push_back(0);
+    positions.push_back(static_cast<int32_t>(bp - 2 + j));
+  }
+  table_offsets.insert(table_offsets.end(), {3, 6, 9});  // decode tokens of sequences 1-3
+  positions.insert(positions.end(), {0, static_cast<int32_t>(3 * bp - 1), 1});
+  const auto tokens = static_cast<int64_t>(positions.size());
+  std::mt19937 rng(static_cast<uint32_t>((d * 100) + c.heads + bp));
+  const size_t cache_size = static_cast<size_t>(blocks * c.kv_heads * bp * d);
   std::vector<float> k_cache = random_floats(cache_size, &rng);
   std::vector<float> v_cache = random_floats(cache_size, &rng);
-  const std::vector<float> before_k = k_cache;
-  const std::vector<float> before_v = v_cache;
   const std::vector<float> q = random_floats(static_cast<size_t>(tokens * c.heads * d), &rng);
   const std::vector<float> k_new =
       random_floats(static_cast<size_t>(tokens * c.kv_heads * d), &rng);
   const std::vector<float> v_new =
       random_floats(static_cast<size_t>(tokens * c.kv_heads * d), &rng);
+  // Where (token's sequence, position, head) lives in the pool, in floats.
+  const auto row_of = [&](int64_t t, int64_t pos, int64_t h) {
+    const int64_t block = tables[static_cast<size_t>(table_offsets[t] + (pos / bp))];
+    return ((block * c.kv_heads + h) * bp + (pos % bp)) * d;
+  };
+  // The pool as it must be after the call: every new key and value at its place, nothing else
+  // touched.
+  std::vector<float> want_k = k_cache;
+  std::vector<float> want_v = v_cache;
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t h = 0; h < c.kv_heads; ++h) {
+      std::copy_n(&k_new[(t * c.kv_heads + h) * d], d, &want_k[row_of(t, positions[t], h)]);
+      std::copy_n(&v_new[(t * c.kv_heads + h) * d], d, &want_v[row_of(t, positions[t], h)]);
+    }
+  }
   std::vector<float> out(static_cast<size_t>(tokens * c.heads * d), std::nanf(""));
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  const DecodeAttentionShape shape{c.heads, c.kv_heads, d, c.max_len, scale};
-  decode_attention(shape, tokens, q.data(), k_new.data(), v_new.data(), k_cache.data(),
-                   v_cache.data(), slots.data(), positions.data(), out.data(), 2);
+  const PagedAttentionShape shape{c.heads, c.kv_heads, d, bp, scale};
+  paged_attention(shape, tokens, q.data(), k_new.data(), v_new.data(), k_cache.data(),
+                  v_cache.data(), tables.data(), table_offsets.data(), positions.data(), out.data(),
+                  2);
+  ASSERT_EQ(k_cache, want_k);
+  ASSERT_EQ(v_cache, want_v);
   for (int64_t t = 0; t < tokens; ++t) {
     const int64_t pos = positions[t];
     for (int64_t h = 0; h < c.kv_heads; ++h) {
-      const int64_t row = (slots[t] * c.kv_heads + h) * c.max_len;
-      // The new key and value land at the token's position; earlier positions are untouched.
-      for (int64_t i = 0; i < d; ++i) {
-        ASSERT_EQ(k_cache[(row + pos) * d + i], k_new[(t * c.kv_heads + h) * d + i]);
-        ASSERT_EQ(v_cache[(row + pos) * d + i], v_new[(t * c.kv_heads + h) * d + i]);
-      }
-      for (int64_t i = 0; i < pos * d; ++i) ASSERT_EQ(k_cache[row * d + i], before_k[row * d + i]);
-      for (int64_t i = 0; i < pos * d; ++i) ASSERT_EQ(v_cache[row * d + i], before_v[row * d + i]);
       for (int64_t g = 0; g < group; ++g) {
         const int64_t head = h * group + g;
         const float* qh = &q[(t * c.heads + head) * d];
@@ -152,7 +172,7 @@ void check_attention(const AttentionCase& c) {
         for (int64_t j = 0; j <= pos; ++j) {
           double s = 0;
           for (int64_t i = 0; i < d; ++i)
-            s += static_cast<double>(qh[i]) * k_cache[(row + j) * d + i];
+            s += static_cast<double>(qh[i]) * want_k[row_of(t, j, h) + i];
           p[j] = s * scale;
           peak = std::max(peak, p[j]);
         }
@@ -160,21 +180,23 @@ void check_attention(const AttentionCase& c) {
         for (double& e : p) total += (e = std::exp(e - peak));
         for (int64_t i = 0; i < d; ++i) {
           double expected = 0;
-          for (int64_t j = 0; j <= pos; ++j) expected += p[j] / total * v_cache[(row + j) * d + i];
+          for (int64_t j = 0; j <= pos; ++j) expected += p[j] / total * want_v[row_of(t, j, h) + i];
           ASSERT_NEAR(out[(t * c.heads + head) * d + i], expected, 1e-5)
-              << "head_dim " << d << " token " << t << " (context " << pos + 1 << ") head " << head
-              << " column " << i;
+              << "head_dim " << d << " block " << bp << " token " << t << " (context " << pos + 1
+              << ") head " << head << " column " << i;
         }
       }
     }
   }
 }
 
-TEST(CpuKernelsTest, DecodeAttentionMatchesReference) {
+TEST(CpuKernelsTest, PagedAttentionMatchesReference) {
   if (best_kernel_isa() == KernelIsa::kNone) GTEST_SKIP() << "this CPU has no AVX2+FMA";
   // GPT-2 (64), Llama-style grouped heads with 128, a 40-wide head (64-column slices do not
-  // fit: the column path), 12 (not a multiple of 8: the scalar paths).
-  const AttentionCase cases[] = {{12, 12, 64, 40}, {8, 2, 128, 70}, {4, 2, 40, 20}, {2, 1, 12, 9}};
+  // fit: the column path), 12 (not a multiple of 8: the scalar paths); blocks of 16 (the
+  // engine's), 4, and 6 (not a multiple of the four keys scored at a time).
+  const AttentionCase cases[] = {
+      {12, 12, 64, 16}, {8, 2, 128, 16}, {4, 2, 40, 4}, {2, 1, 12, 6}, {8, 2, 64, 6}};
   for (const AttentionCase& c : cases) check_attention(c);
 }
 

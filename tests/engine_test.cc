@@ -1,6 +1,7 @@
 // Engine: a sequence's logits are the same whether it runs alone or packed into a batch with
 // other sequences of different lengths, prefilled whole or in chunks, decoding while others
-// prefill, and in a cache slot another sequence used before -- in every weight format.
+// prefill, in a cache slot another sequence used before, and in cache blocks anywhere in the
+// pool, in any order, its first ones shared with another sequence -- in every weight format.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -24,7 +25,8 @@ struct Loaded {
   std::unique_ptr<Engine> engine;
 };
 
-Loaded load(const std::string& dir, int64_t slots, const std::string& dtype = "float32") {
+Loaded load(const std::string& dir, int64_t slots, const std::string& dtype = "float32",
+            int64_t kv_blocks = 0) {
   Loaded m;
   std::string error;
   EXPECT_TRUE(ModelConfig::load(dir, &m.config, &error)) << error;
@@ -33,6 +35,7 @@ Loaded load(const std::string& dir, int64_t slots, const std::string& dtype = "f
   options.max_sequences = slots;
   options.max_seq_len = 64;
   options.dtype = dtype;
+  options.kv_blocks = kv_blocks;
   EXPECT_TRUE(Engine::create(m.config, *m.weights, options, &m.engine, &error)) << error;
   return m;
 }
@@ -55,12 +58,13 @@ double relative_error(std::span<const float> a, std::span<const float> b) {
 std::vector<std::vector<float>> run_alone(Engine& engine, std::vector<int32_t> tokens, int steps) {
   std::vector<std::vector<float>> rows;
   std::vector<float> logits;
-  EngineInput in{0, 0, tokens};
+  EngineInput in{engine.slot_blocks(0), 0, tokens};
   engine.forward({&in, 1}, &logits);
   rows.push_back(logits);
   for (int s = 0; s < steps; ++s) {
     tokens.push_back(argmax(logits));
-    EngineInput next{0, static_cast<int32_t>(tokens.size() - 1), {&tokens.back(), 1}};
+    EngineInput next{
+        engine.slot_blocks(0), static_cast<int32_t>(tokens.size() - 1), {&tokens.back(), 1}};
     engine.forward({&next, 1}, &logits);
     rows.push_back(logits);
   }
@@ -113,8 +117,9 @@ TEST_P(EngineBatchTest, BatchedLogitsEqualAlone) {
       if (got[i].size() == steps + 1u) continue;
       const size_t chunk = i == 2 ? 5 : tokens[i].size();
       const size_t n = std::min(chunk, tokens[i].size() - cached[i]);
-      inputs.push_back(
-          {slot_of[i], static_cast<int32_t>(cached[i]), {tokens[i].data() + cached[i], n}});
+      inputs.push_back({batched.engine->slot_blocks(slot_of[i]),
+                        static_cast<int32_t>(cached[i]),
+                        {tokens[i].data() + cached[i], n}});
       owner.push_back(i);
     }
     batched.engine->forward(inputs, &logits);
@@ -143,10 +148,76 @@ TEST_P(EngineBatchTest, ReusedSlotForgetsThePreviousSequence) {
   // Fill slot 0 with a longer, different sequence, then run the prompt there again.
   std::vector<int32_t> other(40, 123);
   std::vector<float> logits;
-  EngineInput in{0, 0, other};
+  EngineInput in{m.engine->slot_blocks(0), 0, other};
   m.engine->forward({&in, 1}, &logits);
   const auto again = run_alone(*m.engine, prompt, 2);
   for (size_t s = 0; s < fresh.size(); ++s) EXPECT_LT(relative_error(again[s], fresh[s]), 1e-6);
+}
+
+// Two sequences in blocks scattered over a 12-block pool, the second's first block (16 prompt
+// tokens) the first's: the second is prefilled from position 16 only, reading the shared block
+// where the first wrote it. Both then decode together. Each must see what it sees alone.
+void expect_shared_prefix_blocks_work(Engine& engine, Engine& reference) {
+  std::vector<int32_t> a, b;
+  for (int i = 0; i < 21; ++i) a.push_back((i * 29 + 3) % 250);
+  b.assign(a.begin(), a.begin() + 16);
+  for (int i = 0; i < 6; ++i) b.push_back((i * 13 + 100) % 250);
+  const int steps = 3;
+  const auto want_a = run_alone(reference, a, steps);
+  const auto want_b = run_alone(reference, b, steps);
+
+  const std::vector<int32_t> table_a = {7, 2, 10, 4};
+  const std::vector<int32_t> table_b = {7, 5, 0, 11};
+  std::vector<float> logits;
+  std::vector<std::vector<float>> got_a, got_b;
+  const auto vocab = static_cast<size_t>(engine.vocab_size());
+  EngineInput in_a{table_a, 0, a};
+  engine.forward({&in_a, 1}, &logits);
+  got_a.push_back(logits);
+  EngineInput in_b{table_b, 16, {b.data() + 16, b.size() - 16}};
+  engine.forward({&in_b, 1}, &logits);
+  got_b.push_back(logits);
+  for (int s = 0; s < steps; ++s) {
+    a.push_back(argmax(got_a.back()));
+    b.push_back(argmax(got_b.back()));
+    const EngineInput step[] = {
+        {table_b, static_cast<int32_t>(b.size() - 1), {&b.back(), 1}},
+        {table_a, static_cast<int32_t>(a.size() - 1), {&a.back(), 1}},
+    };
+    engine.forward(step, &logits);
+    got_b.emplace_back(logits.begin(), logits.begin() + static_cast<std::ptrdiff_t>(vocab));
+    got_a.emplace_back(logits.begin() + static_cast<std::ptrdiff_t>(vocab), logits.end());
+  }
+  for (int s = 0; s <= steps; ++s) {
+    EXPECT_LT(relative_error(got_a[s], want_a[s]), 1e-5) << "first sequence, step " << s;
+    EXPECT_LT(relative_error(got_b[s], want_b[s]), 1e-5) << "second sequence, step " << s;
+  }
+}
+
+TEST_P(EngineBatchTest, SharedPrefixBlocksAnywhereInThePool) {
+  Loaded paged = load(dir_, 1, dtype_, 12);
+  Loaded reference = load(dir_, 1, dtype_);
+  EXPECT_EQ(paged.engine->kv_blocks(), 12);
+  EXPECT_EQ(reference.engine->kv_blocks(), 4);  // one context of 64 positions
+  expect_shared_prefix_blocks_work(*paged.engine, *reference.engine);
+}
+
+// A pool that cannot hold one whole context is refused at create(), with the numbers.
+TEST_P(EngineBatchTest, PoolSmallerThanOneContextIsRefused) {
+  ModelConfig config;
+  std::unique_ptr<ModelWeights> weights;
+  std::string error;
+  ASSERT_TRUE(ModelConfig::load(dir_, &config, &error)) << error;
+  ASSERT_TRUE(ModelWeights::open(dir_, config, &weights, &error)) << error;
+  EngineOptions options;
+  options.max_seq_len = 64;
+  options.dtype = dtype_;
+  options.kv_blocks = 3;
+  std::unique_ptr<Engine> engine;
+  EXPECT_FALSE(Engine::create(config, *weights, options, &engine, &error));
+  EXPECT_EQ(error,
+            "a KV cache of 3 blocks of 16 positions cannot hold one whole context of 64 positions "
+            "(4 blocks)");
 }
 
 // Float32 alone has a BLAS path to agree with.
@@ -165,6 +236,15 @@ TEST_P(EngineFloat32Test, SmallBatchKernelAgreesWithBlas) {
   for (size_t s = 0; s < with_kernel.size(); ++s) {
     EXPECT_LT(relative_error(with_kernel[s], with_blas[s]), 1e-5) << "step " << s;
   }
+}
+
+// The ATen path (CUDA's, and the CPU's with the small-batch kernel off) gathers blocks itself.
+TEST_P(EngineFloat32Test, AtenPathReadsSharedPrefixBlocks) {
+  Loaded paged = load(dir_, 1, "float32", 12);
+  Loaded reference = load(dir_, 1);
+  paged.engine->use_small_batch_kernel(false);
+  reference.engine->use_small_batch_kernel(false);
+  expect_shared_prefix_blocks_work(*paged.engine, *reference.engine);
 }
 
 // The test name's part for a (preset, dtype) parameter.

@@ -14,10 +14,13 @@ namespace ringserve::shm {
 namespace {
 
 TEST(Layout, VersionIsPinned) {
-  EXPECT_EQ(kLayoutVersion, 5u) << "layout changed: bump the version and update PROTOCOL.md";
+  EXPECT_EQ(kLayoutVersion, 6u) << "layout changed: bump the version and update PROTOCOL.md";
   EXPECT_EQ(kMagic, 0x3156524553474E52ULL);
   EXPECT_EQ(sizeof(SegmentHeader), 320u);
   EXPECT_EQ(sizeof(SlotHeader), 256u);
+  EXPECT_EQ(offsetof(SlotHeader, prompt_tokens), 216u);
+  EXPECT_EQ(kKvCacheOffset, 1600u);
+  EXPECT_EQ(sizeof(KvCacheMetrics), 64u);
   EXPECT_EQ(sizeof(TokenEntry), 64u);
   EXPECT_EQ(sizeof(GenerationParams), 88u);
   EXPECT_EQ(sizeof(ModelInfo), 640u);

@@ -63,7 +63,8 @@ void run(Engine& engine, std::vector<Sequence>& sequences, size_t chunk, int dec
       if (s.rows.size() == rows_wanted) continue;
       const size_t left = s.tokens.size() - s.fed;
       const size_t n = s.fed < s.prompt_len && chunk > 0 ? std::min(chunk, left) : left;
-      inputs.push_back({s.slot, static_cast<int32_t>(s.fed), {s.tokens.data() + s.fed, n}});
+      inputs.push_back(
+          {engine.slot_blocks(s.slot), static_cast<int32_t>(s.fed), {s.tokens.data() + s.fed, n}});
       fed.push_back(&s);
     }
     if (inputs.empty()) return;

@@ -75,22 +75,38 @@ __attribute__((target("avx2,fma"))) void scores_of(const float* q, const float* 
   for (; j < count; ++j) scores[j] = dot(q, keys + j * d, d) * scale;
 }
 
-// out[0, d) = sum over j of weights[j] * values[j * d ...]. In 64-column slices, each held in
-// eight registers across all positions, so a position costs its value loads and FMAs only, not
-// a load and a store of the output as well.
-__attribute__((target("avx2,fma"))) void weighted_sum(const float* weights, const float* values,
+// The rows of one kv head in a sequence's cache blocks: position p is row p % block_positions
+// of block table[p / block_positions], d floats.
+struct PagedRows {
+  const float* cache;
+  const int32_t* table;
+  int64_t block_stride;  // floats from one block to the next: kv_heads * block_positions * d
+  int64_t head_offset;   // floats from a block's start to this head's rows
+  int64_t block_positions;
+  const float* block(int64_t b) const { return cache + table[b] * block_stride + head_offset; }
+};
+
+// out[0, d) = sum over positions j < count of weights[j] * (row j of `rows`). In 64-column
+// slices, each held in eight registers across all positions, so a position costs its value
+// loads and FMAs only, not a load and a store of the output as well.
+__attribute__((target("avx2,fma"))) void weighted_sum(const float* weights, const PagedRows& rows,
                                                       int64_t d, int64_t count, float* out) {
+  const int64_t bp = rows.block_positions;
   int64_t c0 = 0;
   for (; c0 + 64 <= d; c0 += 64) {
     __m256 acc[8];
 #pragma GCC unroll 8
     for (int m = 0; m < 8; ++m) acc[m] = _mm256_setzero_ps();
-    for (int64_t j = 0; j < count; ++j) {
-      const __m256 w = _mm256_set1_ps(weights[j]);
-      const float* v = values + j * d + c0;
+    for (int64_t start = 0; start < count; start += bp) {
+      const float* block = rows.block(start / bp) + c0;
+      const int64_t n = std::min(bp, count - start);
+      for (int64_t j = 0; j < n; ++j) {
+        const __m256 w = _mm256_set1_ps(weights[start + j]);
+        const float* v = block + j * d;
 #pragma GCC unroll 8
-      for (int64_t m = 0; m < 8; ++m)
-        acc[m] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + (8 * m)), acc[m]);
+        for (int64_t m = 0; m < 8; ++m)
+          acc[m] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + (8 * m)), acc[m]);
+      }
     }
 #pragma GCC unroll 8
     for (int64_t m = 0; m < 8; ++m) _mm256_storeu_ps(out + c0 + (8 * m), acc[m]);
@@ -98,39 +114,57 @@ __attribute__((target("avx2,fma"))) void weighted_sum(const float* weights, cons
   if (c0 == d) return;
   // The columns left over (a head not a multiple of 64 wide): through memory, a position at a time.
   std::fill(out + c0, out + d, 0.0f);
-  for (int64_t j = 0; j < count; ++j)
-    add_scaled(out + c0, values + (j * d) + c0, weights[j], d - c0);
+  for (int64_t j = 0; j < count; ++j) {
+    add_scaled(out + c0, rows.block(j / bp) + ((j % bp) * d) + c0, weights[j], d - c0);
+  }
 }
 
 }  // namespace
 
-void decode_attention(const DecodeAttentionShape& shape, int64_t tokens, const float* q,
-                      const float* k_new, const float* v_new, float* k_cache, float* v_cache,
-                      const int32_t* slots, const int32_t* positions, float* out, int threads) {
+void paged_attention(const PagedAttentionShape& shape, int64_t tokens, const float* q,
+                     const float* k_new, const float* v_new, float* k_cache, float* v_cache,
+                     const int32_t* block_tables, const int64_t* table_offsets,
+                     const int32_t* positions, float* out, int threads) {
   const int64_t d = shape.head_dim;
   const int64_t kv = shape.kv_heads;
+  const int64_t bp = shape.block_positions;
   const int64_t group = shape.heads / kv;
+  const int64_t block_stride = kv * bp * d;
   const int64_t jobs = tokens * kv;
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<float> weights;
+    // Every new key and value first: a prompt chunk's token reads those of the tokens before
+    // it, which other tasks store.
 #pragma omp for schedule(static)
     for (int64_t job = 0; job < jobs; ++job) {
       const int64_t t = job / kv;
       const int64_t h = job % kv;
       const int64_t pos = positions[t];
-      const int64_t context = pos + 1;
-      float* keys = k_cache + ((slots[t] * kv + h) * shape.max_len) * d;
-      float* values = v_cache + ((slots[t] * kv + h) * shape.max_len) * d;
-      std::memcpy(keys + pos * d, k_new + (t * kv + h) * d, static_cast<size_t>(d) * sizeof(float));
-      std::memcpy(values + pos * d, v_new + (t * kv + h) * d,
-                  static_cast<size_t>(d) * sizeof(float));
+      const int64_t row =
+          block_tables[table_offsets[t] + pos / bp] * block_stride + (h * bp + pos % bp) * d;
+      std::memcpy(k_cache + row, k_new + (t * kv + h) * d, static_cast<size_t>(d) * sizeof(float));
+      std::memcpy(v_cache + row, v_new + (t * kv + h) * d, static_cast<size_t>(d) * sizeof(float));
+    }
+    std::vector<float> weights;
+    // Tasks of a prompt chunk differ in length (a token sees its own prefix): handed out one at
+    // a time rather than in equal runs.
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t job = 0; job < jobs; ++job) {
+      const int64_t t = job / kv;
+      const int64_t h = job % kv;
+      const int64_t context = positions[t] + 1;
+      const int32_t* table = block_tables + table_offsets[t];
+      const PagedRows keys{k_cache, table, block_stride, h * bp * d, bp};
+      const PagedRows values{v_cache, table, block_stride, h * bp * d, bp};
       weights.resize(static_cast<size_t>(context));
       for (int64_t g = 0; g < group; ++g) {
         const int64_t head = h * group + g;
         const float* qh = q + (t * shape.heads + head) * d;
         float* scores = weights.data();
-        scores_of(qh, keys, d, context, shape.scale, scores);
+        for (int64_t start = 0; start < context; start += bp) {
+          scores_of(qh, keys.block(start / bp), d, std::min(bp, context - start), shape.scale,
+                    scores + start);
+        }
         softmax_avx2(scores, context);
         weighted_sum(scores, values, d, context, out + (t * shape.heads + head) * d);
       }

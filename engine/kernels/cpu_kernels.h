@@ -93,24 +93,29 @@ void force_integer_kernel(IntegerKernel kernel);
 // it sits in x and whichever ISA runs it.
 void gelu_tanh(KernelIsa isa, float* x, int64_t n, int threads);
 
-// Attention for a decode step (one new token per sequence), float32, straight on the KV cache:
-// appends each token's key and value at its position, then for every query head computes
-// softmax(q . K / sqrt(d)) V over the positions so far. One task per (token, kv head), split
-// over `threads`; no tensor is created, which is what makes it pay: the operator-per-step path
-// costs about eight small ATen calls per sequence and layer.
-struct DecodeAttentionShape {
+// Attention straight on the paged KV cache, float32: stores each token's key and value at its
+// position, then for every query head computes softmax(q . K / sqrt(d)) V over the token's
+// positions so far (its own included: causal within a prompt chunk). Works for decode tokens
+// and prompt chunks alike: a token is one query at one position, whatever else is in the call.
+// One task per (token, kv head), split over `threads`; no tensor is created and nothing is
+// copied but the new keys and values: the operator-per-step path costs about eight small ATen
+// calls per sequence and layer, and gathering a sequence's blocks would copy its whole context.
+struct PagedAttentionShape {
   int64_t heads;
   int64_t kv_heads;  // heads / kv_heads query heads share one kv head (repeat_kv order)
   int64_t head_dim;
-  int64_t max_len;  // the cache's positions per sequence
+  int64_t block_positions;  // positions per cache block
   float scale;
 };
 
-// q: [tokens, heads, head_dim]; k_new, v_new: [tokens, kv_heads, head_dim]; caches:
-// [slots, kv_heads, max_len, head_dim]; out: [tokens, heads * head_dim]. Token t belongs to
-// cache row slots[t] and sits at positions[t] (its context is positions[t] + 1).
-void decode_attention(const DecodeAttentionShape& shape, int64_t tokens, const float* q,
-                      const float* k_new, const float* v_new, float* k_cache, float* v_cache,
-                      const int32_t* slots, const int32_t* positions, float* out, int threads);
+// q: [tokens, heads, head_dim]; k_new, v_new: [tokens, kv_heads, head_dim]; k_cache, v_cache:
+// [blocks, kv_heads, block_positions, head_dim]; out: [tokens, heads * head_dim]. Token t sits at
+// positions[t] of the sequence whose block table starts at block_tables + table_offsets[t]
+// (position p in block table[p / block_positions]). Tokens of one sequence share its table; no
+// two tokens may have the same (table, position).
+void paged_attention(const PagedAttentionShape& shape, int64_t tokens, const float* q,
+                     const float* k_new, const float* v_new, float* k_cache, float* v_cache,
+                     const int32_t* block_tables, const int64_t* table_offsets,
+                     const int32_t* positions, float* out, int threads);
 
 }  // namespace ringserve::model

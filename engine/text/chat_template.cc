@@ -36,7 +36,9 @@ void render_plain(std::span<const ChatMessage> messages, std::string* out) {
   for (const ChatMessage& m : messages) {
     if (m.role == "system") *out += "System: ";
     if (m.role == "user") *out += "User: ";
-    if (m.role == "assistant") *out += "Assistant: ";
+    // The prompt ends "Assistant:" for the model to write the space: a reply given back as it
+    // came has it already, and renders as the model wrote it.
+    if (m.role == "assistant") *out += m.content.starts_with(' ') ? "Assistant:" : "Assistant: ";
     *out += m.content;
     *out += "\n\n";
   }

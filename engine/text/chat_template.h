@@ -15,7 +15,8 @@
 //           stripped of surrounding whitespace, as Meta's template does ("| trim").
 //   plain   For base models without a chat format: "System: ...", "User: ...",
 //           "Assistant: ..." paragraphs separated by a blank line, ending with "Assistant:" (no
-//           space; the model writes one). Useful stop string: "\n\nUser:".
+//           space; the model writes one, so an assistant turn whose content starts with a space
+//           is written without another). Useful stop string: "\n\nUser:".
 //
 // Roles: system, user, assistant; any other is an error naming the role and message index.
 //

@@ -132,6 +132,11 @@ struct RequestInfo {
   uint64_t admitted_ns = 0;
   uint64_t first_token_ns = 0;
   uint64_t finished_ns = 0;
+  // Once running: the prompt's tokens, and how many of them the daemon took from its prefix
+  // cache instead of computing them (a chat's earlier turns, a shared system prompt). Final
+  // when the stream is done.
+  uint32_t prompt_tokens = 0;
+  uint32_t prompt_cached_tokens = 0;
 };
 
 // Percentiles of one of the daemon's latency histograms (power-of-two microsecond buckets:
@@ -157,6 +162,24 @@ struct ModelInfo {
   uint64_t kv_cache_bytes = 0;  // the KV cache, preallocated for max_concurrent sequences
 };
 
+// The daemon's paged KV cache and prefix cache (README, "KV cache"); zeros from a daemon
+// without a model.
+struct KvCacheStatus {
+  uint32_t block_positions = 0;  // positions per block
+  uint32_t blocks_total = 0;
+  uint32_t blocks_in_use = 0;  // held by running requests
+  uint32_t blocks_cached = 0;  // held by none, kept for their prefix; evicted when room is needed
+  uint64_t prompt_tokens = 0;  // prompt tokens of every request started
+  uint64_t prompt_tokens_cached = 0;  // of those, taken from the prefix cache
+  uint64_t preemptions = 0;  // requests that gave their blocks up mid-decode (recomputed later)
+  // prompt_tokens_cached / prompt_tokens; 0 before any prompt.
+  double hit_rate() const {
+    return prompt_tokens == 0
+               ? 0.0
+               : static_cast<double>(prompt_tokens_cached) / static_cast<double>(prompt_tokens);
+  }
+};
+
 struct DaemonStatus {
   int32_t pid = 0;
   uint32_t layout_version = 0;
@@ -176,6 +199,7 @@ struct DaemonStatus {
   uint64_t tokens_generated = 0;
   uint64_t heartbeat_age_ns = 0;
   ModelInfo model;
+  KvCacheStatus kv_cache;
   uint64_t resident_bytes = 0;         // the daemon's resident set size, refreshed every ~50 ms
   uint64_t steps = 0;                  // model steps run
   double backend_ms_per_step = 0;      // mean time inside the model step
