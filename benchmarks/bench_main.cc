@@ -44,12 +44,13 @@ constexpr const char* kUsage =
     "      p50/p90/p99 of queue wait, time to first token, inter-token and end-to-end latency.\n"
     "      Defaults: N=16, M=4N, K=64, C=64, closed loop.\n"
     "  chat --name NAME [--clients C] [--turns K] [--system-chars S] [--user-chars U]\n"
-    "       [--max-tokens M] [--json FILE]\n"
+    "       [--max-tokens M] [--seed N] [--json FILE]\n"
     "      C client processes each hold a K-turn conversation with a running ringserved, all\n"
     "      after the same S-character system prompt, each turn sending the whole history and\n"
     "      a new U-character question (greedy, up to M tokens); reports time to first token\n"
     "      per turn (p50, JSON ttft_ms_by_turn) and prompt tokens sent, computed and served\n"
-    "      from the prefix cache. Defaults: C=1, K=8, S=2000, U=100, M=32.\n"
+    "      from the prefix cache. Texts depend on N (runs with different N share nothing).\n"
+    "      Defaults: C=1, K=8, S=2000, U=100, M=32, N=0.\n"
     "  micro [Google Benchmark flags, e.g. --benchmark_filter=Ring --benchmark_min_time=0.1]\n"
     "      in-process micro-benchmarks of the request ring, token ring and futex wake-up.\n"
     "\n"
@@ -96,7 +97,8 @@ const OptionSpec kChatOptions = {
     {"name", OptionKind::kText},        {"clients", OptionKind::kCount},
     {"turns", OptionKind::kCount},      {"system-chars", OptionKind::kUint},
     {"user-chars", OptionKind::kCount}, {"max-tokens", OptionKind::kCount},
-    {"json", OptionKind::kText},        {"help", OptionKind::kFlag}};
+    {"seed", OptionKind::kUint},        {"json", OptionKind::kText},
+    {"help", OptionKind::kFlag}};
 
 const OptionSpec kServeOptions = {
     {"name", OptionKind::kText},         {"clients", OptionKind::kCount},

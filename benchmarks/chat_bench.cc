@@ -85,7 +85,7 @@ TurnResult run_turn(Client& client, const std::vector<ChatMessage>& history, uin
 // One client process: its conversation, one line per turn into out_path.
 int client_process(const std::string& name, uint32_t index, uint32_t turns,
                    const std::string& system, uint32_t user_chars, uint32_t max_tokens,
-                   const std::string& out_path) {
+                   uint64_t seed, const std::string& out_path) {
   std::unique_ptr<Client> client;
   const Status s = Client::connect(name, &client);
   if (!s.ok()) {
@@ -96,7 +96,7 @@ int client_process(const std::string& name, uint32_t index, uint32_t turns,
   if (!system.empty()) history.push_back({"system", system});
   std::ofstream out(out_path);
   for (uint32_t k = 0; k < turns; ++k) {
-    history.push_back({"user", text_of(user_chars, (uint64_t{index} << 32) | k)});
+    history.push_back({"user", text_of(user_chars, seed ^ ((uint64_t{index} << 32) | k))});
     std::string answer;
     const TurnResult r = run_turn(*client, history, max_tokens, &answer);
     out << k << ' ' << (r.ok ? "ok" : "error") << ' ' << (r.error.empty() ? "-" : r.error) << ' '
@@ -120,6 +120,9 @@ int chat_main(const Options& opts) {
   const uint32_t system_chars = opts.get_u32("system-chars", 2000);
   const uint32_t user_chars = opts.get_u32("user-chars", 100);
   const uint32_t max_tokens = opts.get_u32("max-tokens", 32);
+  // Texts differ from seed to seed, so that runs against one daemon do not find each other's
+  // conversations in its prefix cache.
+  const uint64_t seed = opts.get_u32("seed", 0) * 0x9E3779B97F4A7C15ULL;
   std::unique_ptr<Client> probe;
   if (const Status s = Client::connect(name, &probe); !s.ok()) {
     std::fprintf(stderr, "ringserve-bench chat: %s\n", s.to_string().c_str());
@@ -133,7 +136,7 @@ int chat_main(const Options& opts) {
       clients, turns, system_chars, user_chars, max_tokens, name.c_str());
   std::fflush(stdout);
 
-  const std::string system = system_chars == 0 ? "" : text_of(system_chars, 0x5157);
+  const std::string system = system_chars == 0 ? "" : text_of(system_chars, seed ^ 0x5157);
   const std::string dir = "/tmp/ringserve-chat-" + std::to_string(::getpid());
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<pid_t> pids;
@@ -141,7 +144,7 @@ int chat_main(const Options& opts) {
     const std::string out_path = dir + "-" + std::to_string(c) + ".txt";
     const pid_t pid = ::fork();
     if (pid == 0) {
-      ::_exit(client_process(name, c, turns, system, user_chars, max_tokens, out_path));
+      ::_exit(client_process(name, c, turns, system, user_chars, max_tokens, seed, out_path));
     }
     pids.push_back(pid);
   }

@@ -1,5 +1,6 @@
 // The C ABI: thin wrappers over the C++ client. No exception crosses it (allocation failure
 // is the only one the C++ side can raise, and it is caught here).
+#include <cstddef>
 #include <string>
 
 #include "ringserve/client.h"
@@ -36,6 +37,9 @@ static_assert(RS_TIMEOUT == static_cast<int>(ringserve::ErrorCode::kTimeout));
 static_assert(RS_FINISH_REJECTED == static_cast<int>(ringserve::FinishReason::kRejected));
 static_assert(RS_MODEL_NAME_BYTES == ringserve::shm::kModelNameBytes);
 static_assert(RS_MODEL_PATH_BYTES == ringserve::shm::kModelPathBytes);
+// Part of the ABI: a new field is a new struct and function, never a change to this one.
+static_assert(sizeof(rs_kv_cache_status) == 40 &&
+              offsetof(rs_kv_cache_status, prompt_tokens) == 16);
 
 }  // namespace
 
@@ -216,6 +220,16 @@ rs_finish_reason rs_stream_finish_reason(const rs_stream* stream) {
 
 void rs_stream_close(rs_stream* stream) { delete stream; }
 
+rs_error rs_stream_prompt_tokens(const rs_stream* stream, uint32_t* prompt_tokens,
+                                 uint32_t* cached_tokens) {
+  if (stream == nullptr) return invalid("stream must not be NULL");
+  // info() reads the slot, or the copy taken when the stream gave its slot back: no allocation.
+  const ringserve::RequestInfo info = stream->stream->info();
+  if (prompt_tokens != nullptr) *prompt_tokens = info.prompt_tokens;
+  if (cached_tokens != nullptr) *cached_tokens = info.prompt_cached_tokens;
+  return RS_OK;
+}
+
 rs_error rs_status(rs_client* client, rs_daemon_status* out) {
   if (client == nullptr || out == nullptr) return invalid("client and out must not be NULL");
   try {
@@ -250,6 +264,28 @@ rs_error rs_model(rs_client* client, rs_model_info* out) {
     out->weight_bytes = s.model.weight_bytes;
     out->kv_cache_bytes = s.model.kv_cache_bytes;
     out->resident_bytes = s.resident_bytes;
+    return RS_OK;
+  } catch (const std::exception& ex) {
+    last_error_message = ex.what();
+    return RS_INTERNAL;
+  }
+}
+
+rs_error rs_kv_cache(rs_client* client, rs_kv_cache_status* out) {
+  if (client == nullptr || out == nullptr) return invalid("client and out must not be NULL");
+  try {
+    ringserve::DaemonStatus s;
+    const rs_error e = report(client->client->status(&s));
+    if (e != RS_OK) return e;
+    const ringserve::KvCacheStatus& kv = s.kv_cache;
+    *out = rs_kv_cache_status{};
+    out->block_positions = kv.block_positions;
+    out->blocks_total = kv.blocks_total;
+    out->blocks_in_use = kv.blocks_in_use;
+    out->blocks_cached = kv.blocks_cached;
+    out->prompt_tokens = kv.prompt_tokens;
+    out->prompt_tokens_cached = kv.prompt_tokens_cached;
+    out->preemptions = kv.preemptions;
     return RS_OK;
   } catch (const std::exception& ex) {
     last_error_message = ex.what();

@@ -275,6 +275,30 @@ void ModelBackend::publish_full_blocks(State& state) {
   }
 }
 
+bool ModelBackend::next_block_in_flight(
+    const State& state, std::span<const std::pair<const State*, size_t>> chunks) const {
+  const auto bp = static_cast<size_t>(pool_->block_positions());
+  const size_t index = state.published;
+  // Only a sequence that has computed nothing past its matched prefix, with a whole block to go.
+  if (!pool_->prefix_cache() || state.cached != index * bp ||
+      state.tokens.size() < (index + 1) * bp + 1) {
+    return false;
+  }
+  const int32_t* next = state.tokens.data() + (index * bp);
+  for (const auto& [other, n] : chunks) {
+    // The other's chunk ends that block this step, after the same blocks (the same ids: only
+    // indexed blocks are shared, so the same ids are the same tokens), with the same tokens.
+    const size_t end = (index + 1) * bp;
+    if (other->cached >= end || other->cached + n < end || other->tokens.size() < end) continue;
+    if (index > 0 &&
+        (other->blocks.size() < index || other->blocks[index - 1] != state.blocks[index - 1])) {
+      continue;
+    }
+    if (std::equal(next, next + bp, other->tokens.data() + (index * bp))) return true;
+  }
+  return false;
+}
+
 bool ModelBackend::grow(State& state) {
   const auto bp = static_cast<size_t>(pool_->block_positions());
   if (state.cached < state.blocks.size() * bp) return true;
@@ -416,6 +440,7 @@ void ModelBackend::step(std::span<Sequence* const> batch, std::vector<StepOutput
   // Then prompt chunks (and preempted sequences' recomputation) within the budget, preempted
   // ones back first when their blocks fit.
   int64_t budget = options_.max_batch_tokens - static_cast<int64_t>(inputs.size());
+  std::vector<std::pair<const State*, size_t>> chunks;  // this step's, with their lengths
   for (const size_t i : by_age) {
     State* state = state_of(i);
     bool resumed = false;
@@ -432,10 +457,14 @@ void ModelBackend::step(std::span<Sequence* const> batch, std::vector<StepOutput
         batch[i]->prompt_cached_tokens += hit;
         stats_.prompt_tokens_cached += hit;
       }
+      // Its next block is being computed by an older sequence in this very step (requests
+      // with one system prompt, admitted together): it waits a step and takes it from there.
+      if (next_block_in_flight(*state, chunks)) continue;
     }
     const size_t n =
         std::min<size_t>(state->tokens.size() - state->cached, static_cast<size_t>(budget));
     budget -= static_cast<int64_t>(n);
+    chunks.emplace_back(state, n);
     inputs.push_back({state->blocks,
                       static_cast<int32_t>(state->cached),
                       {state->tokens.data() + state->cached, n}});

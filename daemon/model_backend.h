@@ -26,7 +26,9 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "daemon/backend.h"
@@ -89,6 +91,10 @@ class ModelBackend final : public Backend {
   // Before a prompt chunk of a sequence that has computed nothing past its cached prefix: takes
   // the cached blocks that other sequences have indexed since, in place of its fresh ones.
   size_t extend_match(State& state);  // returns the tokens taken from the cache
+  // Whether the block after state's matched prefix is one that an input in `chunks` (this
+  // step's prompt chunks so far, with their lengths) completes, after the same blocks.
+  bool next_block_in_flight(const State& state,
+                            std::span<const std::pair<const State*, size_t>> chunks) const;
   // Indexes state's blocks that its last forward filled.
   void publish_full_blocks(State& state);
   // A block for the position after state's last computed one, if it needs one; preempts the

@@ -121,8 +121,19 @@ void Server::run() {
   metrics_.restart_iteration_clock();
   while (run_once()) {
   }
-  spdlog::info("ringserved '{}' stopped: {} requests completed, {} tokens generated",
-               config_.daemon.name, metrics_.stats().completed, metrics_.stats().tokens_generated);
+  // The bookkeeping every ending must have kept (slots, counters, and the backend's: KV cache
+  // blocks all free or cached, no reference left): a broken one is a bug, said loudly at the
+  // end of every run (the soak test fails on it).
+  if (const std::string broken = check_invariants(); !broken.empty()) {
+    spdlog::error("bookkeeping broken at stop: {}", broken);
+  }
+  const KvCacheStats kv = backend_->kv_cache();
+  spdlog::info(
+      "ringserved '{}' stopped: {} requests completed, {} tokens generated; KV cache {} blocks in "
+      "use, {} cached, prompt tokens {} of which {} from the prefix cache, {} preemptions",
+      config_.daemon.name, metrics_.stats().completed, metrics_.stats().tokens_generated,
+      kv.blocks_in_use, kv.blocks_cached, kv.prompt_tokens, kv.prompt_tokens_cached,
+      kv.preemptions);
   notifier_.reset();  // its queued words point into the segment
   heartbeat_.reset();
   segment_.reset();  // unmaps and removes the segment

@@ -120,7 +120,11 @@ TEST(ModelInfo, BuiltinModelIsNamedWithItsMemoryEverywhere) {
                                 mib(st.model.kv_cache_bytes)),
             std::string::npos)
       << stopped.errors;
-  EXPECT_NE(stopped.errors.find("positions), resident "), std::string::npos) << stopped.errors;
+  EXPECT_NE(
+      stopped.errors.find(" blocks of 16 positions: 4 whole contexts of 256; prefix cache on), "
+                          "resident "),
+      std::string::npos)
+      << stopped.errors;
   EXPECT_NE(stopped.errors.find("backend torch (built-in float32)"), std::string::npos)
       << stopped.errors;
 }
@@ -212,6 +216,198 @@ TEST(ModelInfo, ScribbledTextsAreReadBoundedAndPrintable) {
   while (std::getline(lines, line)) {
     EXPECT_TRUE(line.rfind("# ", 0) == 0 || line.rfind("ringserve_", 0) == 0) << line;
   }
+}
+
+// ---- The KV cache and the prefix cache, as every view shows them ----
+
+// 100 bytes; the built-in tokenizer gives one id per byte, and a raw prompt gets a BOS.
+const char kRepeatedPrompt[] =
+    "The prefix cache keeps the blocks of a prompt it has seen, so the same prompt again skips "
+    "them all!!";
+static_assert(sizeof(kRepeatedPrompt) - 1 == 100);
+
+struct Answer {
+  std::string text;
+  RequestInfo info;  // as the stream has it after its end
+};
+
+// One greedy request of a few tokens, read to its end.
+Answer greedy(Client& client, const std::string& prompt) {
+  GenerateParams params;
+  params.temperature = 0;
+  params.max_tokens = 4;
+  std::unique_ptr<Stream> stream;
+  Answer a;
+  Status s = client.generate(prompt, params, &stream);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  if (!s.ok()) return a;
+  Token t;
+  while ((s = stream->next(&t)).ok()) a.text += t.text;
+  EXPECT_TRUE(s.end_of_stream()) << s.to_string();
+  a.info = stream->info();
+  return a;
+}
+
+// The daemon's status once it counts `completed` requests and no block is held any more: the
+// KV cache numbers trail a finished stream by up to one loop iteration.
+DaemonStatus settled_status(Client& client, uint64_t completed) {
+  DaemonStatus st;
+  const bool settled = eventually([&] {
+    return client.status(&st).ok() && st.completed == completed && st.kv_cache.blocks_in_use == 0;
+  });
+  EXPECT_TRUE(settled) << "completed " << st.completed << ", blocks in use "
+                       << st.kv_cache.blocks_in_use;
+  return st;
+}
+
+// A daemon of the built-in model with 4 whole contexts of 256 positions (64 blocks of 16), and
+// `more` arguments.
+std::vector<std::string> four_contexts(const std::vector<std::string>& more = {}) {
+  std::vector<std::string> args = {
+      "--set", "model.backend=torch",   "--set", "model.threads=1",
+      "--set", "model.max_seq_len=256", "--set", "scheduler.max_concurrent=4"};
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+TEST(ModelInfo, PrefixCacheServesARepeatedPromptAndEveryViewCountsIt) {
+  Daemon daemon(four_contexts());
+  ASSERT_TRUE(daemon.ready());
+  std::unique_ptr<Client> client;
+  ASSERT_TRUE(Client::connect(daemon.name(), &client).ok());
+  const Answer first = greedy(*client, kRepeatedPrompt);
+  const Answer second = greedy(*client, kRepeatedPrompt);
+  // The cached keys and values are the ones the first request computed: the same answer.
+  EXPECT_EQ(second.text, first.text);
+  EXPECT_EQ(first.info.prompt_tokens, 101u);  // BOS and one id per byte
+  EXPECT_EQ(first.info.prompt_cached_tokens, 0u);
+  EXPECT_EQ(second.info.prompt_tokens, first.info.prompt_tokens);
+  // Whole blocks only, and never the prompt's last token (computed again for its logits): here
+  // every block but the one that holds it.
+  const uint32_t cached = second.info.prompt_cached_tokens;
+  EXPECT_GT(cached, 0u);
+  EXPECT_EQ(cached % 16, 0u) << cached;
+  EXPECT_LT(cached, second.info.prompt_tokens);
+  EXPECT_EQ(cached, (second.info.prompt_tokens - 1) / 16 * 16);
+
+  const DaemonStatus st = settled_status(*client, 2);
+  const KvCacheStatus& kv = st.kv_cache;
+  EXPECT_EQ(kv.block_positions, 16u);
+  EXPECT_EQ(kv.blocks_total, 4u * 256 / 16);
+  EXPECT_EQ(kv.blocks_in_use, 0u);
+  // The first request's full blocks stay, held by none; the second took them and gave them back.
+  EXPECT_GE(kv.blocks_cached, cached / 16);
+  EXPECT_LE(kv.blocks_cached, kv.blocks_total);
+  EXPECT_EQ(kv.prompt_tokens, uint64_t{first.info.prompt_tokens} + second.info.prompt_tokens);
+  EXPECT_EQ(kv.prompt_tokens_cached, cached);
+  EXPECT_EQ(kv.preemptions, 0u);
+  EXPECT_DOUBLE_EQ(kv.hit_rate(),
+                   static_cast<double>(cached) / static_cast<double>(kv.prompt_tokens));
+
+  // Nothing runs any more, so every view reads the same numbers.
+  const nlohmann::json j = status_json(daemon.name());
+  ASSERT_TRUE(j.contains("kv_cache")) << j.dump();
+  const nlohmann::json& jkv = j["kv_cache"];
+  EXPECT_EQ(jkv["block_positions"], 16);
+  EXPECT_EQ(jkv["blocks_total"], kv.blocks_total);
+  EXPECT_EQ(jkv["blocks_in_use"], 0);
+  EXPECT_EQ(jkv["blocks_cached"], kv.blocks_cached);
+  EXPECT_EQ(jkv["prompt_tokens"], kv.prompt_tokens);
+  EXPECT_EQ(jkv["prompt_tokens_cached"], kv.prompt_tokens_cached);
+  EXPECT_EQ(jkv["preemptions"], 0);
+  ASSERT_TRUE(jkv["hit_rate"].is_number_float()) << jkv.dump();
+  EXPECT_DOUBLE_EQ(jkv["hit_rate"].get<double>(), kv.hit_rate());
+  EXPECT_EQ(jkv.size(), 8u) << jkv.dump();
+
+  ProcessResult r = run({RINGCTL_PATH, "--name", daemon.name(), "status"});
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "kv cache  64 blocks of 16 positions: 0 in use, %u cached, %u free; 0 preemptions\n"
+                "prompts   %llu tokens, %u from the prefix cache (hit rate %.1f%%)\n",
+                kv.blocks_cached, kv.blocks_total - kv.blocks_cached,
+                static_cast<unsigned long long>(kv.prompt_tokens), cached, 100 * kv.hit_rate());
+  EXPECT_NE(r.output.find(line), std::string::npos) << line << "\n" << r.output;
+
+  r = run({RINGCTL_PATH, "--name", daemon.name(), "metrics"});
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  const std::string label = "{name=\"" + daemon.name() + "\"} ";
+  for (const auto& [metric, value] : std::vector<std::pair<std::string, uint64_t>>{
+           {"ringserve_kv_cache_block_positions", 16},
+           {"ringserve_kv_cache_blocks", kv.blocks_total},
+           {"ringserve_kv_cache_blocks_in_use", 0},
+           {"ringserve_kv_cache_blocks_cached", kv.blocks_cached},
+           {"ringserve_prompt_tokens_total", kv.prompt_tokens},
+           {"ringserve_prompt_tokens_cached_total", kv.prompt_tokens_cached},
+           {"ringserve_kv_cache_preemptions_total", 0}}) {
+    std::string sample = "\n" + metric;
+    sample += label;
+    sample += std::to_string(value) + "\n";
+    EXPECT_NE(r.output.find(sample), std::string::npos) << sample << r.output;
+  }
+}
+
+TEST(ModelInfo, PrefixCacheOffComputesEveryPromptWhole) {
+  Daemon daemon(four_contexts({"--set", "scheduler.prefix_cache=false"}));
+  ASSERT_TRUE(daemon.ready());
+  std::unique_ptr<Client> client;
+  ASSERT_TRUE(Client::connect(daemon.name(), &client).ok());
+  const Answer first = greedy(*client, kRepeatedPrompt);
+  const Answer second = greedy(*client, kRepeatedPrompt);
+  EXPECT_EQ(second.text, first.text);
+  EXPECT_EQ(first.info.prompt_tokens, 101u);
+  EXPECT_EQ(second.info.prompt_tokens, 101u);
+  EXPECT_EQ(first.info.prompt_cached_tokens, 0u);
+  EXPECT_EQ(second.info.prompt_cached_tokens, 0u);
+
+  const DaemonStatus st = settled_status(*client, 2);
+  EXPECT_EQ(st.kv_cache.blocks_total, 4u * 256 / 16);
+  EXPECT_EQ(st.kv_cache.blocks_in_use, 0u);
+  EXPECT_EQ(st.kv_cache.blocks_cached, 0u);  // nothing is indexed, so released blocks are free
+  EXPECT_EQ(st.kv_cache.prompt_tokens, 202u);
+  EXPECT_EQ(st.kv_cache.prompt_tokens_cached, 0u);
+  EXPECT_EQ(st.kv_cache.hit_rate(), 0.0);
+
+  const nlohmann::json j = status_json(daemon.name());
+  EXPECT_EQ(j["kv_cache"]["blocks_cached"], 0) << j.dump();
+  EXPECT_EQ(j["kv_cache"]["prompt_tokens"], 202) << j.dump();
+  EXPECT_EQ(j["kv_cache"]["prompt_tokens_cached"], 0) << j.dump();
+  EXPECT_EQ(j["kv_cache"]["hit_rate"], 0.0) << j.dump();
+  const ProcessResult r = run({RINGCTL_PATH, "--name", daemon.name(), "status"});
+  EXPECT_NE(r.output.find("kv cache  64 blocks of 16 positions: 0 in use, 0 cached, 64 free; "
+                          "0 preemptions\nprompts   202 tokens, 0 from the prefix cache (hit "
+                          "rate 0.0%)\n"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST(ModelInfo, EchoBackendHasNoKvCacheToShow) {
+  Daemon daemon;
+  ASSERT_TRUE(daemon.ready());
+  std::unique_ptr<Client> client;
+  ASSERT_TRUE(Client::connect(daemon.name(), &client).ok());
+  const Answer a = greedy(*client, "abc");
+  EXPECT_EQ(a.text, "abca");
+  // Its tokens are the prompt's characters; it has no prefix cache.
+  EXPECT_EQ(a.info.prompt_tokens, 3u);
+  EXPECT_EQ(a.info.prompt_cached_tokens, 0u);
+  const DaemonStatus st = settled_status(*client, 1);
+  EXPECT_EQ(st.kv_cache.blocks_total, 0u);
+  EXPECT_EQ(st.kv_cache.prompt_tokens, 0u);
+  const nlohmann::json j = status_json(daemon.name());
+  EXPECT_EQ(j["kv_cache"], nlohmann::json({{"block_positions", 0},
+                                           {"blocks_total", 0},
+                                           {"blocks_in_use", 0},
+                                           {"blocks_cached", 0},
+                                           {"prompt_tokens", 0},
+                                           {"prompt_tokens_cached", 0},
+                                           {"hit_rate", 0.0},
+                                           {"preemptions", 0}}));
+  // The text leaves the line out: the model line already says there is no model.
+  const ProcessResult r = run({RINGCTL_PATH, "--name", daemon.name(), "status"});
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  EXPECT_EQ(r.output.find("kv cache"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("prompts "), std::string::npos) << r.output;
 }
 
 }  // namespace

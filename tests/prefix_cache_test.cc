@@ -197,6 +197,48 @@ TEST_P(PrefixCacheFormats, SameTokensWithTheCacheOnAndOff) {
 INSTANTIATE_TEST_SUITE_P(Formats, PrefixCacheFormats,
                          ::testing::Values("float32", "bfloat16", "float16", "int8", "int4"));
 
+// Eight requests with one long system prompt, all at once, prefilled 256 tokens a step: the
+// first computes the shared prompt (256 tokens, then the rest beside others' chunks), and each
+// later one waits while a block it would compute is being computed by another in the same
+// step, then takes it from the cache. So every request but one computes only what follows the
+// shared prompt's last whole block.
+TEST(PrefixCache, RequestsSentTogetherComputeASharedPromptOnce) {
+  const std::string dir = temp_dir("together");
+  model::RandomModelSpec spec;
+  ASSERT_TRUE(model::random_model_preset("tiny-llama", &spec));
+  spec.max_positions = 512;
+  std::string error;
+  ASSERT_TRUE(model::write_random_model(dir, spec, &error)) << error;
+  auto daemon = start_daemon(dir, {"--set", "scheduler.max_batch_tokens=256"});
+  std::unique_ptr<Client> client;
+  ASSERT_TRUE(Client::connect(daemon->name(), &client).ok());
+  std::string shared;
+  while (shared.size() < 300) shared += "One system prompt for every service on the machine. ";
+  shared.resize(300);
+  const size_t requests = 8;
+  std::vector<Output> outputs(requests);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < requests; ++i) {
+    threads.emplace_back([&, i] {
+      outputs[i] = generate(*client, shared + " question " + std::to_string(i), greedy(4));
+    });
+  }
+  for (auto& t : threads) t.join();
+  uint64_t computed = 0;
+  size_t longest = 0;
+  for (const Output& o : outputs) {
+    ASSERT_TRUE(o.status.end_of_stream()) << o.status.to_string();
+    computed += o.info.prompt_tokens - o.info.prompt_cached_tokens;
+    longest = std::max<size_t>(longest, o.info.prompt_tokens);
+  }
+  // The byte tokenizer: the BOS and a token a byte. The shared part's whole blocks are
+  // (1 + 300) / 16 = 18, so each later request computes at most its prompt less 288 tokens.
+  const size_t shared_blocks = (1 + shared.size()) / 16;
+  const size_t most = longest + ((requests - 1) * (longest - (shared_blocks * 16)));
+  EXPECT_LE(computed, most) << "the shared prompt was computed more than once";
+  fs::remove_all(dir);
+}
+
 // A model whose block of 16 positions is 256 KiB (8 layers x 4 kv heads x 64 dims, keys and
 // values, float32), so model.kv_cache_mb=2 is 8 blocks: two whole 64-position contexts.
 std::string write_wide_kv_model(const std::string& dir, int64_t positions = 64) {

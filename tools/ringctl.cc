@@ -276,6 +276,36 @@ void print_model(const ringserve::DaemonStatus& st) {
       mib(m.weight_bytes), mib(m.kv_cache_bytes), mib(st.resident_bytes));
 }
 
+// The paged KV cache and the prefix cache: status --json's "kv_cache" object, named as
+// KvCacheStatus's fields (zeros from a daemon without a model).
+nlohmann::json kv_cache_json(const ringserve::KvCacheStatus& kv) {
+  return {{"block_positions", kv.block_positions},
+          {"blocks_total", kv.blocks_total},
+          {"blocks_in_use", kv.blocks_in_use},
+          {"blocks_cached", kv.blocks_cached},
+          {"prompt_tokens", kv.prompt_tokens},
+          {"prompt_tokens_cached", kv.prompt_tokens_cached},
+          {"hit_rate", kv.hit_rate()},
+          {"preemptions", kv.preemptions}};
+}
+
+// "kv cache  64 blocks of 16 positions: ..." and the prompts' line after it; nothing from a
+// daemon without a paged cache (echo), whose model line already says it has no model.
+void print_kv_cache(const ringserve::KvCacheStatus& kv) {
+  if (kv.blocks_total == 0) return;
+  // The three counts are separate loads of numbers the daemon stores every iteration: two
+  // iterations' values can meet, so the free count saturates rather than wraps.
+  const uint64_t held = uint64_t{kv.blocks_in_use} + kv.blocks_cached;
+  const uint64_t free_blocks = held < kv.blocks_total ? kv.blocks_total - held : 0;
+  std::printf(
+      "kv cache  %u blocks of %u positions: %u in use, %u cached, %llu free; %llu preemptions\n"
+      "prompts   %llu tokens, %llu from the prefix cache (hit rate %.1f%%)\n",
+      kv.blocks_total, kv.block_positions, kv.blocks_in_use, kv.blocks_cached,
+      static_cast<unsigned long long>(free_blocks), static_cast<unsigned long long>(kv.preemptions),
+      static_cast<unsigned long long>(kv.prompt_tokens),
+      static_cast<unsigned long long>(kv.prompt_tokens_cached), 100.0 * kv.hit_rate());
+}
+
 int status(ringserve::Client& client, const std::vector<std::string>& args) {
   bool json = false;
   for (const std::string& a : args) {
@@ -316,6 +346,7 @@ int status(ringserve::Client& client, const std::vector<std::string>& args) {
                   {"weight_bytes", st.model.weight_bytes},
                   {"kv_cache_bytes", st.model.kv_cache_bytes}};
     j["resident_bytes"] = st.resident_bytes;
+    j["kv_cache"] = kv_cache_json(st.kv_cache);
     auto latency = [](const ringserve::LatencySummary& l) {
       return nlohmann::json{
           {"count", l.count}, {"p50_ms", l.p50_ms}, {"p90_ms", l.p90_ms}, {"p99_ms", l.p99_ms}};
@@ -357,6 +388,7 @@ int status(ringserve::Client& client, const std::vector<std::string>& args) {
       static_cast<unsigned long long>(st.rejected), static_cast<unsigned long long>(st.completed),
       static_cast<unsigned long long>(st.cancelled), static_cast<unsigned long long>(st.failed),
       static_cast<unsigned long long>(st.tokens_generated), st.heartbeat_age_ns / 1e6);
+  print_kv_cache(st.kv_cache);
   if (st.steps != 0) {
     const double total_us = st.backend_ms_per_step * 1e3 + st.daemon_us_per_step;
     std::printf(

@@ -5,9 +5,18 @@
 // Ctrl-C during an answer cancels it. What was shown of it stays in the history, so the model
 // sees what the user saw (/reset forgets it); an answer cancelled before any text drops its
 // question too. Ctrl-C at the prompt, or the end of stdin, exits 0. A request that fails for
-// reasons of its own (queue full, prompt too long, timeout) is reported on stderr and its
-// question dropped; the conversation goes on. Errors that would repeat every turn (the daemon
-// gone, bad parameters) end ringctl with 1.
+// reasons of its own (queue full, timeout) is reported on stderr and its question dropped; the
+// conversation goes on. Errors that would repeat every turn (the daemon gone, bad parameters)
+// end ringctl with 1.
+//
+// A conversation that outgrew the context (the daemon answers "prompt too long") loses its
+// oldest turns, a question and its answer at a time, the system prompt kept, and is sent again
+// until it fits (a refused try costs the daemon a tokenization, no model step); one line on
+// stderr says how many turns went, with the daemon's numbers. Only whole turns go, so what the
+// model sees stays a conversation, and the oldest, so the recent ones it answers from stay.
+// Should the question not fit even with every earlier turn gone, it is reported and dropped as
+// any failed request is, and the conversation is kept as it was: the turns were dropped only
+// to make room for that question.
 //
 // stdin is read with poll() next to the signal pipe rather than with iostreams, so Ctrl-C at
 // the prompt is seen at once and piped input (tests, scripts) works the same as a terminal;
@@ -17,7 +26,10 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cinttypes>
 #include <csignal>
+#include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -70,7 +82,13 @@ class LineReader {
   bool eof_ = false;
 };
 
-enum class Answer { kDone, kCancelled, kFailed, kFatal };
+enum class Answer {
+  kDone,
+  kCancelled,
+  kTooLong,  // prompt too long, before any text; reported by the caller
+  kFailed,
+  kFatal,
+};
 
 // Errors a later turn could escape; the others would come back every time.
 bool turn_error(ringserve::ErrorCode code) {
@@ -82,18 +100,32 @@ bool turn_error(ringserve::ErrorCode code) {
 
 Answer report(const ringserve::Status& s) {
   fail(s);
-  if (s.code() == ringserve::ErrorCode::kPromptTooLong) {
-    std::fputs("ringctl: /reset clears the conversation\n", stderr);
-  }
   return turn_error(s.code()) ? Answer::kFailed : Answer::kFatal;
 }
 
-// Streams one answer to stdout into *text.
+Answer cancelled() {
+  std::fputs("ringctl: answer cancelled\n", stderr);
+  return Answer::kCancelled;
+}
+
+// Streams one answer to stdout into *text. `notice` (if any) goes to stderr once the answer
+// shows it was taken (its first token, or its end), before the answer's text. A prompt too
+// long comes back as kTooLong with the daemon's words in *refusal, not reported.
 Answer answer(ringserve::Client& client, const std::vector<ringserve::ChatMessage>& history,
-              const ringserve::GenerateParams& params, std::string* text) {
+              const ringserve::GenerateParams& params, const std::string& notice, std::string* text,
+              ringserve::Status* refusal) {
   std::unique_ptr<ringserve::Stream> stream;
   ringserve::Status s = client.chat(history, params, &stream);
+  if (s.code() == ringserve::ErrorCode::kPromptTooLong) {
+    *refusal = s;
+    return Answer::kTooLong;
+  }
   if (!s.ok()) return report(s);
+  bool announced = notice.empty();
+  const auto announce = [&] {
+    if (!announced) std::fprintf(stderr, "%s\n", notice.c_str());
+    announced = true;
+  };
   bool cancelling = false;
   ringserve::Token token;
   for (;;) {
@@ -105,6 +137,7 @@ Answer answer(ringserve::Client& client, const std::vector<ringserve::ChatMessag
     // A short timeout, so a Ctrl-C is acted on even while no token comes (queued, prefill).
     s = stream->next(&token, std::chrono::milliseconds(50));
     if (s.ok()) {
+      announce();
       *text += token.text;
       std::cout << token.text << std::flush;
     } else if (s.code() != ringserve::ErrorCode::kTimeout || stream->done()) {
@@ -113,16 +146,76 @@ Answer answer(ringserve::Client& client, const std::vector<ringserve::ChatMessag
   }
   // A Ctrl-C that came as the answer ended was meant for the answer, not for the prompt.
   take_signal();
+  if (s.code() == ringserve::ErrorCode::kPromptTooLong && text->empty()) {
+    if (cancelling) return cancelled();  // the user no longer wants this answer
+    *refusal = s;
+    return Answer::kTooLong;
+  }
   if (!s.end_of_stream()) {
     if (!text->empty()) std::cout << "\n" << std::flush;
     return report(s);
   }
+  announce();
   std::cout << "\n" << std::flush;
-  if (stream->finish_reason() == ringserve::FinishReason::kCancelled) {
-    std::fputs("ringctl: answer cancelled\n", stderr);
-    return Answer::kCancelled;
-  }
+  if (stream->finish_reason() == ringserve::FinishReason::kCancelled) return cancelled();
   return Answer::kDone;
+}
+
+// "the conversation outgrew the context (N tokens, context M): dropped the oldest K turns",
+// with the numbers of the first refusal when its words carry them.
+std::string outgrew_notice(const std::string& refusal, size_t dropped) {
+  std::string numbers;
+  uint64_t size = 0;
+  uint64_t limit = 0;
+  // The daemon's words (daemon/model_backend.cc), and the client's for a conversation larger
+  // than the request slot (client-lib/submit.cc); other words give no numbers.
+  if (std::sscanf(refusal.c_str(), "prompt is %" SCNu64 " tokens; the context holds %" SCNu64,
+                  &size, &limit) == 2) {
+    numbers = " (" + std::to_string(size) + " tokens, context " + std::to_string(limit) + ")";
+  } else if (std::sscanf(refusal.c_str(),
+                         "prompt is %" SCNu64 " bytes with its stop strings, the limit is %" SCNu64,
+                         &size, &limit) == 2) {
+    numbers = " (" + std::to_string(size) + " bytes, limit " + std::to_string(limit) + ")";
+  }
+  return "ringctl: the conversation outgrew the context" + numbers + ": dropped the oldest " +
+         (dropped == 1 ? std::string("turn") : std::to_string(dropped) + " turns");
+}
+
+// Answers the question that ends *history, dropping its oldest turns after the first `kept`
+// messages (the system prompt) while the daemon finds it too long. *history becomes what was
+// sent only when an answer came (see the header comment).
+Answer answer_fitting(ringserve::Client& client, std::vector<ringserve::ChatMessage>* history,
+                      size_t kept, const ringserve::GenerateParams& params, std::string* text) {
+  std::vector<ringserve::ChatMessage> sent = *history;
+  size_t dropped = 0;
+  std::string first_refusal;
+  for (;;) {
+    ringserve::Status refusal;
+    const std::string notice = dropped == 0 ? "" : outgrew_notice(first_refusal, dropped);
+    const Answer a = answer(client, sent, params, notice, text, &refusal);
+    if (a != Answer::kTooLong) {
+      if (a == Answer::kDone || (a == Answer::kCancelled && !text->empty())) {
+        *history = std::move(sent);
+      }
+      return a;
+    }
+    if (dropped == 0) first_refusal = refusal.message();
+    // After `kept`, turns alternate user / assistant and the question comes last.
+    if (sent.size() < kept + 3) {
+      fail(refusal);
+      if (dropped > 0) {
+        std::fputs(
+            "ringctl: too long even without the earlier turns: the question is dropped, the "
+            "conversation kept\n",
+            stderr);
+      }
+      return Answer::kFailed;
+    }
+    if (take_signal() != 0) return cancelled();  // Ctrl-C between two tries
+    sent.erase(sent.begin() + static_cast<std::ptrdiff_t>(kept),
+               sent.begin() + static_cast<std::ptrdiff_t>(kept + 2));
+    ++dropped;
+  }
 }
 
 }  // namespace
@@ -173,10 +266,11 @@ int chat(const std::string& name, const std::vector<std::string>& args) {
     if (line.empty()) continue;
     history.push_back({"user", line});
     std::string text;
-    switch (answer(client, history, params, &text)) {
+    switch (answer_fitting(client, &history, kept, params, &text)) {
       case Answer::kFatal:
         return 1;
       case Answer::kFailed:
+      case Answer::kTooLong:  // answer_fitting reports it as kFailed
         history.pop_back();
         break;
       case Answer::kCancelled:

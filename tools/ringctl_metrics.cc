@@ -1,6 +1,6 @@
-// ringctl metrics: the daemon's model and memory, counters, gauges and latency histograms in the
-// Prometheus text exposition format (version 0.0.4), read from the segment; the daemon runs no
-// HTTP server.
+// ringctl metrics: the daemon's model and memory, its KV cache, counters, gauges and latency
+// histograms in the Prometheus text exposition format (version 0.0.4), read from the segment; the
+// daemon runs no HTTP server.
 //
 // Every sample carries name="<daemon name>", so one node_exporter can collect several
 // daemons. The histograms keep the daemon's power-of-two microsecond buckets, converted to
@@ -145,6 +145,20 @@ std::string render(const std::string& name, const ringserve::DaemonStatus& st,
           format(uint64_t{st.max_concurrent}));
   e.gauge("ringserve_max_queue", "Configured limit of the waiting line.",
           format(uint64_t{st.max_queue}));
+  // The paged KV cache as separate gauges, as ringserve_slots and ringserve_slots_in_use are:
+  // the three are not a partition (free blocks are the rest), so a state label would invite a
+  // sum() that means nothing. All zeros from a daemon without a paged cache (echo).
+  const ringserve::KvCacheStatus& kv = st.kv_cache;
+  e.gauge("ringserve_kv_cache_block_positions", "Positions per KV cache block (0: no paged cache).",
+          format(uint64_t{kv.block_positions}));
+  e.gauge("ringserve_kv_cache_blocks", "KV cache blocks in all.",
+          format(uint64_t{kv.blocks_total}));
+  e.gauge("ringserve_kv_cache_blocks_in_use", "KV cache blocks held by running requests.",
+          format(uint64_t{kv.blocks_in_use}));
+  e.gauge("ringserve_kv_cache_blocks_cached",
+          "KV cache blocks held by no request, kept for the prefix cache; evicted when room is "
+          "needed.",
+          format(uint64_t{kv.blocks_cached}));
   e.counter("ringserve_requests_received_total", "Requests taken off the request ring.",
             format(st.received));
   e.counter("ringserve_requests_admitted_total", "Requests admitted to generate.",
@@ -158,6 +172,16 @@ std::string render(const std::string& name, const ringserve::DaemonStatus& st,
   e.counter("ringserve_requests_failed_total", "Requests that ended with an error.",
             format(st.failed));
   e.counter("ringserve_tokens_generated_total", "Tokens generated.", format(st.tokens_generated));
+  // The prefix cache's hit rate over any window is
+  // rate(ringserve_prompt_tokens_cached_total) / rate(ringserve_prompt_tokens_total).
+  e.counter("ringserve_prompt_tokens_total", "Prompt tokens of every request started.",
+            format(kv.prompt_tokens));
+  e.counter("ringserve_prompt_tokens_cached_total",
+            "Prompt tokens taken from the prefix cache instead of computed.",
+            format(kv.prompt_tokens_cached));
+  e.counter("ringserve_kv_cache_preemptions_total",
+            "Requests that gave their KV cache blocks up mid-decode, to be recomputed later.",
+            format(kv.preemptions));
   // Totals rather than status's per-step means: rate(x_seconds_total) / rate(steps_total) is
   // the mean over any window.
   e.counter("ringserve_steps_total", "Model steps run.", format(m.steps));

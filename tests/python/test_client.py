@@ -339,6 +339,23 @@ class EchoTest(DaemonTestCase):
                                                       context_length=0, weight_bytes=0,
                                                       kv_cache_bytes=0))
         self.assertGreater(s.resident_bytes, 1 << 20)
+        # No paged KV cache, so no prefix cache either.
+        self.assertEqual(s.kv_cache, ringserve.KvCacheStatus(0, 0, 0, 0, 0, 0, 0))
+        self.assertEqual(s.kv_cache.hit_rate, 0.0)
+
+    def test_stream_counts_its_prompt_tokens(self):
+        # The echo backend's tokens are the prompt's characters; it caches nothing.
+        stream = self.client.generate("añb ✓", max_tokens=3)
+        self.assertEqual((stream.prompt_tokens, stream.prompt_cached_tokens), (0, 0))
+        self.assertEqual(next(stream), "a")
+        self.assertEqual((stream.prompt_tokens, stream.prompt_cached_tokens), (5, 0))
+        self.assertEqual("".join(stream), "ñb")
+        self.assertEqual((stream.prompt_tokens, stream.prompt_cached_tokens), (5, 0))
+        # Read at the end too: a stream the daemon finished, closed before its first item.
+        completed = self.client.status().completed
+        with self.client.generate("four", max_tokens=2) as stream:
+            self.assertTrue(eventually(lambda: self.client.status().completed > completed))
+        self.assertEqual((stream.prompt_tokens, stream.prompt_cached_tokens), (4, 0))
 
     def test_errors_on_threads_carry_their_own_messages(self):
         # rs_last_error_message is per thread: each failure must name its own field.
@@ -592,6 +609,34 @@ class BuiltinModelTest(DaemonTestCase):
             resident = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         self.assertLess(abs(s.resident_bytes - resident), max(resident // 4, 16 << 20))
 
+    def test_prefix_cache_serves_a_repeated_prompt(self):
+        # One id per byte (plus BOS), so 101 tokens; the first request leaves its full blocks of
+        # 16 positions in the prefix cache, and the second takes all those its prompt fills but
+        # the block of its last token (computed again, for its logits).
+        prompt = "Python prefix cache check: " + "the same words again and again, " * 2
+        prompt += "x" * (100 - len(prompt))
+        before = self.client.status().kv_cache
+        first = self.client.generate(prompt, temperature=0, max_tokens=4)
+        first_text = "".join(first)
+        second = self.client.generate(prompt, temperature=0, max_tokens=4)
+        self.assertEqual("".join(second), first_text)
+        self.assertEqual(first.prompt_tokens, 101)
+        self.assertEqual(first.prompt_cached_tokens, 0)
+        self.assertEqual(second.prompt_tokens, 101)
+        self.assertEqual(second.prompt_cached_tokens, 96)
+        # The daemon publishes these once per loop iteration: a finished stream may be ahead.
+        self.assertTrue(eventually(lambda: self.client.status().kv_cache.blocks_in_use == 0))
+        kv = self.client.status().kv_cache
+        self.assertIsInstance(kv, ringserve.KvCacheStatus)
+        # 16 whole contexts of 512 positions (max_concurrent and the model's context).
+        self.assertEqual((kv.block_positions, kv.blocks_total), (16, 16 * 512 // 16))
+        self.assertEqual(kv.prompt_tokens - before.prompt_tokens, 202)
+        self.assertEqual(kv.prompt_tokens_cached - before.prompt_tokens_cached, 96)
+        self.assertGreaterEqual(kv.blocks_cached, 96 // 16)
+        self.assertEqual(kv.preemptions, 0)
+        self.assertAlmostEqual(kv.hit_rate, kv.prompt_tokens_cached / kv.prompt_tokens)
+        self.assertGreater(kv.hit_rate, 0.0)
+
     def test_stop_string_cuts_the_text(self):
         prompt = "The quick brown fox"
         full = "".join(self.client.generate(prompt, temperature=0, max_tokens=60))
@@ -755,6 +800,13 @@ class AsyncTest(unittest.IsolatedAsyncioTestCase):
     async def test_status(self):
         s = await self.client.status()
         self.assertEqual(s.pid, self.daemon.pid)
+        self.assertEqual(s.kv_cache.blocks_total, 0)  # echo: no paged KV cache
+
+    async def test_stream_counts_its_prompt_tokens(self):
+        stream = self.client.generate("prompt", max_tokens=2)
+        self.assertEqual(stream.prompt_tokens, 0)
+        self.assertEqual("".join([p async for p in stream]), "pr")
+        self.assertEqual((stream.prompt_tokens, stream.prompt_cached_tokens), (6, 0))
 
 
 def _lib_path() -> str:
@@ -771,6 +823,7 @@ class LayoutTest(unittest.TestCase):
         "rs_daemon_status": _native.rs_daemon_status,
         "rs_model_info": _native.rs_model_info,
         "rs_connect_options": _native.rs_connect_options,
+        "rs_kv_cache_status": _native.rs_kv_cache_status,
     }
 
     def test_offsets_and_sizes_match_the_header(self):
@@ -799,6 +852,7 @@ class LayoutTest(unittest.TestCase):
                 py_view[f"{name}.{field}"] = str(getattr(cls, field).offset)
         self.assertEqual(py_view, c_view)
         self.assertEqual(c_view["rs_params"], "96")
+        self.assertEqual(c_view["rs_kv_cache_status"], "40")
 
 
 class LibraryLookupTest(unittest.TestCase):

@@ -433,6 +433,55 @@ TEST_F(RingctlMetrics, PrometheusTextParsesAndCountsMatch) {
   EXPECT_NEAR(sum, static_cast<double>(m.end_to_end.sum_ns) / 1e9, 1e-6 * sum);
   EXPECT_NEAR(p.value("ringserve_inter_token_seconds_sum"),
               static_cast<double>(m.inter_token.sum_ns) / 1e9, 1e-6);
+  // The KV cache's families are there even without a paged cache (echo), at 0: a dashboard's
+  // queries find them on every daemon.
+  for (const char* gauge :
+       {"ringserve_kv_cache_block_positions", "ringserve_kv_cache_blocks",
+        "ringserve_kv_cache_blocks_in_use", "ringserve_kv_cache_blocks_cached"}) {
+    EXPECT_EQ(p.type[gauge], "gauge") << gauge;
+    EXPECT_EQ(p.value(gauge), 0) << gauge;
+  }
+  for (const char* counter :
+       {"ringserve_prompt_tokens_total", "ringserve_prompt_tokens_cached_total",
+        "ringserve_kv_cache_preemptions_total"}) {
+    EXPECT_EQ(p.type[counter], "counter") << counter;
+    EXPECT_EQ(p.value(counter), 0) << counter;
+  }
+}
+
+// The built-in model's paged KV cache: the same prompt twice, the second served from the
+// prefix cache; the scrape parses and agrees with Client::status() (tests/model_info_test.cc
+// checks the numbers themselves).
+TEST_F(RingctlMetrics, KvCacheGaugesAndPromptCountersMatchTheStatus) {
+  Daemon daemon({"--set", "model.backend=torch", "--set", "model.threads=1", "--set",
+                 "model.max_seq_len=128", "--set", "scheduler.max_concurrent=2"});
+  ASSERT_TRUE(daemon.ready());
+  auto client = connect_to(daemon.name());
+  const std::string prompt = "A prompt of some fifty bytes, sent twice over here.";
+  generate(*client, prompt, 3);  // sampled: the texts may differ, the prompts' blocks do not
+  generate(*client, prompt, 3);
+  ASSERT_TRUE(counted(*client, 2));
+  DaemonStatus st;
+  ASSERT_TRUE(
+      eventually([&] { return client->status(&st).ok() && st.kv_cache.blocks_in_use == 0; }));
+
+  const ProcessResult r = run({RINGCTL_PATH, "--name", daemon.name(), "metrics"});
+  ASSERT_EQ(r.exit_code, 0) << r.errors;
+  Scrape p = parse_exposition(r.output);
+  EXPECT_TRUE(p.errors.empty()) << errors_of(p) << r.output;
+  const KvCacheStatus& kv = st.kv_cache;
+  EXPECT_EQ(kv.blocks_total, 2u * 128 / 16);
+  EXPECT_EQ(p.value("ringserve_kv_cache_block_positions"), 16);
+  EXPECT_EQ(p.value("ringserve_kv_cache_blocks"), kv.blocks_total);
+  EXPECT_EQ(p.value("ringserve_kv_cache_blocks_in_use"), 0);
+  EXPECT_EQ(p.value("ringserve_kv_cache_blocks_cached"), kv.blocks_cached);
+  EXPECT_GT(kv.blocks_cached, 0u);
+  // 52 tokens each (BOS and one id per byte); the second took its first 3 blocks from the cache.
+  EXPECT_EQ(p.value("ringserve_prompt_tokens_total"), 2 * 52);
+  EXPECT_EQ(p.value("ringserve_prompt_tokens_cached_total"), 48);
+  EXPECT_EQ(p.value("ringserve_kv_cache_preemptions_total"), 0);
+  EXPECT_EQ(kv.prompt_tokens, 2u * 52);
+  EXPECT_EQ(kv.prompt_tokens_cached, 48u);
 }
 
 TEST_F(RingctlMetrics, DaemonNotRunning) {
@@ -657,6 +706,172 @@ TEST_F(RingctlChat, CtrlCAtThePromptExitsZero) {
   const ProcessResult r = ringctl.finish(10s);
   EXPECT_EQ(r.exit_code, 0) << r.errors;
   EXPECT_EQ(r.output, a1 + "\n");
+}
+
+// A daemon of the built-in model (one id per byte) whose conversations outgrow it within a few
+// turns: by default a context of 192 positions; `limit` can make it the request's bytes instead.
+class SmallContext {
+ public:
+  explicit SmallContext(const std::string& limit = "model.max_seq_len=192")
+      : daemon_({"--set", "model.backend=torch", "--set", "model.threads=1", "--set", limit}) {}
+  const Daemon& daemon() const { return daemon_; }
+
+  static GenerateParams params() {
+    GenerateParams p;
+    p.seed = 2;
+    p.temperature = 1;
+    p.max_tokens = 24;
+    p.stop = {"\n"};  // one line per answer
+    return p;
+  }
+  std::vector<std::string> command(const std::string& system) const {
+    return {RINGCTL_PATH,    "--name", daemon_.name(), "chat", "--system", system, "--seed", "2",
+            "--temperature", "1",      "--max-tokens", "24",   "--stop",   "\n"};
+  }
+  // `history` through the library; false when the daemon finds the prompt too long.
+  bool answer(const std::vector<ChatMessage>& history, std::string* text) const {
+    auto client = connect_to(daemon_.name());
+    std::unique_ptr<Stream> stream;
+    Status s = client->chat(history, params(), &stream);
+    text->clear();
+    Token t;
+    while (s.ok() && (s = stream->next(&t)).ok()) *text += t.text;
+    EXPECT_TRUE(s.end_of_stream() || s.code() == ErrorCode::kPromptTooLong) << s.to_string();
+    return s.end_of_stream();
+  }
+
+ private:
+  Daemon daemon_;
+};
+
+// The turns to drop before `history` + `question` fits, and the answer then, through the
+// library: what ringctl is to do by itself.
+size_t answer_dropping_oldest_turns(const SmallContext& small, std::vector<ChatMessage>* history,
+                                    const std::string& question, std::string* text) {
+  std::vector<ChatMessage> sent = *history;
+  sent.push_back({"user", question});
+  size_t dropped = 0;
+  while (!small.answer(sent, text)) {
+    EXPECT_GT(sent.size(), 2u) << "the question alone does not fit";
+    if (sent.size() <= 2) return dropped;
+    sent.erase(sent.begin() + 1, sent.begin() + 3);  // after the system prompt: a user turn and
+    ++dropped;                                       // its answer
+  }
+  *history = std::move(sent);
+  history->push_back({"assistant", *text});
+  return dropped;
+}
+
+TEST_F(RingctlChat, ConversationOutgrowingTheContextDropsTheOldestTurnsAndGoesOn) {
+  SmallContext small;
+  ASSERT_TRUE(small.daemon().ready());
+  const std::string system = "Be brief.";
+  // Short questions pile up turns; the long one needs several of them dropped at once.
+  const std::string long_question =
+      "Tell me the whole story of the old ship that sailed from the harbour at dawn, and of its "
+      "crew.";
+  const std::vector<std::string> questions = {"Why?",        "And then?", "Who said so?", "Where?",
+                                              long_question, "Why?",      "Really?"};
+  std::vector<ChatMessage> history = {{"system", system}};
+  std::string expected_output;
+  std::vector<std::string> dropped;  // the count in each expected notice, in order
+  for (const std::string& q : questions) {
+    std::string a;
+    const size_t k = answer_dropping_oldest_turns(small, &history, q, &a);
+    expected_output += a + "\n";
+    if (k > 0) dropped.push_back(std::to_string(k));
+  }
+  // Checked, so a changed model cannot make the test vacuous: several overflows, one of them
+  // dropping more than one turn.
+  ASSERT_GE(dropped.size(), 2u);
+  size_t several = 0;
+  for (const std::string& k : dropped) several += k != "1" ? 1 : 0;
+  ASSERT_GE(several, 1u);
+
+  std::string input;
+  for (const std::string& q : questions) input += q + "\n";
+  Child ringctl(small.command(system));
+  ringctl.write(input);
+  const ProcessResult r = ringctl.finish();
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  EXPECT_EQ(r.output, expected_output);  // every question answered, with the history trimmed
+  // One notice per overflow, with the daemon's numbers, and nothing else on stderr.
+  const std::regex notice(
+      R"(ringctl: the conversation outgrew the context \((\d+) tokens, context 192\): )"
+      R"(dropped the oldest (turn|(\d+) turns)\n)");
+  std::vector<std::string> noticed;
+  std::string rest = r.errors;
+  std::smatch m;
+  while (std::regex_search(rest, m, notice)) {
+    EXPECT_EQ(m.position(), 0) << r.errors;
+    EXPECT_GT(std::stoul(m[1]), 192u);
+    EXPECT_NE(m[3], "1");  // "the oldest turn"
+    noticed.push_back(m[2] == "turn" ? "1" : m[3].str());
+    rest = m.suffix();
+  }
+  EXPECT_EQ(rest, "");
+  EXPECT_EQ(noticed, dropped) << r.errors;
+}
+
+TEST_F(RingctlChat, QuestionTooLongEvenAloneIsDroppedAndTheConversationKept) {
+  SmallContext small;
+  ASSERT_TRUE(small.daemon().ready());
+  const std::string system = "Be brief.";
+  const std::string too_long(200, 'x');
+  std::vector<ChatMessage> history = {{"system", system}};
+  std::string a1;
+  std::string a2;
+  ASSERT_EQ(answer_dropping_oldest_turns(small, &history, "Why?", &a1), 0u);
+  ASSERT_EQ(answer_dropping_oldest_turns(small, &history, "And then?", &a2), 0u);
+
+  Child ringctl(small.command(system));
+  ringctl.write("Why?\n" + too_long + "\nAnd then?\n");
+  const ProcessResult r = ringctl.finish();
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  // The second answer saw the first turn: dropping it did not help the long question, so it
+  // was given back.
+  EXPECT_EQ(r.output, a1 + "\n" + a2 + "\n");
+  // The daemon's words for the question with the system prompt alone; no notice of dropped turns.
+  EXPECT_TRUE(std::regex_match(
+      r.errors,
+      std::regex(R"(ringctl: prompt too long: prompt is 2\d\d tokens; the context holds 192 )"
+                 R"(\(prompt and output\)\n)"
+                 R"(ringctl: too long even without the earlier turns: the question is dropped, )"
+                 R"(the conversation kept\n)")))
+      << r.errors;
+}
+
+// The client refuses a conversation larger than a request slot before the daemon sees it; the
+// same trimming applies, with the client's numbers.
+TEST_F(RingctlChat, ConversationOutgrowingTheRequestBytesDropsTheOldestTurns) {
+  SmallContext small("transport.prompt_bytes=256");
+  ASSERT_TRUE(small.daemon().ready());
+  const std::string system = "Be brief.";
+  const std::vector<std::string> questions = {
+      "Tell me the whole story of the old ship that sailed from the harbour.",
+      "And then what happened to the crew of that old ship, tell me please?",
+      "Who said so, and where did they go after the storm had passed by?"};
+  std::vector<ChatMessage> history = {{"system", system}};
+  std::string expected_output;
+  size_t overflows = 0;
+  std::string input;
+  for (const std::string& q : questions) {
+    std::string a;
+    overflows += answer_dropping_oldest_turns(small, &history, q, &a) > 0 ? 1 : 0;
+    expected_output += a + "\n";
+    input += q + "\n";
+  }
+  ASSERT_GE(overflows, 1u);
+
+  Child ringctl(small.command(system));
+  ringctl.write(input);
+  const ProcessResult r = ringctl.finish();
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  EXPECT_EQ(r.output, expected_output);
+  const std::regex notice(
+      R"((ringctl: the conversation outgrew the context \(\d+ bytes, limit 256\): )"
+      R"(dropped the oldest (turn|\d+ turns)\n)+)");
+  EXPECT_TRUE(std::regex_match(r.errors, notice)) << r.errors;
 }
 
 // ---- numeric flags ----

@@ -339,7 +339,7 @@ int run(const Options& o) {
   while (Clock::now() < settle_by) {
     if (observer == nullptr && !Client::connect(daemon.name(), &observer).ok()) observer.reset();
     if (observer != nullptr && observer->status(&status).ok() && status.slots_in_use == 0 &&
-        status.running == 0 && status.waiting == 0) {
+        status.running == 0 && status.waiting == 0 && status.kv_cache.blocks_in_use == 0) {
       status_ok = true;
       break;
     }
@@ -374,8 +374,21 @@ int run(const Options& o) {
   std::printf("  wrong streams        %llu%s%s\n", (unsigned long long)counts->wrong_streams.load(),
               counts->first_wrong_taken ? ", first: " : "", counts->first_wrong);
   std::printf("  clients that did not stop %zu\n", stragglers);
-  std::printf("  left behind: slots %u, running %u, waiting %u%s\n", status.slots_in_use,
-              status.running, status.waiting, status_ok ? "" : " (after 2 s)");
+  std::printf("  left behind: slots %u, running %u, waiting %u, KV blocks in use %u%s\n",
+              status.slots_in_use, status.running, status.waiting, status.kv_cache.blocks_in_use,
+              status_ok ? "" : " (after 2 s)");
+  std::printf(
+      "  KV cache             %u blocks: %u cached, %u free; prompt tokens %llu, %llu "
+      "from the prefix cache; %llu preemptions\n",
+      status.kv_cache.blocks_total, status.kv_cache.blocks_cached,
+      status.kv_cache.blocks_total - status.kv_cache.blocks_in_use - status.kv_cache.blocks_cached,
+      (unsigned long long)status.kv_cache.prompt_tokens,
+      (unsigned long long)status.kv_cache.prompt_tokens_cached,
+      (unsigned long long)status.kv_cache.preemptions);
+  // The daemon checks its own bookkeeping when it stops (every KV block free or cached, with
+  // no reference left; Server::check_invariants) and logs an error if it is broken.
+  const bool bookkeeping_ok = stopped.errors.find("bookkeeping broken") == std::string::npos;
+  std::printf("  bookkeeping at stop  %s\n", bookkeeping_ok ? "intact" : "BROKEN");
   std::printf("  daemon memory        %llu KiB -> %llu KiB (allowed %llu%s)\n",
               (unsigned long long)rss_start_kib, (unsigned long long)rss_end_kib,
               (unsigned long long)rss_allowed_kib, o.memory_check ? "" : ", not checked");
@@ -392,7 +405,7 @@ int run(const Options& o) {
                               counts->errors[static_cast<int>(ErrorCode::kPermissionDenied)];
   const bool pass = !restart_failed && counts->wrong_streams == 0 && unexpected == 0 &&
                     stragglers == 0 && status_ok && memory_ok && stopped.exit_code == 0 &&
-                    segment_removed && ended > 0;
+                    bookkeeping_ok && segment_removed && ended > 0;
   std::printf("soak: %s\n", pass ? "PASS" : "FAIL");
   if (!pass && !stopped.errors.empty()) {
     std::fprintf(stderr, "daemon log:\n%s\n", stopped.errors.c_str());

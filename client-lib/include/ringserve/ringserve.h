@@ -139,6 +139,12 @@ RS_EXPORT void rs_stream_cancel(rs_stream* stream);
 RS_EXPORT rs_finish_reason rs_stream_finish_reason(const rs_stream* stream);
 /* Cancels an unfinished request and frees the stream. NULL is allowed. */
 RS_EXPORT void rs_stream_close(rs_stream* stream);
+/* The request's prompt in tokens, and how many of them the daemon took from its prefix cache
+ * instead of computing them (ringserve::RequestInfo::prompt_tokens, prompt_cached_tokens):
+ * 0 and 0 until the request runs, final once the stream has ended. Either out pointer may be
+ * NULL. */
+RS_EXPORT rs_error rs_stream_prompt_tokens(const rs_stream* stream, uint32_t* prompt_tokens,
+                                           uint32_t* cached_tokens);
 
 /* Daemon counters; fields as in ringserve::DaemonStatus. */
 typedef struct rs_daemon_status {
@@ -162,6 +168,21 @@ typedef struct rs_model_info {
   uint64_t weight_bytes, kv_cache_bytes, resident_bytes;
 } rs_model_info;
 RS_EXPORT rs_error rs_model(rs_client* client, rs_model_info* out);
+
+/* The daemon's paged KV cache and prefix cache; fields as in ringserve::KvCacheStatus, all 0
+ * from a daemon without a model. The hit rate is prompt_tokens_cached / prompt_tokens. A struct
+ * of its own (not fields added to rs_daemon_status) so that programs built against an older
+ * header keep working with this library. */
+typedef struct rs_kv_cache_status {
+  uint32_t block_positions; /* positions per block */
+  uint32_t blocks_total;
+  uint32_t blocks_in_use;        /* held by running requests */
+  uint32_t blocks_cached;        /* held by none, kept for their prefix; evicted for room */
+  uint64_t prompt_tokens;        /* prompt tokens of every request started */
+  uint64_t prompt_tokens_cached; /* of those, taken from the prefix cache */
+  uint64_t preemptions;          /* requests that gave their blocks up mid-decode */
+} rs_kv_cache_status;
+RS_EXPORT rs_error rs_kv_cache(rs_client* client, rs_kv_cache_status* out);
 
 RS_EXPORT const char* rs_error_name(rs_error error);
 RS_EXPORT const char* rs_finish_reason_name(rs_finish_reason reason);

@@ -13,7 +13,7 @@ repository's build/ directory, or the system loader (see ringserve._native.candi
 
 from ._native import library_path
 from .aio import AsyncClient, AsyncStream
-from .client import PARAMS, Client, DaemonStatus, ModelInfo, Stream, Token
+from .client import PARAMS, Client, DaemonStatus, KvCacheStatus, ModelInfo, Stream, Token
 from .errors import (
     DaemonGone,
     DaemonNotResponding,
@@ -49,6 +49,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidParams",
     "InvalidUtf8",
+    "KvCacheStatus",
     "LibraryNotFound",
     "ModelInfo",
     "PARAMS",

@@ -106,6 +106,18 @@ class rs_model_info(ctypes.Structure):
     ]
 
 
+class rs_kv_cache_status(ctypes.Structure):
+    _fields_ = [
+        ("block_positions", ctypes.c_uint32),
+        ("blocks_total", ctypes.c_uint32),
+        ("blocks_in_use", ctypes.c_uint32),
+        ("blocks_cached", ctypes.c_uint32),
+        ("prompt_tokens", ctypes.c_uint64),
+        ("prompt_tokens_cached", ctypes.c_uint64),
+        ("preemptions", ctypes.c_uint64),
+    ]
+
+
 # rs_finish_reason values (ringserve.h) -> the Python names (rs_finish_reason_name's).
 FINISH_NONE = 0
 FINISH_REASONS = {
@@ -153,8 +165,13 @@ _SIGNATURES = {
     "rs_stream_cancel": (None, [ctypes.c_void_p]),
     "rs_stream_finish_reason": (ctypes.c_int, [ctypes.c_void_p]),
     "rs_stream_close": (None, [ctypes.c_void_p]),
+    "rs_stream_prompt_tokens": (
+        ctypes.c_int,
+        [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32)],
+    ),
     "rs_status": (ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(rs_daemon_status)]),
     "rs_model": (ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(rs_model_info)]),
+    "rs_kv_cache": (ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(rs_kv_cache_status)]),
     "rs_error_name": (ctypes.c_char_p, [ctypes.c_int]),
     "rs_finish_reason_name": (ctypes.c_char_p, [ctypes.c_int]),
     "rs_last_error_message": (ctypes.c_char_p, []),

@@ -37,6 +37,16 @@ class AsyncStream:
     def finish_reason(self) -> str | None:
         return self._stream.finish_reason
 
+    @property
+    def prompt_tokens(self) -> int:
+        """As Stream.prompt_tokens: 0 until the first item, then the prompt's tokens."""
+        return self._stream.prompt_tokens
+
+    @property
+    def prompt_cached_tokens(self) -> int:
+        """As Stream.prompt_cached_tokens: those of the prompt's tokens the prefix cache held."""
+        return self._stream.prompt_cached_tokens
+
     def __aiter__(self) -> "AsyncStream":
         return self
 

@@ -1,4 +1,4 @@
-"""The synchronous client: Client, Stream, Token, DaemonStatus, ModelInfo.
+"""The synchronous client: Client, Stream, Token, DaemonStatus, ModelInfo, KvCacheStatus.
 
     with ringserve.Client("demo") as client:
         for piece in client.generate("Hello", max_tokens=32, temperature=0):
@@ -60,9 +60,28 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class KvCacheStatus:
+    """The daemon's paged KV cache and prefix cache (rs_kv_cache_status); all 0 from a daemon
+    without a model (echo)."""
+
+    block_positions: int  # positions per block
+    blocks_total: int
+    blocks_in_use: int  # held by running requests
+    blocks_cached: int  # held by none, kept for their prefix; evicted when room is needed
+    prompt_tokens: int  # prompt tokens of every request started
+    prompt_tokens_cached: int  # of those, taken from the prefix cache instead of computed
+    preemptions: int  # requests that gave their blocks up mid-decode (recomputed later)
+
+    @property
+    def hit_rate(self) -> float:
+        """prompt_tokens_cached / prompt_tokens; 0.0 before any prompt."""
+        return self.prompt_tokens_cached / self.prompt_tokens if self.prompt_tokens else 0.0
+
+
+@dataclass(frozen=True)
 class DaemonStatus:
     """The daemon's counters (rs_daemon_status), the model it serves and its resident size
-    (rs_model_info)."""
+    (rs_model_info), and its KV cache (rs_kv_cache_status)."""
 
     pid: int
     slots: int
@@ -80,6 +99,7 @@ class DaemonStatus:
     tokens_generated: int
     model: ModelInfo
     resident_bytes: int  # the daemon process's resident set size, refreshed every ~50 ms
+    kv_cache: KvCacheStatus
 
 
 def _invalid_params(message: str) -> errors.InvalidParams:
@@ -195,12 +215,18 @@ class Stream:
     end raises the request's error (QueueFull, Timeout, DaemonGone, ...). ``finish_reason`` says
     why it ended (None while it runs). close(), leaving a ``with`` block and garbage collection
     of an unfinished stream cancel the request and give its slot back.
+    ``prompt_tokens`` and ``prompt_cached_tokens`` say how long the prompt was in tokens and how
+    many of them the daemon's prefix cache held.
     """
 
     def __init__(self, handle: int, tokens: bool):
         self._handle = handle
         self._tokens = tokens
         self._finish: str | None = None
+        # (prompt tokens, of those from the prefix cache): read by the reading thread at the
+        # first item and at the end, never while another thread may be in rs_stream_next (an
+        # rs_stream is one thread's at a time).
+        self._prompt = (0, 0)
         self._closing = False
         self._token = _native.rs_token()
         self._read_lock = threading.Lock()  # held while a thread waits in rs_stream_next
@@ -211,6 +237,20 @@ class Stream:
         """Why the stream ended: "stop", "length", "cancelled", "timeout", "rejected" or
         "error"; None while it runs. Closing an unfinished stream makes it "cancelled"."""
         return self._finish
+
+    @property
+    def prompt_tokens(self) -> int:
+        """The prompt's length in tokens, as the daemon tokenized it (chat turns rendered with
+        its template, special tokens included). 0 until the first item has arrived; known from
+        then on, and after the end of a request that ran."""
+        return self._prompt[0]
+
+    @property
+    def prompt_cached_tokens(self) -> int:
+        """How many of the prompt's tokens the daemon took from its prefix cache instead of
+        computing them (a chat's earlier turns, a shared system prompt); whole blocks of the
+        KV cache, and never the prompt's last token. Known when prompt_tokens is."""
+        return self._prompt[1]
 
     def __iter__(self) -> Iterator:
         return self
@@ -259,6 +299,7 @@ class Stream:
                 return
             if self._finish is None:
                 self._finish = reason
+            self._read_prompt_tokens()  # the final counts; the handle is about to go
             _native.lib().rs_stream_close(self._handle)
             self._handle = None
 
@@ -271,6 +312,9 @@ class Stream:
                     return None
                 code = lib.rs_stream_next(self._handle, _WAIT_SLICE_MS, ctypes.byref(self._token))
                 if code == errors.OK:
+                    if self._prompt[0] == 0:
+                        # A token means the prompt was computed, so its counts are final.
+                        self._read_prompt_tokens()
                     item = self._item()
                     if item is not None:
                         return item
@@ -294,6 +338,13 @@ class Stream:
                 if code == errors.END_OF_STREAM:
                     return None
                 raise errors.error_for(code, message or _native.error_name(code))
+
+    def _read_prompt_tokens(self) -> None:
+        prompt, cached = ctypes.c_uint32(), ctypes.c_uint32()
+        code = _native.lib().rs_stream_prompt_tokens(self._handle, ctypes.byref(prompt),
+                                                      ctypes.byref(cached))
+        if code == errors.OK:  # it fails only for a NULL stream, which _handle never is
+            self._prompt = (prompt.value, cached.value)
 
     def _item(self):
         t = self._token
@@ -403,21 +454,24 @@ class Client:
         )
 
     def status(self) -> DaemonStatus:
-        """The daemon's counters, the model it serves and its resident size."""
+        """The daemon's counters, the model it serves, its resident size and its KV cache."""
         s = _native.rs_daemon_status()
         m = _native.rs_model_info()
+        kv = _native.rs_kv_cache_status()
         with self._lock:
             lib, handle = _native.lib(), self._open_handle()
             _native.check(lib.rs_status(handle, ctypes.byref(s)))
             _native.check(lib.rs_model(handle, ctypes.byref(m)))
+            _native.check(lib.rs_kv_cache(handle, ctypes.byref(kv)))
         # The library hands over printable UTF-8; "replace" only guards against a library
         # that does not.
         texts = {name: getattr(m, name).decode("utf-8", "replace")
                  for name in ("path", "architecture", "format", "device")}
         model = ModelInfo(**texts, context_length=m.context_length, weight_bytes=m.weight_bytes,
                           kv_cache_bytes=m.kv_cache_bytes)
+        kv_cache = KvCacheStatus(**{name: getattr(kv, name) for name, _ in kv._fields_})
         return DaemonStatus(**{name: getattr(s, name) for name, _ in s._fields_}, model=model,
-                            resident_bytes=m.resident_bytes)
+                            resident_bytes=m.resident_bytes, kv_cache=kv_cache)
 
     def _open_handle(self) -> int:
         if self._handle is None:
