@@ -200,10 +200,12 @@ int model_main(const Options& opts) {
 
   nlohmann::json results = nlohmann::json::array();
   double batch1_ratio = 0;
-  // --compare-blas: the same decode loop again with BLAS for every product, in this run.
+  // --compare-blas: the same decode loop again with BLAS for every product and ATen's
+  // attention, in this run.
   const bool compare = opts.has("compare-blas");
   for (int variant = 0; variant < (compare ? 2 : 1); ++variant) {
     const bool kernel = engine->use_small_batch_kernel(variant == 0);
+    engine->use_paged_attention_kernel(variant == 0);
     const std::string products = kernel ? engine->products_name() : "BLAS only";
     std::printf("decode%s, %s:\n",
                 mixed_chunk > 0
@@ -254,6 +256,7 @@ int model_main(const Options& opts) {
     }
   }
   engine->use_small_batch_kernel(true);
+  engine->use_paged_attention_kernel(true);
   if (batch1_ratio > 0) {
     std::printf("batch-1 decode reaches %.0f%% of the bandwidth floor\n", batch1_ratio * 100);
   }

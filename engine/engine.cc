@@ -111,6 +111,11 @@ class TorchEngine final : public Engine {
     if (!cpu_kernels_apply()) return "ATen";
     return std::string("small-batch kernel ") + to_string(kernel_) + " + BLAS";
   }
+  bool use_paged_attention_kernel(bool on) override {
+    attention_kernel_ = on && device_.is_cpu() && dtype_ == torch::kFloat32 &&
+                        best_kernel_isa() != KernelIsa::kNone;
+    return attention_kernel_;
+  }
   bool use_small_batch_kernel(bool on) override {
     if (packed()) return true;  // packed weights have no other path
     kernel_ = on ? best_kernel_isa() : KernelIsa::kNone;
@@ -174,14 +179,16 @@ class TorchEngine final : public Engine {
   uint64_t weight_bytes_ = 0;
   uint64_t kv_cache_bytes_ = 0;
   KernelIsa kernel_ = best_kernel_isa();
+  // Attention through paged_attention (set in build(); use_paged_attention_kernel).
+  bool attention_kernel_ = false;
   int fallback_matrices_ = 0;  // held in float16: rows not whole blocks (packable_format)
 
   Matrix embed_, lm_head_;
   Tensor positions_embed_, final_norm_w_, final_norm_b_;
   std::vector<Layer> layers_;
   Tensor rope_cos_, rope_sin_;  // [max_seq_len, head_dim], float32
-  // Per layer [kv_blocks, kv_heads, kKvBlockPositions, head_dim]: a block's rows of one kv head
-  // are contiguous, which is what the attention kernel walks.
+  // Per layer [kv_heads, kv_blocks, kKvBlockPositions, head_dim]: a block's rows of one kv head
+  // are contiguous, and a head's blocks side by side (cpu_kernels.h says why).
   std::vector<Tensor> k_cache_, v_cache_;
 };
 
@@ -248,6 +255,7 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
     rope_sin_ = emb.sin().to(device_, torch::kFloat32);
   }
 
+  use_paged_attention_kernel(true);
   const int64_t per_sequence = blocks_per_sequence();
   kv_blocks_ = options_.kv_blocks > 0 ? options_.kv_blocks : options_.max_sequences * per_sequence;
   if (kv_blocks_ < per_sequence || kv_blocks_ > std::numeric_limits<int32_t>::max()) {
@@ -263,7 +271,7 @@ bool TorchEngine::build(const ModelWeights& weights, std::string* error) {
   try {
     for (int64_t i = 0; i < c.num_layers; ++i) {
       k_cache_.push_back(
-          torch::zeros({kv_blocks_, c.num_kv_heads, kKvBlockPositions, c.head_dim}, cache_options));
+          torch::zeros({c.num_kv_heads, kv_blocks_, kKvBlockPositions, c.head_dim}, cache_options));
       v_cache_.push_back(torch::zeros_like(k_cache_.back()));
       kv_cache_bytes_ +=
           2 * static_cast<uint64_t>(k_cache_.back().numel()) * k_cache_.back().element_size();
@@ -374,8 +382,9 @@ Tensor TorchEngine::rope(const Tensor& x, const Tensor& cos, const Tensor& sin) 
 // keys and values in its blocks, then causal attention over its positions. Returns
 // [n, heads * head_dim]. ATen has no paged attention, so the keys and values it reads are the
 // sequence's blocks gathered by one index_select each: a copy of the context per layer, which
-// the CPU kernel (paged_attention) does not make. This path runs on CUDA and when the
-// small-batch kernel is off; a GPU paged-attention kernel would take the same block table.
+// the CPU kernel (paged_attention) does not make. This path runs on CUDA, on a CPU without AVX2,
+// and when the paged kernel is turned off (tests); a GPU paged-attention kernel would take the same
+// block table.
 Tensor TorchEngine::attention_one(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
                                   const EngineInput& in, int64_t offset) {
   const int64_t kv_heads = config_.num_kv_heads;
@@ -384,15 +393,15 @@ Tensor TorchEngine::attention_one(int64_t layer, const Tensor& q, const Tensor& 
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   const auto n = static_cast<int64_t>(in.tokens.size());
   const int64_t context = in.position + n;
-  Tensor& k_cache = k_cache_[static_cast<size_t>(layer)];  // [blocks, kv, B, d]
+  Tensor& k_cache = k_cache_[static_cast<size_t>(layer)];  // [kv, blocks, B, d]
   Tensor& v_cache = v_cache_[static_cast<size_t>(layer)];
   const int64_t bp = kKvBlockPositions;
   for (int64_t p = in.position; p < context;) {  // a copy per block the tokens fall in
     const int64_t len = std::min(bp - p % bp, context - p);
     const int64_t block = in.blocks[static_cast<size_t>(p / bp)];
     const int64_t from = offset + (p - in.position);
-    k_cache[block].narrow(1, p % bp, len).copy_(k.narrow(0, from, len).transpose(0, 1));
-    v_cache[block].narrow(1, p % bp, len).copy_(v.narrow(0, from, len).transpose(0, 1));
+    k_cache.select(1, block).narrow(1, p % bp, len).copy_(k.narrow(0, from, len).transpose(0, 1));
+    v_cache.select(1, block).narrow(1, p % bp, len).copy_(v.narrow(0, from, len).transpose(0, 1));
     p += len;
   }
   const int64_t used = (context + bp - 1) / bp;
@@ -400,12 +409,9 @@ Tensor TorchEngine::attention_one(int64_t layer, const Tensor& q, const Tensor& 
       torch::tensor(std::vector<int64_t>(in.blocks.begin(), in.blocks.begin() + used),
                     torch::TensorOptions().dtype(torch::kInt64))
           .to(device_);
-  // [used, kv, B, d] -> [kv, used * B, d], the first `context` positions.
+  // [kv, used, B, d] -> [kv, used * B, d], the first `context` positions.
   const auto gather = [&](const Tensor& cache) {
-    return cache.index_select(0, table)
-        .permute({1, 0, 2, 3})
-        .reshape({kv_heads, used * bp, d})
-        .narrow(1, 0, context);
+    return cache.index_select(1, table).reshape({kv_heads, used * bp, d}).narrow(1, 0, context);
   };
   const Tensor keys = gather(k_cache);    // [kv, ctx, d]
   const Tensor values = gather(v_cache);  // [kv, ctx, d]
@@ -435,7 +441,7 @@ Tensor TorchEngine::attention_one(int64_t layer, const Tensor& q, const Tensor& 
 // q: [T, heads, head_dim]; k, v: [T, kv_heads, head_dim]. Returns [T, heads * head_dim].
 Tensor TorchEngine::attention(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
                               std::span<const EngineInput> inputs) {
-  if (!cpu_kernels_apply()) {
+  if (!attention_kernel_) {
     std::vector<Tensor> outputs;
     outputs.reserve(inputs.size());
     int64_t offset = 0;
@@ -465,7 +471,11 @@ Tensor TorchEngine::attention(int64_t layer, const Tensor& q, const Tensor& k, c
   const Tensor qc = q.contiguous();
   const Tensor kc = k.contiguous();
   const Tensor vc = v.contiguous();
-  const PagedAttentionShape shape{config_.num_heads, config_.num_kv_heads, d, kKvBlockPositions,
+  const PagedAttentionShape shape{config_.num_heads,
+                                  config_.num_kv_heads,
+                                  d,
+                                  kKvBlockPositions,
+                                  kv_blocks_,
                                   static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)))};
   paged_attention(shape, tokens, qc.data_ptr<float>(), kc.data_ptr<float>(), vc.data_ptr<float>(),
                   k_cache_[static_cast<size_t>(layer)].data_ptr<float>(),

@@ -6,7 +6,7 @@
 // see nothing of each other.
 //
 // The KV cache is one pool of blocks of kKvBlockPositions positions each (per layer, keys and
-// values [blocks, kv_heads, kKvBlockPositions, head_dim]), preallocated at create(). The engine
+// values [kv_heads, blocks, kKvBlockPositions, head_dim]), preallocated at create(). The engine
 // does not decide who holds which block: each input brings its block table, the ids of the
 // blocks that hold its positions [0, 16), [16, 32), ... in order (the daemon's KvBlockPool hands
 // them out and shares full blocks between sequences with the same prefix). Attention reads the
@@ -91,6 +91,11 @@ class Engine {
   // Returns whether it is now on. Weights held in another format on the CPU have no other path:
   // the kernel stays on.
   virtual bool use_small_batch_kernel(bool on) = 0;
+  // Attention through the paged kernel (cpu_kernels.h, reading the cache blocks in place; on by
+  // default on a CPU with AVX2 and FMA, whatever the products run on) or through ATen (which
+  // gathers each sequence's blocks first: CUDA's path). Returns whether the kernel is now on.
+  // For tests and benchmarks of the ATen path on the CPU.
+  virtual bool use_paged_attention_kernel(bool on) = 0;
 };
 
 // True when libtorch was built with CUDA and a device is visible.

@@ -141,7 +141,7 @@ void check_attention(const AttentionCase& c) {
   // Where (token's sequence, position, head) lives in the pool, in floats.
   const auto row_of = [&](int64_t t, int64_t pos, int64_t h) {
     const int64_t block = tables[static_cast<size_t>(table_offsets[t] + (pos / bp))];
-    return ((block * c.kv_heads + h) * bp + (pos % bp)) * d;
+    return ((h * blocks + block) * bp + (pos % bp)) * d;
   };
   // The pool as it must be after the call: every new key and value at its place, nothing else
   // touched.
@@ -155,7 +155,7 @@ void check_attention(const AttentionCase& c) {
   }
   std::vector<float> out(static_cast<size_t>(tokens * c.heads * d), std::nanf(""));
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  const PagedAttentionShape shape{c.heads, c.kv_heads, d, bp, scale};
+  const PagedAttentionShape shape{c.heads, c.kv_heads, d, bp, blocks, scale};
   paged_attention(shape, tokens, q.data(), k_new.data(), v_new.data(), k_cache.data(),
                   v_cache.data(), tables.data(), table_offsets.data(), positions.data(), out.data(),
                   2);

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "engine/engine.h"
+#include "engine/kernels/cpu_kernels.h"
 #include "engine/model/model_weights.h"
 #include "tools/model_making/random_model.h"
 
@@ -238,13 +239,25 @@ TEST_P(EngineFloat32Test, SmallBatchKernelAgreesWithBlas) {
   }
 }
 
-// The ATen path (CUDA's, and the CPU's with the small-batch kernel off) gathers blocks itself.
+// The ATen path (CUDA's) gathers blocks itself; on the CPU it runs only when asked for.
 TEST_P(EngineFloat32Test, AtenPathReadsSharedPrefixBlocks) {
   Loaded paged = load(dir_, 1, "float32", 12);
   Loaded reference = load(dir_, 1);
-  paged.engine->use_small_batch_kernel(false);
-  reference.engine->use_small_batch_kernel(false);
+  EXPECT_FALSE(paged.engine->use_paged_attention_kernel(false));
+  reference.engine->use_paged_attention_kernel(false);
   expect_shared_prefix_blocks_work(*paged.engine, *reference.engine);
+}
+
+// With BLAS for the products, attention still reads the blocks in place: the same logits.
+TEST_P(EngineFloat32Test, PagedAttentionKernelAgreesWithAten) {
+  if (best_kernel_isa() == KernelIsa::kNone) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  Loaded kernel = load(dir_, 1, "float32", 12);
+  Loaded aten = load(dir_, 1, "float32", 12);
+  kernel.engine->use_small_batch_kernel(false);
+  EXPECT_TRUE(kernel.engine->use_paged_attention_kernel(true));
+  aten.engine->use_small_batch_kernel(false);
+  aten.engine->use_paged_attention_kernel(false);
+  expect_shared_prefix_blocks_work(*kernel.engine, *aten.engine);
 }
 
 // The test name's part for a (preset, dtype) parameter.

@@ -35,7 +35,7 @@ struct Output {
   RequestInfo info;
 };
 
-Output drain(Status submitted, std::unique_ptr<Stream> stream) {
+Output drain(const Status& submitted, std::unique_ptr<Stream> stream) {
   Output out;
   out.status = submitted;
   if (!submitted.ok()) return out;
@@ -189,7 +189,9 @@ TEST_P(PrefixCacheFormats, SameTokensWithTheCacheOnAndOff) {
         return n;
       }());
     }
-    expect_same_tokens(runs[1], runs[0], dtype + " " + mode + ", cache on against off");
+    std::string how = dtype;
+    how += " " + mode + ", cache on against off";
+    expect_same_tokens(runs[1], runs[0], how);
   }
   fs::remove_all(dir);
 }

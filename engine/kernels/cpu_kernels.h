@@ -105,11 +105,16 @@ struct PagedAttentionShape {
   int64_t kv_heads;  // heads / kv_heads query heads share one kv head (repeat_kv order)
   int64_t head_dim;
   int64_t block_positions;  // positions per cache block
+  int64_t blocks;           // blocks in the cache
   float scale;
 };
 
 // q: [tokens, heads, head_dim]; k_new, v_new: [tokens, kv_heads, head_dim]; k_cache, v_cache:
-// [blocks, kv_heads, block_positions, head_dim]; out: [tokens, heads * head_dim]. Token t sits at
+// [kv_heads, blocks, block_positions, head_dim] (a head's blocks side by side: in [blocks,
+// kv_heads, ...] a head's blocks would all sit at one offset modulo kv_heads blocks, in a
+// fraction of the L2 cache's sets, and its keys and values -- read once per query head of its
+// group -- no longer fit: 1.4x slower at 1,024 positions); out: [tokens, heads * head_dim].
+// Token t sits at
 // positions[t] of the sequence whose block table starts at block_tables + table_offsets[t]
 // (position p in block table[p / block_positions]). Tokens of one sequence share its table; no
 // two tokens may have the same (table, position).
