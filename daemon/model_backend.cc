@@ -231,20 +231,27 @@ shm::RequestError ModelBackend::prepare(Sequence& seq, std::string* message) {
   return shm::RequestError::kNone;
 }
 
-bool ModelBackend::take_blocks(State& state) {
+ModelBackend::BlockPlan ModelBackend::plan_blocks(const State& state) const {
   const auto bp = static_cast<size_t>(pool_->block_positions());
-  std::vector<int32_t> hit;
+  BlockPlan plan;
   // All but the last token at most: that one is computed for its logits.
   const auto most = static_cast<int32_t>((state.tokens.size() - 1) / bp);
-  const uint64_t prefix = pool_->match(KvBlockPool::kRootPrefix, state.tokens, most, &hit);
-  const size_t need = (state.tokens.size() + bp - 1) / bp - hit.size();
-  if (static_cast<int64_t>(need) > pool_->available() - pool_->cached_among(hit)) return false;
-  state.blocks = hit;
-  for (const int32_t b : hit) pool_->acquire(b);
-  for (size_t i = 0; i < need; ++i) state.blocks.push_back(pool_->allocate());
-  state.cached = hit.size() * bp;
-  state.published = hit.size();
-  state.prefix = prefix;
+  plan.prefix = pool_->match(KvBlockPool::kRootPrefix, state.tokens, most, &plan.hit);
+  plan.fresh = (state.tokens.size() + bp - 1) / bp - plan.hit.size();
+  plan.fits =
+      static_cast<int64_t>(plan.fresh) <= pool_->available() - pool_->cached_among(plan.hit);
+  return plan;
+}
+
+bool ModelBackend::take_blocks(State& state) {
+  BlockPlan plan = plan_blocks(state);
+  if (!plan.fits) return false;
+  for (const int32_t b : plan.hit) pool_->acquire(b);
+  state.cached = plan.hit.size() * static_cast<size_t>(pool_->block_positions());
+  state.published = plan.hit.size();
+  state.prefix = plan.prefix;
+  state.blocks = std::move(plan.hit);
+  for (size_t i = 0; i < plan.fresh; ++i) state.blocks.push_back(pool_->allocate());
   return true;
 }
 
@@ -343,13 +350,7 @@ bool ModelBackend::ready(Sequence& seq) {
   if (std::any_of(live_.begin(), live_.end(), [](const State* s) { return s->parked; })) {
     return false;
   }
-  const auto& state = static_cast<const State&>(*seq.backend_state);
-  const auto bp = static_cast<size_t>(pool_->block_positions());
-  std::vector<int32_t> hit;
-  pool_->match(KvBlockPool::kRootPrefix, state.tokens,
-               static_cast<int32_t>((state.tokens.size() - 1) / bp), &hit);
-  const size_t need = (state.tokens.size() + bp - 1) / bp - hit.size();
-  return static_cast<int64_t>(need) <= pool_->available() - pool_->cached_among(hit);
+  return plan_blocks(static_cast<const State&>(*seq.backend_state)).fits;
 }
 
 shm::RequestError ModelBackend::start(Sequence& seq, std::string* message) {

@@ -85,8 +85,16 @@ class ModelBackend final : public Backend {
   ModelBackend() = default;
   // Tokenizes the prompt and sets up sampling: seq.backend_state, holding no blocks yet.
   shm::RequestError prepare(Sequence& seq, std::string* message);
-  // Blocks for all of state's tokens: the cached prefix (at most all but the last token) and
-  // fresh ones after it. False, taking nothing, when they do not fit.
+  // The blocks all of state's tokens need: the cached prefix (at most all but the last token),
+  // and how many fresh ones after it; whether the pool has them. Takes nothing.
+  struct BlockPlan {
+    std::vector<int32_t> hit;
+    uint64_t prefix = KvBlockPool::kRootPrefix;  // after the hit blocks
+    size_t fresh = 0;
+    bool fits = false;
+  };
+  BlockPlan plan_blocks(const State& state) const;
+  // Takes plan_blocks()' blocks; false, taking nothing, when they do not fit.
   bool take_blocks(State& state);
   // Before a prompt chunk of a sequence that has computed nothing past its cached prefix: takes
   // the cached blocks that other sequences have indexed since, in place of its fresh ones.

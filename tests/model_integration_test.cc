@@ -16,6 +16,7 @@
 #include "engine/model/read_file.h"
 #include "ringserve/client.h"
 #include "tests/daemon_process.h"
+#include "tests/model_test_support.h"
 #include "tests/scripted_model.h"
 #include "tools/model_making/random_model.h"
 
@@ -24,13 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-std::string temp_dir(const std::string& what) {
-  return (fs::temp_directory_path() /
-          ("ringserve-" + what + "-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-      .string();
-}
 
 struct Output {
   std::vector<Token> tokens;
@@ -53,17 +47,10 @@ Output collect(Client& client, const std::string& prompt, const GenerateParams& 
   return out;
 }
 
-GenerateParams greedy(uint32_t max_tokens) {
-  GenerateParams p;
-  p.max_tokens = max_tokens;
-  p.temperature = 0;
-  return p;
-}
-
 class ScriptedModel : public ::testing::Test {
  protected:
   void start(const std::vector<int32_t>& script) {
-    dir_ = temp_dir("scripted");
+    dir_ = test_temp_dir("scripted");
     std::string error;
     ASSERT_TRUE(write_scripted_model(dir_, script, &error)) << error;
     daemon_ = std::make_unique<Daemon>(std::vector<std::string>{
@@ -187,7 +174,7 @@ TEST_F(ScriptedModel, ChatRequestsAreRenderedAndRun) {
 }
 
 TEST(RandomModel, OutputIsTheSameAloneInABatchOf16AndInterleaved) {
-  const std::string dir = temp_dir("random");
+  const std::string dir = test_temp_dir("random");
   model::RandomModelSpec spec;
   ASSERT_TRUE(model::random_model_preset("tiny-llama", &spec));
   spec.max_positions = 256;
@@ -270,7 +257,7 @@ TEST(RandomModel, OutputIsTheSameAloneInABatchOf16AndInterleaved) {
 }
 
 TEST(RandomModel, CancelDuringChunkedPrefillFreesTheCacheRowForTheNextRequest) {
-  const std::string dir = temp_dir("cancel");
+  const std::string dir = test_temp_dir("cancel");
   model::RandomModelSpec spec;
   ASSERT_TRUE(model::random_model_preset("tiny-llama", &spec));
   spec.max_positions = 4096;
@@ -314,7 +301,7 @@ TEST(RandomModel, CancelDuringChunkedPrefillFreesTheCacheRowForTheNextRequest) {
 }
 
 TEST(RingctlTokenize, PrintsTheIdsTheDaemonUses) {
-  const std::string dir = temp_dir("tokenize");
+  const std::string dir = test_temp_dir("tokenize");
   std::string error;
   ASSERT_TRUE(write_scripted_model(dir, byte_tokens("x"), &error)) << error;
   ProcessResult r = run({RINGCTL_PATH, "tokenize", "--model", dir, "Hé<s>"});
@@ -327,13 +314,13 @@ TEST(RingctlTokenize, PrintsTheIdsTheDaemonUses) {
 }
 
 TEST(BadModelDirectory, FailsAtStartWithOneClearLine) {
-  const std::string dir = temp_dir("bad");
+  const std::string dir = test_temp_dir("bad");
   model::RandomModelSpec spec;
   ASSERT_TRUE(model::random_model_preset("tiny-gpt2", &spec));
   std::string error;
   ASSERT_TRUE(model::write_random_model(dir, spec, &error)) << error;
   fs::resize_file(dir + "/model.safetensors", fs::file_size(dir + "/model.safetensors") / 2);
-  const std::string good = temp_dir("good");
+  const std::string good = test_temp_dir("good");
   ASSERT_TRUE(model::write_random_model(good, spec, &error)) << error;
   struct Case {
     std::string path;
@@ -364,7 +351,7 @@ TEST(BadModelDirectory, FailsAtStartWithOneClearLine) {
 TEST(Startup, StopSignalWhileTheModelLoadsExitsCleanly) {
   // The daemon reads config.json from a FIFO, so it is certain to be loading when the signal
   // comes: the test holds the file's bytes back until after the SIGTERM.
-  const std::string dir = temp_dir("fifo");
+  const std::string dir = test_temp_dir("fifo");
   model::RandomModelSpec spec;
   ASSERT_TRUE(model::random_model_preset("tiny-gpt2", &spec));
   std::string error;

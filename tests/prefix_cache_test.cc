@@ -13,6 +13,7 @@
 
 #include "ringserve/client.h"
 #include "tests/daemon_process.h"
+#include "tests/model_test_support.h"
 #include "tools/model_making/random_model.h"
 
 namespace ringserve::testing {
@@ -20,13 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-std::string temp_dir(const std::string& what) {
-  return (fs::temp_directory_path() /
-          ("ringserve-" + what + "-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-      .string();
-}
 
 struct Output {
   std::vector<int32_t> ids;
@@ -58,13 +52,6 @@ Output generate(Client& client, const std::string& prompt, const GenerateParams&
   std::unique_ptr<Stream> stream;
   const Status s = client.generate(prompt, p, &stream);
   return drain(s, std::move(stream));
-}
-
-GenerateParams greedy(uint32_t max_tokens) {
-  GenerateParams p;
-  p.max_tokens = max_tokens;
-  p.temperature = 0;
-  return p;
 }
 
 GenerateParams seeded(uint32_t max_tokens) {
@@ -140,7 +127,7 @@ class PrefixCacheFormats : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(PrefixCacheFormats, SameTokensWithTheCacheOnAndOff) {
   const std::string dtype = GetParam();
-  const std::string dir = temp_dir("prefix-" + dtype);
+  const std::string dir = test_temp_dir("prefix-" + dtype);
   model::RandomModelSpec spec;
   ASSERT_TRUE(model::random_model_preset("tiny-llama", &spec));
   spec.max_positions = 512;
@@ -205,7 +192,7 @@ INSTANTIATE_TEST_SUITE_P(Formats, PrefixCacheFormats,
 // step, then takes it from the cache. So every request but one computes only what follows the
 // shared prompt's last whole block.
 TEST(PrefixCache, RequestsSentTogetherComputeASharedPromptOnce) {
-  const std::string dir = temp_dir("together");
+  const std::string dir = test_temp_dir("together");
   model::RandomModelSpec spec;
   ASSERT_TRUE(model::random_model_preset("tiny-llama", &spec));
   spec.max_positions = 512;
@@ -261,7 +248,7 @@ std::string write_wide_kv_model(const std::string& dir, int64_t positions = 64) 
 // those whose prompt does not fit waiting, and decode preempts the newest, which is recomputed
 // later. Everyone finishes, with the tokens it gets alone.
 TEST(PrefixCache, ASmallPoolMakesRequestsWaitOrBePreemptedNeverFail) {
-  const std::string dir = write_wide_kv_model(temp_dir("small-pool"));
+  const std::string dir = write_wide_kv_model(test_temp_dir("small-pool"));
   for (const char* cache : {"true", "false"}) {
     auto daemon =
         start_daemon(dir, {"--set", "model.kv_cache_mb=2", "--set", "scheduler.max_concurrent=4",
@@ -309,7 +296,7 @@ TEST(PrefixCache, ASmallPoolMakesRequestsWaitOrBePreemptedNeverFail) {
 
 // A pool that cannot hold one whole context is refused at start with the numbers.
 TEST(PrefixCache, KvCacheSmallerThanOneContextIsAStartError) {
-  const std::string dir = write_wide_kv_model(temp_dir("tiny-pool"), 128);
+  const std::string dir = write_wide_kv_model(test_temp_dir("tiny-pool"), 128);
   // 1 MiB is 4 blocks: 64 positions, half a context of 128.
   const ProcessResult r =
       run({RINGSERVED_PATH, "--name", "kv-too-small-" + std::to_string(::getpid()), "--set",
