@@ -1,9 +1,11 @@
 // `ringserve-bench micro --benchmark_filter=Attention`: what paging the KV cache costs the
 // attention kernel. The same kernel (paged_attention) over a TinyLlama-shaped layer (32 query
-// heads, 4 kv heads of 64) with the cache in blocks of 16 positions scattered over the pool in
-// no order (the daemon's layout), and with each sequence's whole context as one block of 2,048
-// positions: the contiguous cache of before, [sequences, kv_heads, max_len, head_dim], read by
-// the same code with no block boundaries. Arguments: decode tokens (one per sequence), context.
+// heads, 4 kv heads of 64) with the cache in blocks of 16 positions -- each sequence's blocks
+// one ascending run, one descending run, or scattered over the pool (the layouts KvBlockPool
+// hands out from free blocks, from its LRU list, and at worst) -- and with each sequence's
+// whole context as one block of 2,048 positions: the contiguous cache of before,
+// [sequences, kv_heads, max_len, head_dim], read by the same code with no block boundaries.
+// Arguments: decode tokens (one per sequence), context.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -22,7 +24,15 @@ constexpr int64_t kKvHeads = 4;
 constexpr int64_t kHeadDim = 64;
 constexpr int64_t kMaxLen = 2048;
 
-void run_attention(benchmark::State& state, int64_t block_positions, bool shuffled) {
+// How a sequence's blocks lie in the pool.
+enum class Layout {
+  kInOrder,   // each sequence one ascending run (a pool with free blocks to hand out)
+  kReversed,  // each sequence one descending run (taken back from the LRU list of a full pool:
+              // sequences give their blocks back last to first, so the oldest is the last)
+  kShuffled,  // every block anywhere (a pool whose blocks nobody kept in runs)
+};
+
+void run_attention(benchmark::State& state, int64_t block_positions, Layout layout) {
   const auto tokens = static_cast<int64_t>(state.range(0));
   const auto context = static_cast<int64_t>(state.range(1));
   const int64_t blocks_per_sequence = kMaxLen / block_positions;
@@ -45,8 +55,14 @@ void run_attention(benchmark::State& state, int64_t block_positions, bool shuffl
   // or shuffled (a pool that has been in use a while): sequence t's table is a run of it.
   std::vector<int32_t> tables(static_cast<size_t>(blocks));
   std::iota(tables.begin(), tables.end(), 0);
-  if (shuffled) std::shuffle(tables.begin(), tables.end(), rng);
   std::vector<int64_t> offsets(static_cast<size_t>(tokens));
+  if (layout == Layout::kShuffled) std::shuffle(tables.begin(), tables.end(), rng);
+  if (layout == Layout::kReversed) {
+    for (int64_t t = 0; t < tokens; ++t) {
+      const auto run = tables.begin() + t * blocks_per_sequence;
+      std::reverse(run, run + blocks_per_sequence);
+    }
+  }
   std::vector<int32_t> positions(static_cast<size_t>(tokens), static_cast<int32_t>(context - 1));
   for (int64_t t = 0; t < tokens; ++t) offsets[static_cast<size_t>(t)] = t * blocks_per_sequence;
   const model::PagedAttentionShape shape{kHeads,   kKvHeads,
@@ -60,9 +76,18 @@ void run_attention(benchmark::State& state, int64_t block_positions, bool shuffl
   }
 }
 
-void BM_AttentionPaged16InOrder(benchmark::State& state) { run_attention(state, 16, false); }
-void BM_AttentionPaged16Shuffled(benchmark::State& state) { run_attention(state, 16, true); }
-void BM_AttentionContiguous(benchmark::State& state) { run_attention(state, kMaxLen, false); }
+void BM_AttentionPaged16InOrder(benchmark::State& state) {
+  run_attention(state, 16, Layout::kInOrder);
+}
+void BM_AttentionPaged16Reversed(benchmark::State& state) {
+  run_attention(state, 16, Layout::kReversed);
+}
+void BM_AttentionPaged16Shuffled(benchmark::State& state) {
+  run_attention(state, 16, Layout::kShuffled);
+}
+void BM_AttentionContiguous(benchmark::State& state) {
+  run_attention(state, kMaxLen, Layout::kInOrder);
+}
 
 void attention_args(benchmark::internal::Benchmark* b) {
   for (const int64_t tokens : {1, 16}) {
@@ -72,6 +97,7 @@ void attention_args(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_AttentionPaged16InOrder)->Apply(attention_args);
+BENCHMARK(BM_AttentionPaged16Reversed)->Apply(attention_args);
 BENCHMARK(BM_AttentionPaged16Shuffled)->Apply(attention_args);
 BENCHMARK(BM_AttentionContiguous)->Apply(attention_args);
 

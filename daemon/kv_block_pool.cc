@@ -1,6 +1,7 @@
 #include "daemon/kv_block_pool.h"
 
 #include <algorithm>
+#include <bit>
 #include <random>
 #include <string>
 
@@ -26,9 +27,44 @@ KvBlockPool::KvBlockPool(int32_t blocks, int32_t block_positions, bool prefix_ca
       seed_((static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}()),
       blocks_(static_cast<size_t>(std::max(blocks, 1))),
       tokens_(blocks_.size() * static_cast<size_t>(block_positions)) {
-  free_list_.reserve(blocks_.size());
-  // Handed out from the back: block 0 first.
-  for (auto b = static_cast<int32_t>(blocks_.size()) - 1; b >= 0; --b) free_list_.push_back(b);
+  free_bits_.assign((blocks_.size() + 63) / 64, 0);
+  for (int32_t b = 0; b < total(); ++b) set_free(b, true);
+}
+
+void KvBlockPool::set_free(int32_t block, bool free) {
+  const auto index = static_cast<uint32_t>(block);
+  uint64_t& word = free_bits_[index / 64];
+  const uint64_t bit = uint64_t{1} << (index % 64);
+  word = free ? (word | bit) : (word & ~bit);
+  free_ += free ? 1 : -1;
+}
+
+int32_t KvBlockPool::next_block(int32_t from, bool free) const {
+  const int32_t n = total();
+  while (from < n) {
+    // Bits past the last block are 0, so inverted they read as "not free" -- past the end.
+    const uint64_t word = free_bits_[static_cast<size_t>(from) / 64] ^ (free ? 0 : ~uint64_t{0});
+    const uint64_t rest = word >> (static_cast<uint32_t>(from) % 64);
+    if (rest != 0) return std::min(n, from + std::countr_zero(rest));
+    from = (from / 64 + 1) * 64;
+  }
+  return n;
+}
+
+int32_t KvBlockPool::new_run_start(int32_t wanted) const {
+  int32_t best = -1;
+  int32_t best_length = 0;
+  for (int32_t start = next_block(0, true); start < total();) {
+    const int32_t end = next_block(start, false);
+    if (end - start > best_length) {
+      best = start;
+      best_length = end - start;
+    }
+    start = next_block(end, true);
+  }
+  // A block in use just before: a live sequence's run ends there and will want to grow.
+  if (best == 0 || blocks_[static_cast<size_t>(best) - 1].refs == 0) return best;
+  return best + ((best_length - std::min(wanted, best_length)) / 2);
 }
 
 uint64_t KvBlockPool::key_hash(uint64_t parent, std::span<const int32_t> tokens) const {
@@ -77,16 +113,49 @@ void KvBlockPool::acquire(int32_t block) {
   }
 }
 
-int32_t KvBlockPool::allocate() {
-  int32_t block = -1;
-  if (!free_list_.empty()) {
-    block = free_list_.back();
-    free_list_.pop_back();
+int32_t KvBlockPool::neighbour_to_take(int32_t after) const {
+  if (after < 0) return -1;
+  const int32_t candidates[2] = {after + 1, after - 1};
+  for (const int32_t b : candidates) {
+    if (b >= 0 && b < total() && is_free(b)) return b;
+  }
+  for (const int32_t b : candidates) {
+    if (b >= 0 && b < total() && evictable(b)) return b;
+  }
+  return -1;
+}
+
+bool KvBlockPool::evictable(int32_t b) const {
+  const Block& block = blocks_[static_cast<size_t>(b)];
+  // Cached_at grows along the list, so fewer than (its cached_at - the head's) cached blocks
+  // are older than it.
+  return block.refs == 0 && block.prefix != 0 &&
+         2 * (block.cached_at - blocks_[static_cast<size_t>(lru_head_)].cached_at) <
+             static_cast<uint64_t>(cached_);
+}
+
+void KvBlockPool::take_cached(int32_t block) {
+  lru_unlink(block);
+  forget(block);
+  --cached_;
+}
+
+int32_t KvBlockPool::allocate(int32_t after, int32_t wanted) {
+  int32_t block = neighbour_to_take(after);
+  if (block >= 0 && is_free(block)) {
+    set_free(block, false);
+  } else if (block >= 0) {
+    take_cached(block);
+  } else if (free_ > 0) {
+    block = new_run_start(std::max(wanted, 1));
+    set_free(block, false);
   } else if (lru_head_ >= 0) {
+    // A new run down the old blocks below the least recently used one, as far as `wanted`
+    // reaches: it climbs back to that block and so ends away from where the next new run (at
+    // the next least recently used block, often the one below) will start.
     block = lru_head_;
-    lru_unlink(block);
-    forget(block);
-    --cached_;
+    while (lru_head_ - block + 1 < wanted && block > 0 && evictable(block - 1)) --block;
+    take_cached(block);
   } else {
     return -1;
   }
@@ -103,7 +172,7 @@ void KvBlockPool::release(int32_t block) {
     lru_append(block);
     ++cached_;
   } else {
-    free_list_.push_back(block);
+    set_free(block, true);
   }
 }
 
@@ -148,6 +217,7 @@ void KvBlockPool::lru_append(int32_t block) {
   Block& b = blocks_[static_cast<size_t>(block)];
   b.lru_prev = lru_tail_;
   b.lru_next = -1;
+  b.cached_at = cache_clock_++;
   (lru_tail_ >= 0 ? blocks_[static_cast<size_t>(lru_tail_)].lru_next : lru_head_) = block;
   lru_tail_ = block;
 }
@@ -179,9 +249,18 @@ std::string KvBlockPool::check() const {
            " cached (" + std::to_string(listed) + " listed), the pool says " +
            std::to_string(in_use_) + " and " + std::to_string(cached_);
   }
-  if (static_cast<int32_t>(free_list_.size()) != total() - in_use - cached) {
-    return "free list of " + std::to_string(free_list_.size()) + " blocks, " +
-           std::to_string(total() - in_use - cached) + " free";
+  int32_t free = 0;
+  for (int32_t b = 0; b < total(); ++b) {
+    if (is_free(b) != (blocks_[static_cast<size_t>(b)].refs == 0 &&
+                       blocks_[static_cast<size_t>(b)].prefix == 0)) {
+      return "block " + std::to_string(b) +
+             (is_free(b) ? " is marked free but is not" : " is free but not marked so");
+    }
+    free += is_free(b) ? 1 : 0;
+  }
+  if (free != free_ || free != total() - in_use - cached) {
+    return std::to_string(free) + " blocks marked free, the pool says " + std::to_string(free_) +
+           ", " + std::to_string(total() - in_use - cached) + " neither in use nor cached";
   }
   if (static_cast<int32_t>(index_.size()) != indexed) {
     return "index of " + std::to_string(index_.size()) + " entries, " + std::to_string(indexed) +

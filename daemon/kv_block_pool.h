@@ -51,7 +51,7 @@ class KvBlockPool {
   bool prefix_cache() const { return prefix_cache_; }
   int32_t in_use() const { return in_use_; }
   int32_t cached() const { return cached_; }
-  int32_t free() const { return total() - in_use_ - cached_; }
+  int32_t free() const { return free_; }
   // What allocate() can still hand out: free blocks and cached ones (evicted on the way).
   int32_t available() const { return total() - in_use_; }
 
@@ -65,9 +65,24 @@ class KvBlockPool {
 
   // One more reference on a block from match() (a cached one is in use again).
   void acquire(int32_t block);
-  // A fresh block, referenced once: a free one, else the least recently used cached one (its
-  // prefix forgotten). -1 when every block is in use.
-  int32_t allocate();
+  // A fresh block, referenced once: a free one, else a cached one (its prefix forgotten). -1
+  // when every block is in use.
+  //
+  // Kept in runs: attention streams a sequence's blocks in table order, and blocks scattered
+  // over the pool cost it up to a third more than a run, ascending or descending (ringserve-bench
+  // micro --benchmark_filter=Attention). `after` is the caller's last block (-1: none yet), and
+  // the choice, in order:
+  //   1. a free neighbour of `after` (the block after it, else the one before);
+  //   2. a cached neighbour among the older half of the LRU order: a little of the LRU order
+  //      is given up for the run, never a recently used prefix;
+  //   3. a new run in the largest stretch of free blocks: at its start when no live sequence's
+  //      run ends just before it, else far enough in to leave that run room to grow, with
+  //      `wanted` blocks (what the caller is about to take in a row) centred in the rest;
+  //   4. the least recently used cached block -- or, for `wanted` > 1, the lowest of the old
+  //      blocks just below it, so that the run climbs back to it and ends away from where the
+  //      next new run starts (the next least recently used block, often the one below:
+  //      sequences give their blocks back last to first). Then 2 follows the LRU order down.
+  int32_t allocate(int32_t after = -1, int32_t wanted = 1);
   // One reference less. At none, an indexed block becomes cached (most recently used), any
   // other free.
   void release(int32_t block);
@@ -94,6 +109,7 @@ class KvBlockPool {
     uint64_t prefix = 0;         // this block's prefix id when indexed, else 0
     uint64_t parent_prefix = 0;  // the prefix before it (when indexed)
     uint64_t key_hash = 0;       // hash of (parent_prefix, tokens) (when indexed)
+    uint64_t cached_at = 0;      // cached blocks: when it joined the LRU list (a count)
   };
 
   uint64_t key_hash(uint64_t parent, std::span<const int32_t> tokens) const;
@@ -104,6 +120,21 @@ class KvBlockPool {
   // The indexed block of (parent, tokens), or -1.
   int32_t find(uint64_t parent, std::span<const int32_t> tokens) const;
   void forget(int32_t block);  // removes an indexed block from the index
+  bool is_free(int32_t block) const {
+    const auto index = static_cast<uint32_t>(block);
+    return ((free_bits_[index / 64] >> (index % 64)) & 1U) != 0;
+  }
+  void set_free(int32_t block, bool free);
+  // The first block at or after `from` that is free (free true) or not, else total().
+  int32_t next_block(int32_t from, bool free) const;
+  // Where a new run of `wanted` blocks starts (a free block; there is one).
+  int32_t new_run_start(int32_t wanted) const;
+  // A neighbour of `after` that allocate() takes before anything else: free, else cached and
+  // among the older half of the LRU order; -1 when neither.
+  int32_t neighbour_to_take(int32_t after) const;
+  void take_cached(int32_t block);  // out of the LRU list and the index
+  // Cached, and among the older half of the LRU order.
+  bool evictable(int32_t block) const;
   void lru_unlink(int32_t block);
   void lru_append(int32_t block);
 
@@ -113,11 +144,13 @@ class KvBlockPool {
   uint64_t next_prefix_ = 1;
   int32_t in_use_ = 0;
   int32_t cached_ = 0;
+  int32_t free_ = 0;
+  uint64_t cache_clock_ = 0;  // blocks ever appended to the LRU list
   int32_t lru_head_ = -1;
   int32_t lru_tail_ = -1;
   std::vector<Block> blocks_;
-  std::vector<int32_t> tokens_;     // block_positions_ per block: an indexed block's tokens
-  std::vector<int32_t> free_list_;  // free blocks, the next one handed out at the back
+  std::vector<int32_t> tokens_;      // block_positions_ per block: an indexed block's tokens
+  std::vector<uint64_t> free_bits_;  // bit b % 64 of word b / 64: block b is free
   std::unordered_multimap<uint64_t, int32_t> index_;  // key_hash -> indexed block
 };
 

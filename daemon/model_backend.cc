@@ -251,7 +251,10 @@ bool ModelBackend::take_blocks(State& state) {
   state.published = plan.hit.size();
   state.prefix = plan.prefix;
   state.blocks = std::move(plan.hit);
-  for (size_t i = 0; i < plan.fresh; ++i) state.blocks.push_back(pool_->allocate());
+  for (size_t i = 0; i < plan.fresh; ++i) {
+    state.blocks.push_back(pool_->allocate(state.blocks.empty() ? -1 : state.blocks.back(),
+                                           static_cast<int32_t>(plan.fresh - i)));
+  }
   return true;
 }
 
@@ -310,7 +313,7 @@ bool ModelBackend::grow(State& state) {
   const auto bp = static_cast<size_t>(pool_->block_positions());
   if (state.cached < state.blocks.size() * bp) return true;
   for (;;) {
-    const int32_t b = pool_->allocate();
+    const int32_t b = pool_->allocate(state.blocks.empty() ? -1 : state.blocks.back());
     if (b >= 0) {
       state.blocks.push_back(b);
       return true;
