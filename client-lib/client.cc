@@ -115,6 +115,10 @@ Status Client::connect(const std::string& name, std::unique_ptr<Client>* out,
                                               std::to_string(c->daemon_pid) +
                                               ") has exited; its segment is stale"};
   }
+  if (shm::load(h->state) == static_cast<uint32_t>(shm::SegmentState::kStopping)) {
+    return {ErrorCode::kShuttingDown,
+            "daemon '" + name + "' is shutting down and admits no new requests"};
+  }
   c->own_start_time = shm::process_start_time(::getpid());
   const std::string& mode = options.wait_mode;
   if (mode.empty()) {

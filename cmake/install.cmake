@@ -2,12 +2,15 @@
 # subdirectories). `cmake --install build --prefix P` puts in place:
 #   bin/          ringserved, ringctl, ringserve-bench, ringserve-make-model
 #   lib/          libringserve_client.so (+ SONAME links), cmake/ringserve/ (find_package
-#                 config: ringserve::client), pkgconfig/ringserve.pc, systemd/system/
+#                 config: ringserve::client; the build tree has the same files in cmake/,
+#                 for -Dringserve_DIR=<build>/cmake), pkgconfig/ringserve.pc, systemd/system/
 #                 ringserved@.service, sysusers.d/ringserve.conf
 #   include/      ringserve/client.h, ringserve/ringserve.h
 #   share/ringserve/  ringserve.example.toml, models/builtin (the default model)
-# Components: "runtime" (programs, library, model, service files) and "development" (headers,
-# the .so link, CMake and pkg-config files), for packagers that split them.
+#   lib/python3/dist-packages/ringserve/  the Python client (RINGSERVE_PYTHON_DIR)
+# Components: "runtime" (programs, library, model, service files), "development" (headers,
+# the .so link, CMake and pkg-config files) and "python" (the Python package), for packagers
+# that split them.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -65,6 +68,11 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/client-lib/include/ringserve
 
 install(EXPORT ringserveTargets NAMESPACE ringserve:: DESTINATION ${ringserve_cmake_dir}
   COMPONENT development)
+# The build tree is a package too: `-Dringserve_DIR=<build>/cmake` finds ringserve::client
+# there (this build's library, the source tree's headers) beside the two files below, for a
+# service built against a checkout that was never installed.
+export(EXPORT ringserveTargets NAMESPACE ringserve::
+  FILE ${CMAKE_BINARY_DIR}/cmake/ringserveTargets.cmake)
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/ringserveConfig.cmake.in
   ${CMAKE_BINARY_DIR}/cmake/ringserveConfig.cmake INSTALL_DESTINATION ${ringserve_cmake_dir})
 # The SONAME carries the major version (libringserve_client.so.0), so the package promises
@@ -97,6 +105,18 @@ ringserve_install_configured(${CMAKE_CURRENT_LIST_DIR}/ringserve.pc.in
   "${CMAKE_INSTALL_LIBDIR}/pkgconfig" development)
 ringserve_install_configured(${PROJECT_SOURCE_DIR}/packaging/systemd/ringserved@.service.in
   "${RINGSERVE_SYSTEMD_UNIT_DIR}" runtime)
+# The Python client (client-lib/python/ringserve, pure Python on the C ABI): where Debian's
+# python3 finds it for the prefix /usr; for another prefix P, PYTHONPATH=P/lib/python3/
+# dist-packages (README, "Install"). _install_layout.py tells the package where the library
+# went, so it loads the installed one without RINGSERVE_LIB or ldconfig.
+set(RINGSERVE_PYTHON_DIR "lib/python3/dist-packages" CACHE STRING
+    "Where the Python package ringserve goes: relative to the install prefix, or absolute")
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/client-lib/python/ringserve
+  DESTINATION ${RINGSERVE_PYTHON_DIR} COMPONENT python
+  FILES_MATCHING PATTERN "*.py" PATTERN "__pycache__" EXCLUDE)
+ringserve_install_configured(${CMAKE_CURRENT_LIST_DIR}/_install_layout.py.in
+  "${RINGSERVE_PYTHON_DIR}/ringserve" python)
+
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/sysusers.d/ringserve.conf
   DESTINATION ${RINGSERVE_SYSUSERS_DIR} COMPONENT runtime)
 

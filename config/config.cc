@@ -27,7 +27,8 @@ constexpr std::pair<std::string_view, Backend> kBackends[] = {{"echo", Backend::
 constexpr std::pair<std::string_view, SchedulerMode> kSchedulerModes[] = {
     {"batch", SchedulerMode::kBatch}, {"interleave", SchedulerMode::kInterleave}};
 constexpr std::string_view kDtypes[] = {"float32", "bfloat16", "float16", "int8", "int4"};
-constexpr std::string_view kChatTemplates[] = {"auto", "chatml", "llama2", "llama3", "plain"};
+constexpr std::string_view kChatTemplates[] = {"auto",   "chatml", "llama2",
+                                               "llama3", "plain",  "zephyr"};
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
 
 // Checks one value and, when it is good, stores it. Returns "" or what is wrong with the value;

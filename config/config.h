@@ -118,7 +118,7 @@ struct ModelSection {
   // Default 0 = one per online CPU. Intra-op threads of the engine, 0..1024.
   uint32_t threads = 0;
   // Default "auto": chosen from the model's tokenizer_config.json chat_template, else plain.
-  // How chat messages become a prompt: auto | chatml | llama2 | llama3 | plain.
+  // How chat messages become a prompt: auto | chatml | llama2 | llama3 | plain | zephyr.
   std::string chat_template = "auto";
   // Default 0 = the model's max_position_embeddings. Context per sequence (prompt + output).
   // 0..1048576.

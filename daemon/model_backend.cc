@@ -49,10 +49,7 @@ std::string detect_chat_template(const std::string& model_dir) {
       }
     }
   }
-  if (tpl.find("<|im_start|>") != std::string::npos) return "chatml";
-  if (tpl.find("<|start_header_id|>") != std::string::npos) return "llama3";
-  if (tpl.find("[INST]") != std::string::npos) return "llama2";
-  return "plain";
+  return std::string(model::chat_template_for_jinja(tpl));
 }
 
 // EOS ids: config.json's, generation_config.json's, and the end-of-turn token of the template.

@@ -48,7 +48,7 @@ struct ModelBackendOptions {
   std::string device = "cpu";
   std::string dtype = "float32";
   int threads = 0;                     // 0 = one per online CPU
-  std::string chat_template = "auto";  // auto | chatml | llama2 | llama3 | plain
+  std::string chat_template = "auto";  // auto | chatml | llama2 | llama3 | plain | zephyr
   uint32_t max_sequences = 1;          // scheduler.max_concurrent
   uint32_t max_seq_len = 0;            // 0 = the model's
   uint32_t max_batch_tokens = 512;

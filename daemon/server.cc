@@ -177,7 +177,11 @@ bool Server::run_once(bool may_sleep) {
   metrics_.publish_kv_cache(backend_->kv_cache());
   if (stopping_) {
     const bool idle = scheduler_.running().empty() && scheduler_.waiting().empty() && held_ == 0;
-    if (idle || now >= drain_deadline_ns_) return false;
+    if (idle) return false;
+    if (now >= drain_deadline_ns_) {
+      end_undrained();
+      return false;
+    }
   }
   if (stepped) metrics_.record_stepped_iteration(notifier_->thread_cpu_ns());
   // Sleep only when no running sequence can take a step: a flush that just emptied a paused
@@ -207,6 +211,24 @@ void Server::begin_shutdown(uint64_t now) {
     finish(*seq, shm::FinishReason::kRejected, shm::RequestError::kShuttingDown,
            "the daemon is stopping and admits no more requests");
   }
+}
+
+void Server::end_undrained() {
+  // Said to each client as `shutting down`, with what it made so far before it: its stream
+  // ends the normal way instead of finding the daemon gone.
+  const std::string why = "the daemon stopped: its drain (scheduler.drain_timeout_ms = " +
+                          std::to_string(config_.scheduler.drain_timeout_ms) +
+                          ") ran out before this request finished";
+  const std::vector<Sequence*> running = scheduler_.running();  // finish() edits the original
+  for (Sequence* seq : running) {
+    finish(*seq, shm::FinishReason::kError, shm::RequestError::kShuttingDown, why);
+  }
+  spdlog::warn("drain ran out: {} running requests ended with 'shutting down'", running.size());
+  metrics_.publish_counters();
+  // One last try to publish the final entries; a client whose ring is full and who reads
+  // nothing finds the daemon gone instead.
+  flush_all(shm::monotonic_ns());
+  notifier_->flush();
 }
 
 void Server::idle_wait(uint64_t now) {

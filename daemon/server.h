@@ -67,6 +67,8 @@ class Server {
 
   // The loop (server.cc).
   void begin_shutdown(uint64_t now);
+  // The drain ran out: every running request ends with `shutting down`, published if it can be.
+  void end_undrained();
   void idle_wait(uint64_t now);
 
   // Intake and admission (server_admission.cc): requests off the ring into the scheduler's

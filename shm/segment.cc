@@ -279,11 +279,15 @@ SegmentError Segment::open(std::string_view daemon_name, uint64_t ready_timeout_
     segment->size_ = static_cast<uint64_t>(size);
     segment->object_name_ = object_name;
     const SegmentHeader* h = header_at(base);
-    // magic, layout_version and state sit at offsets 0, 8 and 12 in every layout version.
-    while (load(h->state) != static_cast<uint32_t>(SegmentState::kReady) ||
-           load(h->magic) != kMagic) {
-      if (load(h->magic) != kMagic &&
-          load(h->state) == static_cast<uint32_t>(SegmentState::kReady)) {
+    // magic, layout_version and state sit at offsets 0, 8 and 12 in every layout version. A
+    // stopping daemon's segment opens too: the caller says "shutting down", not "never ready".
+    const auto formed = [&] {
+      const uint32_t state = load(h->state);
+      return state == static_cast<uint32_t>(SegmentState::kReady) ||
+             state == static_cast<uint32_t>(SegmentState::kStopping);
+    };
+    while (!formed() || load(h->magic) != kMagic) {
+      if (load(h->magic) != kMagic && formed()) {
         *message = "/" + object_name + " is not a ringserve segment (bad magic)";
         return SegmentError::kBadMagic;
       }

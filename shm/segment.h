@@ -107,9 +107,10 @@ class Segment {
 
   // Client: opens an existing segment and checks, on the descriptor it maps (so the object
   // cannot be swapped in between), that `trust` accepts its owner and mode
-  // (kUntrustedOwner otherwise); then maps it, waits up to ready_timeout_ns for kReady, and
-  // checks magic, version and that the geometry the header announces is exactly what
-  // segment_geometry() computes for its shape and fits the mapped size.
+  // (kUntrustedOwner otherwise); then maps it, waits up to ready_timeout_ns for kReady (or
+  // kStopping: the caller tells a stopping daemon apart), and checks magic, version and that
+  // the geometry the header announces is exactly what segment_geometry() computes for its
+  // shape and fits the mapped size.
   static SegmentError open(std::string_view daemon_name, uint64_t ready_timeout_ns,
                            std::unique_ptr<Segment>* out, std::string* message,
                            const SegmentTrust& trust = {});

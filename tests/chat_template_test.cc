@@ -89,9 +89,52 @@ TEST(ChatTemplate, Plain) {
             "Assistant:");
 }
 
+TEST(ChatTemplate, Zephyr) {
+  // TinyLlama-1.1B-Chat's and zephyr-7b-beta's Jinja template, as Hugging Face renders it (its
+  // trim_blocks drops the newline after each {% %} tag, not after {{ }}): eos_token is </s>.
+  EXPECT_EQ(render("zephyr", kDialog),
+            "<|system|>\nBe brief.</s>\n"
+            "<|user|>\nHi!</s>\n"
+            "<|assistant|>\nHello.</s>\n"
+            "<|user|>\nName a colour.</s>\n"
+            "<|assistant|>\n");
+  // Content as given, any order of roles (the Jinja template checks none).
+  EXPECT_EQ(render("zephyr", {{"user", " a \n"}, {"user", "b"}}),
+            "<|user|>\n a \n</s>\n<|user|>\nb</s>\n<|assistant|>\n");
+}
+
+// The chat_template strings of tokenizer_config.json files, abridged to what tells them apart.
+TEST(ChatTemplate, DetectedFromTheModelsJinjaTemplate) {
+  // TinyLlama/TinyLlama-1.1B-Chat-v1.0 (and HuggingFaceH4/zephyr-7b-beta), verbatim.
+  const std::string tinyllama =
+      "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + "
+      "message['content'] + eos_token }}\n{% elif message['role'] == 'system' %}\n{{ "
+      "'<|system|>\n' + message['content'] + eos_token }}\n{% elif message['role'] == "
+      "'assistant' %}\n{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n{% endif "
+      "%}\n{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif "
+      "%}\n{% endfor %}";
+  EXPECT_EQ(chat_template_for_jinja(tinyllama), "zephyr");
+  EXPECT_EQ(chat_template_for_jinja("{% for message in messages %}{{'<|im_start|>' + "
+                                    "message['role'] + '\n' + message['content'] + "
+                                    "'<|im_end|>' + '\n'}}{% endfor %}"),
+            "chatml");
+  EXPECT_EQ(chat_template_for_jinja("{{ '<|start_header_id|>' + message['role'] + "
+                                    "'<|end_header_id|>\n\n' }}"),
+            "llama3");
+  EXPECT_EQ(chat_template_for_jinja("{{ bos_token + '[INST] ' + content + ' [/INST]' }}"),
+            "llama2");
+  // Phi-3 also writes <|user|> and <|assistant|>, but ends turns with <|end|>: not zephyr.
+  EXPECT_EQ(chat_template_for_jinja("{{'<|user|>' + '\n' + message['content'] + '<|end|>' + "
+                                    "'\n' + '<|assistant|>' + '\n'}}"),
+            "plain");
+  EXPECT_EQ(chat_template_for_jinja(""), "plain");
+  EXPECT_EQ(chat_template_for_jinja("{{ message['content'] }}"), "plain");
+}
+
 TEST(ChatTemplate, Errors) {
   const std::string unknown = render_error("vicuna", kDialog);
-  EXPECT_EQ(unknown, "unknown chat template 'vicuna' (known: chatml, llama2, llama3, plain)");
+  EXPECT_EQ(unknown,
+            "unknown chat template 'vicuna' (known: chatml, llama2, llama3, plain, zephyr)");
   EXPECT_EQ(render_error("chatml", {{"user", "a"}, {"tool", "b"}}),
             "message 1 has unknown role 'tool' (expected system, user or assistant)");
   EXPECT_EQ(render_error("plain", {}), "no messages to render");
@@ -115,6 +158,7 @@ TEST(ChatTemplate, Errors) {
 // The reply as generated. Turn k's prompt followed by the reply as the model wrote it (so the
 // KV of the generated tokens could be kept too) is a prefix of turn k+1's prompt when:
 //   chatml  always (content is used as given);
+//   zephyr  always (content is used as given);
 //   llama3  the reply has no surrounding whitespace (stripped, as Meta's template does);
 //   llama2  the reply is empty, or one space and then text with no surrounding whitespace
 //           (" Hello.", as Llama 2 streams "▁Hello"): the template writes " " + strip(reply);
@@ -124,8 +168,9 @@ TEST(ChatTemplate, Errors) {
 //
 // Token ids (as the daemon encodes a chat prompt: PromptSpecialTokens::encode_chat). Turn k's
 // ids are a prefix of turn k+1's, except that the last id may differ when turn k's prompt ends
-// in whitespace the tokenizer can join with what turn k+1 puts after it: chatml's "\n" before
-// a reply that starts with whitespace (a byte-level regex takes a whitespace run whole: "\n" +
+// in whitespace the tokenizer can join with what turn k+1 puts after it: chatml's and zephyr's
+// "\n" before a reply that starts with whitespace (a byte-level regex takes a whitespace run whole:
+// "\n" +
 // "\n" is one "\n\n" id under Llama 3 / Qwen's \s*[\r\n]+ and GPT-2's \s+(?!\S)), and
 // llama3's "\n\n" under GPT-2's regex, which keeps "\n\n" whole at the end of the text but
 // splits it before a letter (llama3 strips the reply, so no other tokenizer sees whitespace
@@ -170,7 +215,8 @@ std::vector<ChatMessage> turn(const Conversation& c, size_t k) {
   return messages;
 }
 
-constexpr std::array<std::string_view, 4> kAllTemplates = {"chatml", "llama2", "llama3", "plain"};
+constexpr std::array<std::string_view, 5> kAllTemplates = {"chatml", "llama2", "llama3", "plain",
+                                                           "zephyr"};
 
 std::string_view trimmed(std::string_view s) {
   constexpr std::string_view kSpace = " \t\n\r\v\f";
@@ -204,6 +250,7 @@ TEST(ChatTemplatePrefix, ThePromptAndTheReplyAsGeneratedAreAPrefixOfTheNext) {
          return reply.empty() || (reply.starts_with(' ') && reply.substr(1) == trimmed(reply));
        }},
       {"plain", [](std::string_view reply) { return reply.empty() || reply.starts_with(' '); }},
+      {"zephyr", [](std::string_view) { return true; }},
   };
   const std::vector<std::string> replies = {" Hello.",  "Hello.",   "Hello. ",       "  Hello.",
                                             "\nHello.", "Hello.\n", " Hi\n\nthere.", ""};
@@ -247,11 +294,18 @@ nlohmann::json with_template_tokens(nlohmann::json j, int32_t first_id) {
 }
 
 // Text with the templates' markers and the whitespace runs of the conversations, so the trained
-// vocabularies merge what real ones do ("\n\n", "assistant", " [/INST]").
+// vocabularies merge what real ones do ("\n\n", "assistant", " [/INST]"). Of the templates
+// before zephyr only, which keeps the vocabularies the rules above were checked with: with
+// zephyr's text too, the metaspace trainer (no pre-tokenizer, so merges may cross a
+// whitespace run) learns to join llama3's closing "\n\n" with the letter after it, which no
+// real vocabulary here does (TokenIdsOfRealVocabularies). zephyr's markers are plain text in
+// its models' vocabularies (no added tokens), as they are here.
 std::string training_corpus() {
+  constexpr std::array<std::string_view, 4> kCorpusTemplates = {"chatml", "llama2", "llama3",
+                                                                "plain"};
   std::string corpus;
   for (int repeat = 0; repeat < 8; ++repeat) {
-    for (const std::string_view name : kAllTemplates) {
+    for (const std::string_view name : kCorpusTemplates) {
       for (const Conversation& c : conversations()) corpus += render(name, turn(c, 3));
     }
     corpus += "The quick brown fox jumps over the lazy dog.\n\nIt sleeps.\n";
@@ -301,11 +355,12 @@ NamedTokenizer from_json(const std::string& name, std::unique_ptr<Tokenizer> tok
 }
 
 // Whether the last id of turn k's prompt may differ in turn k+1's, by the rules of the header
-// comment: chatml's "\n" before a reply that starts with whitespace, llama3's "\n\n" under
-// GPT-2's regex.
+// comment: chatml's and zephyr's "\n" before a reply that starts with whitespace, llama3's
+// "\n\n" under GPT-2's regex.
 bool last_id_may_change(std::string_view name, const NamedTokenizer& t, std::string_view reply) {
   const bool reply_starts_with_space = !reply.empty() && trimmed(reply.substr(0, 1)).empty();
-  return (name == "chatml" && reply_starts_with_space) || (name == "llama3" && t.gpt2_regex);
+  return ((name == "chatml" || name == "zephyr") && reply_starts_with_space) ||
+         (name == "llama3" && t.gpt2_regex);
 }
 
 // Checks every turn of every conversation in every template; returns how many turns' last ids

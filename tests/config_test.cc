@@ -330,7 +330,7 @@ TEST(Config, ModelKeysAreChecked) {
             "float16, int8 or int4)");
   EXPECT_EQ(error_of("[model]\ntemplate = \"jinja\"\n"),
             "test.toml:2: key 'model.template': unknown value 'jinja' (expected auto, chatml, "
-            "llama2, llama3 or plain)");
+            "llama2, llama3, plain or zephyr)");
   EXPECT_EQ(error_of("\n[scheduler]\nmax_batch_tokens = 0\n"),
             "test.toml:3: key 'scheduler.max_batch_tokens': 0 is out of range 1..65536");
 }

@@ -18,16 +18,19 @@
 
 namespace {
 
+constexpr const char* kUsage =
+    "usage: ringserve-make-model --out DIR [--preset NAME] [--type T] [--layers N]\n"
+    "  [--hidden N] [--heads N] [--kv-heads N] [--intermediate N] [--vocab N]\n"
+    "  [--max-positions N] [--rope-theta X] [--llama3-rope] [--untied]\n"
+    "  [--dtype float32|bfloat16|float16] [--shards N] [--seed N]\n"
+    "  [--tokenizer bytes|byte-level|metaspace] [--corpus FILE]\n"
+    "Writes a model directory with random weights (config.json, model.safetensors,\n"
+    "tokenizer.json) for tests and benchmarks. presets: gpt2-small, llama-small, tiny-gpt2,\n"
+    "tiny-llama; the other options adjust the preset whatever their order.\n";
+
+// A usage error: the message and the usage on stderr, exit 2.
 int usage(const char* message) {
-  std::fprintf(stderr,
-               "ringserve-make-model: %s\n"
-               "usage: ringserve-make-model --out DIR [--preset NAME] [--type T] [--layers N]\n"
-               "  [--hidden N] [--heads N] [--kv-heads N] [--intermediate N] [--vocab N]\n"
-               "  [--max-positions N] [--rope-theta X] [--llama3-rope] [--untied]\n"
-               "  [--dtype float32|bfloat16|float16] [--shards N] [--seed N]\n"
-               "  [--tokenizer bytes|byte-level|metaspace] [--corpus FILE]\n"
-               "presets: gpt2-small, llama-small, tiny-gpt2, tiny-llama\n",
-               message);
+  std::fprintf(stderr, "ringserve-make-model: %s\n%s", message, kUsage);
   return 2;
 }
 
@@ -47,6 +50,14 @@ int main(int argc, char** argv) {
   std::string out;
   std::string tokenizer = "bytes";
   std::string corpus_path = "/usr/share/common-licenses/GPL-3";
+  // --help anywhere wins, as it does for the other programs: the usage on stdout, exit 0.
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+  }
   // A preset first, so the other options adjust it whatever their order.
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::string(argv[i]) == "--preset" &&

@@ -45,9 +45,14 @@ int usage(int rc) {
       "       ringctl tokenize [--model DIR] [--special] TEXT\n"
       "generate --chat sends PROMPT as a user message (after --system's), rendered with the\n"
       "daemon's chat template; --temperature 0 is greedy.\n"
+      "--max-tokens N is the most tokens one answer gets (default 128, for generate and each\n"
+      "chat answer); the daemon refuses more than its scheduler.max_tokens_limit (default\n"
+      "4096), and the model's context ends an answer sooner.\n"
       "chat reads one user message per line of stdin and streams each answer, sending the\n"
       "whole conversation every time; Ctrl-C cancels an answer (the part shown stays in the\n"
-      "history), Ctrl-C at the prompt or end of input exits, /reset forgets the conversation.\n"
+      "history), Ctrl-C at the prompt or end of input exits. Lines starting with / are\n"
+      "commands, never sent: /help, /reset (forget the conversation, keep --system's),\n"
+      "/quit or /exit; //TEXT sends /TEXT.\n"
       "metrics prints the daemon's metrics in the Prometheus text format; --textfile writes\n"
       "them to DIR/ringserve_NAME.prom for node_exporter instead (atomically, once, or every\n"
       "MS milliseconds until SIGINT or SIGTERM, with ringserve_up 0 while the daemon is down).\n"
@@ -482,6 +487,10 @@ int run(int argc, char** argv) {
   if (i >= argc) return usage(2);
   const std::string command = argv[i++];
   std::vector<std::string> args(argv + i, argv + argc);
+  // `ringctl chat --help` as well: no command takes --help or -h as a value it needs.
+  for (const std::string& a : args) {
+    if (a == "--help" || a == "-h") return usage(0);
+  }
   // Options may also come after the command (ringctl generate "hi" --name x).
   for (size_t k = 0; k + 1 < args.size(); ++k) {
     if (args[k] == "--name") {

@@ -18,6 +18,12 @@
 // any failed request is, and the conversation is kept as it was: the turns were dropped only
 // to make room for that question.
 //
+// A line that starts with '/' is a command for ringctl, never a message: /help lists the
+// commands (on stdout), /reset forgets the conversation but the system prompt, /quit and /exit
+// end the chat (exit 0, lines after them unread). An unknown command is reported on stderr and
+// not sent, so a mistyped "/qiut" never reaches the model. A message that must start with '/'
+// is written with two: "//etc is a directory" sends "/etc is a directory".
+//
 // stdin is read with poll() next to the signal pipe rather than with iostreams, so Ctrl-C at
 // the prompt is seen at once and piped input (tests, scripts) works the same as a terminal;
 // the "> " prompt is printed only when stdin is a terminal.
@@ -218,6 +224,33 @@ Answer answer_fitting(ringserve::Client& client, std::vector<ringserve::ChatMess
   }
 }
 
+constexpr const char* kCommands =
+    "commands:\n"
+    "  /help          this list\n"
+    "  /reset         forget the conversation (the --system prompt stays)\n"
+    "  /quit, /exit   end the chat (as Ctrl-D or Ctrl-C at the prompt do)\n"
+    "  //TEXT         send TEXT starting with one '/' (\"//etc\" sends \"/etc\")\n"
+    "Ctrl-C while an answer streams cancels it; what was shown of it stays in the conversation.\n";
+
+enum class Command { kNone, kHelp, kReset, kQuit, kUnknown };
+
+// What `line` asks of ringctl; kNone for a message (which "//" turns into one that starts with
+// a single '/').
+Command command_of(std::string* line) {
+  if (line->empty() || (*line)[0] != '/') return Command::kNone;
+  if (line->starts_with("//")) {
+    line->erase(0, 1);
+    return Command::kNone;
+  }
+  // The command is the first word: "/quit " and "/reset now" are still commands.
+  const std::string word = line->substr(0, line->find_first_of(" \t"));
+  if (word == "/help") return Command::kHelp;
+  if (word == "/reset") return Command::kReset;
+  if (word == "/quit" || word == "/exit") return Command::kQuit;
+  *line = word;
+  return Command::kUnknown;
+}
+
 }  // namespace
 
 int chat(const std::string& name, const std::vector<std::string>& args) {
@@ -258,10 +291,24 @@ int chat(const std::string& name, const std::vector<std::string>& args) {
       std::fprintf(stderr, "ringctl: reading stdin: %s\n", std::strerror(errno));
       return 1;
     }
-    if (line == "/reset") {
-      history.resize(kept);
-      if (interactive) std::fputs("(conversation cleared)\n", stderr);
-      continue;
+    switch (command_of(&line)) {
+      case Command::kNone:
+        break;
+      case Command::kHelp:
+        std::cout << kCommands << std::flush;
+        continue;
+      case Command::kReset:
+        history.resize(kept);
+        if (interactive) std::fputs("(conversation cleared)\n", stderr);
+        continue;
+      case Command::kQuit:
+        return 0;
+      case Command::kUnknown:
+        std::fprintf(stderr,
+                     "ringctl: unknown command '%s' (/help lists the commands; start a message "
+                     "with // to send one that begins with /)\n",
+                     line.c_str());
+        continue;
     }
     if (line.empty()) continue;
     history.push_back({"user", line});

@@ -5,7 +5,8 @@
 namespace ringserve::model {
 namespace {
 
-constexpr std::array<std::string_view, 4> kTemplates = {"chatml", "llama2", "llama3", "plain"};
+constexpr std::array<std::string_view, 5> kTemplates = {"chatml", "llama2", "llama3", "plain",
+                                                        "zephyr"};
 
 // Python's str.strip() / Jinja's trim for the whitespace prompts contain.
 std::string_view trim(std::string_view s) {
@@ -30,6 +31,11 @@ void render_llama3(std::span<const ChatMessage> messages, std::string* out) {
     *out += "<|eot_id|>";
   }
   *out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+}
+
+void render_zephyr(std::span<const ChatMessage> messages, std::string* out) {
+  for (const ChatMessage& m : messages) *out += "<|" + m.role + "|>\n" + m.content + "</s>\n";
+  *out += "<|assistant|>\n";
 }
 
 void render_plain(std::span<const ChatMessage> messages, std::string* out) {
@@ -98,6 +104,18 @@ std::string known_chat_templates() {
   return names;
 }
 
+std::string_view chat_template_for_jinja(std::string_view jinja) {
+  const auto has = [jinja](std::string_view marker) {
+    return jinja.find(marker) != std::string_view::npos;
+  };
+  if (has("<|im_start|>")) return "chatml";
+  if (has("<|start_header_id|>")) return "llama3";
+  if (has("[INST]")) return "llama2";
+  // Phi-3 writes the same role markers but ends each turn with <|end|>, not the EOS.
+  if (has("<|user|>") && has("<|assistant|>") && !has("<|end|>")) return "zephyr";
+  return "plain";
+}
+
 bool render_chat(std::string_view template_name, std::span<const ChatMessage> messages,
                  std::string* out, std::string* error) {
   if (!is_known_chat_template(template_name)) {
@@ -124,6 +142,8 @@ bool render_chat(std::string_view template_name, std::span<const ChatMessage> me
     render_llama3(messages, &text);
   } else if (template_name == "plain") {
     render_plain(messages, &text);
+  } else if (template_name == "zephyr") {
+    render_zephyr(messages, &text);
   } else if (!render_llama2(messages, &text, error)) {
     return false;
   }

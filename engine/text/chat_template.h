@@ -13,6 +13,10 @@
 //   llama3  <|begin_of_text|>, then <|start_header_id|>ROLE<|end_header_id|>\n\nCONTENT<|eot_id|>
 //           per message, then <|start_header_id|>assistant<|end_header_id|>\n\n. Content is
 //           stripped of surrounding whitespace, as Meta's template does ("| trim").
+//   zephyr  <|ROLE|>\nCONTENT</s>\n per message, then <|assistant|>\n (HuggingFaceH4's Zephyr,
+//           TinyLlama-1.1B-Chat). Content is used as given; the Jinja template writes the
+//           model's eos_token where this writes </s>, which is that of the Llama and Mistral
+//           tokenizers these models use.
 //   plain   For base models without a chat format: "System: ...", "User: ...",
 //           "Assistant: ..." paragraphs separated by a blank line, ending with "Assistant:" (no
 //           space; the model writes one, so an assistant turn whose content starts with a space
@@ -41,7 +45,11 @@ bool render_chat(std::string_view template_name, std::span<const ChatMessage> me
 
 bool is_known_chat_template(std::string_view template_name);
 
-// "chatml, llama2, llama3, plain"
+// "chatml, llama2, llama3, plain, zephyr"
 std::string known_chat_templates();
+
+// What model.template = "auto" picks for a model whose tokenizer_config.json has this Jinja
+// chat_template: the named template whose markers it writes, else "plain".
+std::string_view chat_template_for_jinja(std::string_view jinja);
 
 }  // namespace ringserve::model

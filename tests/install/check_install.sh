@@ -45,7 +45,9 @@ for f in bin/ringserved bin/ringctl bin/ringserve-bench bin/ringserve-make-model
   lib/systemd/system/ringserved@.service lib/sysusers.d/ringserve.conf \
   share/ringserve/ringserve.example.toml share/ringserve/models/builtin/config.json \
   share/ringserve/models/builtin/model.safetensors \
-  share/ringserve/models/builtin/tokenizer.json; do
+  share/ringserve/models/builtin/tokenizer.json \
+  lib/python3/dist-packages/ringserve/__init__.py \
+  lib/python3/dist-packages/ringserve/_install_layout.py; do
   [ -e "$prefix/$f" ] || fail "not installed: $f"
 done
 [ -L "$prefix/lib/libringserve_client.so" ] || fail "lib/libringserve_client.so is not a link"
@@ -146,6 +148,23 @@ for run in "example/ringserve-example-generate:hello from C++" \
   "make/ringserve-example-generate-c:hello, pkg-config"; do
   run_example "$(echoed "${run#*:}")" "$tmp/${run%%:*}" "$name-echo" "${run#*:}"
 done
+
+step "the installed Python package (PYTHONPATH=prefix/lib/python3/dist-packages, no RINGSERVE_LIB)"
+# Debian's python3, from outside the source tree: it must load the installed library by itself.
+(cd "$tmp" && env -u RINGSERVE_LIB PYTHONPATH="$prefix/lib/python3/dist-packages" \
+  PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -c '
+import os, sys
+import ringserve
+prefix, name = sys.argv[1:]
+assert ringserve.__file__ == os.path.join(
+    prefix, "lib/python3/dist-packages/ringserve/__init__.py"), ringserve.__file__
+assert os.path.realpath(ringserve.library_path()).startswith(prefix + "/lib/"), (
+    ringserve.library_path())
+with ringserve.Client(name) as client:
+    text = "".join(client.generate("py", max_tokens=4))
+assert text == "pypy", repr(text)
+print("  python:", ringserve.library_path(), repr(text))
+' "$prefix" "$name-echo") || fail "the installed Python package"
 stop_daemon "$name-echo" "$tmp/daemon-echo.log"
 
 step "the examples report a missing daemon"

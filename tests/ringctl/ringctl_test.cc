@@ -100,6 +100,9 @@ class Child {
 
   const std::string& out() const { return out_; }
   const std::string& err() const { return err_; }
+  pid_t pid() const { return pid_; }
+  // The caller reaped the process itself: nothing left to kill or wait for.
+  void forget_pid() { pid_ = -1; }
 
  private:
   void pump(int timeout_ms) {
@@ -706,6 +709,48 @@ TEST_F(RingctlChat, CtrlCAtThePromptExitsZero) {
   const ProcessResult r = ringctl.finish(10s);
   EXPECT_EQ(r.exit_code, 0) << r.errors;
   EXPECT_EQ(r.output, a1 + "\n");
+}
+
+// Lines starting with '/' are ringctl's commands, never the model's messages: /help lists them,
+// an unknown one is an error naming it, /quit and /exit end the chat at once (stdin still
+// open, lines after them unread), and "//" sends a message that starts with '/'.
+TEST_F(RingctlChat, SlashCommandsAreNotSentToTheModel) {
+  const uint32_t n = 16;
+  const std::string a1 = answer({{"user", "/etc is a directory"}}, n);
+  const uint64_t received_before = status().received;
+  Child ringctl(command(n));
+  ringctl.write("/help\n/bogus now\n//etc is a directory\n/quit\nnever sent\n");
+  // Exits on /quit with stdin open: finish() closing it must not be what ends the chat.
+  ASSERT_TRUE(ringctl.wait_for([&] { return ringctl.out().ends_with(a1 + "\n"); }, 60s))
+      << ringctl.out() << ringctl.err();
+  const ProcessResult r = ringctl.finish(10s);
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  const std::string help = r.output.substr(0, r.output.size() - a1.size() - 1);
+  for (const char* listed : {"/help", "/reset", "/quit", "/exit", "//"}) {
+    EXPECT_NE(help.find(listed), std::string::npos) << listed << " not in /help's\n" << help;
+  }
+  EXPECT_EQ(r.output, help + a1 + "\n");
+  EXPECT_NE(r.errors.find("ringctl: unknown command '/bogus' (/help lists the commands"),
+            std::string::npos)
+      << r.errors;
+  EXPECT_EQ(status().received, received_before + 1);  // "//etc ..." only
+}
+
+TEST_F(RingctlChat, ExitEndsTheChatWithoutWaitingForEndOfInput) {
+  const uint64_t received_before = status().received;
+  Child ringctl(command(8));
+  ringctl.write("/exit\nnever sent\n");
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  int status_code = 0;
+  pid_t reaped = 0;
+  while (reaped == 0 && std::chrono::steady_clock::now() < deadline) {
+    reaped = ::waitpid(ringctl.pid(), &status_code, WNOHANG);
+    if (reaped == 0) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(reaped, ringctl.pid()) << "ringctl did not exit on /exit with stdin open";
+  ringctl.forget_pid();
+  EXPECT_TRUE(WIFEXITED(status_code) && WEXITSTATUS(status_code) == 0) << status_code;
+  EXPECT_EQ(status().received, received_before);
 }
 
 // A daemon of the built-in model (one id per byte) whose conversations outgrow it within a few

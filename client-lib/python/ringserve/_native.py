@@ -183,9 +183,13 @@ def candidates() -> list[tuple[str, str]]:
 
     1. $RINGSERVE_LIB (a file, or a directory holding libringserve_client.so);
     2. next to the package: ringserve/ and the directory above it;
-    3. the repository's build/ directory, found relative to the package
+    3. where `cmake --install` put the library, when it installed this package too (its
+       generated _install_layout.py names the directory);
+    4. the repository's build/ directory, found relative to the package
        (client-lib/python/ringserve -> <repo>/build);
-    4. the system loader (ctypes.util.find_library, then the soname).
+    5. the system loader (ctypes.util.find_library, then the soname): a library in the
+       system's directories, or any that ldconfig or LD_LIBRARY_PATH make known, e.g. for a
+       package installed with pip.
     """
     out: list[tuple[str, str]] = []
     env = os.environ.get("RINGSERVE_LIB")
@@ -198,6 +202,13 @@ def candidates() -> list[tuple[str, str]]:
     package = Path(__file__).resolve().parent
     for directory in (package, package.parent):
         out.append(("next to the package", str(directory / LIBRARY_NAME)))
+    try:
+        from . import _install_layout  # type: ignore[attr-defined]  # written by cmake --install
+    except ImportError:
+        pass
+    else:
+        out.append(("the installed library directory",
+                    str(Path(_install_layout.LIBRARY_DIR) / LIBRARY_NAME)))
     repo = package.parent.parent.parent
     out.append(("the repository's build directory", str(repo / "build" / LIBRARY_NAME)))
     found = ctypes.util.find_library("ringserve_client")
