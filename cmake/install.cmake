@@ -1,6 +1,6 @@
 # Install rules, included last by the top-level CMakeLists.txt (the targets live in the
 # subdirectories). `cmake --install build --prefix P` puts in place:
-#   bin/          ringserved, ringctl, ringserve-bench, ringserve-make-model
+#   bin/          ringserved, ringctl, ringserve-http, ringserve-bench, ringserve-make-model
 #   lib/          libringserve_client.so (+ SONAME links), cmake/ringserve/ (find_package
 #                 config: ringserve::client; the build tree has the same files in cmake/,
 #                 for -Dringserve_DIR=<build>/cmake), pkgconfig/ringserve.pc, systemd/system/
@@ -36,11 +36,11 @@ endforeach()
 
 # The programs that link the client library find it in the installed lib/ however the prefix
 # is moved; the link path (e.g. a libtorch outside the system directories) is kept.
-set_target_properties(ringctl ringserve-bench PROPERTIES
+set_target_properties(ringctl ringserve-http ringserve-bench PROPERTIES
   INSTALL_RPATH "$ORIGIN/${ringserve_lib_reldir}")
-set_target_properties(ringserved ringctl ringserve-bench ringserve-make-model PROPERTIES
-  INSTALL_RPATH_USE_LINK_PATH ON)
-install(TARGETS ringserved ringctl ringserve-bench ringserve-make-model
+set_target_properties(ringserved ringctl ringserve-http ringserve-bench ringserve-make-model
+  PROPERTIES INSTALL_RPATH_USE_LINK_PATH ON)
+install(TARGETS ringserved ringctl ringserve-http ringserve-bench ringserve-make-model
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
 
 # ringserve::client. client-lib/ gives its include directory as a source path, which only
@@ -105,6 +105,11 @@ ringserve_install_configured(${CMAKE_CURRENT_LIST_DIR}/ringserve.pc.in
   "${CMAKE_INSTALL_LIBDIR}/pkgconfig" development)
 ringserve_install_configured(${PROJECT_SOURCE_DIR}/packaging/systemd/ringserved@.service.in
   "${RINGSERVE_SYSTEMD_UNIT_DIR}" runtime)
+ringserve_install_configured(${PROJECT_SOURCE_DIR}/packaging/systemd/ringserve-http@.service.in
+  "${RINGSERVE_SYSTEMD_UNIT_DIR}" runtime)
+# The gateway's unit names it as its documentation.
+install(FILES ${PROJECT_SOURCE_DIR}/docs/HTTP.md
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/ringserve COMPONENT runtime)
 # The Python client (client-lib/python/ringserve, pure Python on the C ABI): where Debian's
 # python3 finds it for the prefix /usr; for another prefix P, PYTHONPATH=P/lib/python3/
 # dist-packages (README, "Install"). _install_layout.py tells the package where the library

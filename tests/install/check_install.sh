@@ -37,7 +37,8 @@ step() { echo "== $*"; }
 step "cmake --install into $prefix"
 cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1 ||
   { cat "$tmp/install.log"; fail "cmake --install"; }
-for f in bin/ringserved bin/ringctl bin/ringserve-bench bin/ringserve-make-model \
+for f in bin/ringserved bin/ringctl bin/ringserve-http bin/ringserve-bench bin/ringserve-make-model \
+  lib/systemd/system/ringserve-http@.service share/doc/ringserve/HTTP.md \
   lib/libringserve_client.so lib/libringserve_client.so.0 \
   include/ringserve/client.h include/ringserve/ringserve.h \
   lib/cmake/ringserve/ringserveConfig.cmake lib/cmake/ringserve/ringserveConfigVersion.cmake \
@@ -200,7 +201,11 @@ shards=$(grep -o "model: loading shard [0-9]/3: model-0000[0-9]-of-00003.safeten
 run_example "" "$tmp/example/ringserve-example-generate" "$name-sharded" "Hi"
 stop_daemon "$name-sharded" "$tmp/daemon-sharded.log"
 
-step "systemd unit"
+step "systemd units"
+http_unit=$prefix/lib/systemd/system/ringserve-http@.service
+grep -qx "ExecStart=$prefix/bin/ringserve-http --name %i --config /etc/ringserve/%i-http.conf" \
+  "$http_unit" || fail "ExecStart in $http_unit: $(grep ExecStart "$http_unit")"
+"$prefix/bin/ringserve-http" --help >/dev/null || fail "installed ringserve-http --help"
 unit=$prefix/lib/systemd/system/ringserved@.service
 grep -qx "ExecStart=$prefix/bin/ringserved --config /etc/ringserve/%i.toml --name %i" "$unit" ||
   fail "ExecStart in $unit: $(grep ExecStart "$unit")"
@@ -216,6 +221,11 @@ if command -v systemd-analyze >/dev/null; then
   # verify prints problems but exits 0 for most of them: any line naming the unit fails.
   verify=$(systemd-analyze verify --man=no "$unit" 2>&1 || true)
   if printf '%s\n' "$verify" | grep -F "ringserved@"; then fail "systemd-analyze verify $unit"; fi
+  http_unit=$prefix/lib/systemd/system/ringserve-http@.service
+  verify=$(systemd-analyze verify --man=no "$http_unit" 2>&1 || true)
+  if printf '%s\n' "$verify" | grep -F "ringserve-http@"; then
+    fail "systemd-analyze verify $http_unit"
+  fi
   echo "systemd-analyze verify: ok"
 else
   echo "systemd-analyze not installed: checked the unit's keys only"

@@ -1,0 +1,76 @@
+#include "gateway/daemon_link.h"
+
+namespace ringserve::gateway {
+namespace {
+
+std::string model_id_of(const ModelInfo& model) {
+  const size_t slash = model.path.find_last_of('/');
+  std::string id = slash == std::string::npos ? model.path : model.path.substr(slash + 1);
+  if (id.empty()) id = model.architecture;
+  return id.empty() ? "ringserve" : id;
+}
+
+}  // namespace
+
+bool connection_lost(const Status& s) {
+  return s.code() == ErrorCode::kDaemonGone || s.code() == ErrorCode::kDaemonNotRunning ||
+         s.code() == ErrorCode::kVersionMismatch || s.code() == ErrorCode::kProtocolError;
+}
+
+std::shared_ptr<Client> DaemonLink::client(Status* s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (client_) return client_;
+  std::unique_ptr<Client> fresh;
+  ConnectOptions options;
+  options.ready_timeout = std::chrono::milliseconds(200);
+  *s = Client::connect(name_, &fresh, options);
+  if (!s->ok()) return nullptr;
+  DaemonStatus st;
+  if (fresh->status(&st).ok()) model_id_ = model_id_of(st.model);
+  client_ = std::move(fresh);
+  return client_;
+}
+
+void DaemonLink::drop(const std::shared_ptr<Client>& stale) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (client_ == stale) client_.reset();
+}
+
+Status DaemonLink::start(const std::vector<ChatMessage>& messages, const std::string& prompt,
+                         const GenerateParams& params, std::unique_ptr<Stream>* out) {
+  Status s;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const std::shared_ptr<Client> c = client(&s);
+    if (!c) return s;
+    GenerateParams p = params;
+    if (p.max_tokens == 0) p.max_tokens = c->max_tokens_limit();
+    s = messages.empty() ? c->generate(prompt, p, out) : c->chat(messages, p, out);
+    if (!connection_lost(s)) return s;
+    drop(c);
+  }
+  return s;
+}
+
+Status DaemonLink::read(DaemonStatus* status, DaemonMetrics* metrics) {
+  Status s;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const std::shared_ptr<Client> c = client(&s);
+    if (!c) return s;
+    s = c->status(status);
+    if (s.ok() && metrics != nullptr) s = c->metrics(metrics);
+    if (s.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      model_id_ = model_id_of(status->model);
+    }
+    if (!connection_lost(s)) return s;
+    drop(c);
+  }
+  return s;
+}
+
+std::string DaemonLink::model_id() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return model_id_;
+}
+
+}  // namespace ringserve::gateway
