@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/openai_response.h"
+#include "gateway/web_page.h"
 #include "tools/prometheus_text.h"
 
 namespace ringserve::gateway {
@@ -94,6 +95,18 @@ RouteResult route(const RequestView& req, const std::vector<std::string>& api_ke
   RouteResult out;
   std::string_view path = req.target;
   path = path.substr(0, path.find('?'));
+  // The chat page needs no key: it holds nothing secret, and its requests send the key.
+  if (const WebAsset* asset = find_web_asset(path)) {
+    if (req.method == "GET") {
+      out.response = web_response(*asset);
+    } else {
+      out.response =
+          error_response(api_error(405, "invalid_request_error",
+                                   std::string(path) + " takes GET only", "method_not_allowed"));
+      out.response.headers.emplace_back("Allow", "GET");
+    }
+    return out;
+  }
   struct Endpoint_ {
     std::string_view path;
     std::string_view method;

@@ -1,6 +1,7 @@
 // Which endpoint a request is for and the answer of every endpoint that is not a generation:
-// authentication, 404 / 405, /health, /metrics, /v1/models, and the parsing of completion
-// bodies. The server calls route() once per request; a kGenerate result goes to the daemon.
+// authentication, 404 / 405, the chat page, /health, /metrics, /v1/models, and the parsing of
+// completion bodies. The server calls route() once per request; a kGenerate result goes to the
+// daemon.
 //
 // Thread-safety: route() may run on several event loops at once (DaemonLink is thread-safe).
 #pragma once
@@ -28,7 +29,8 @@ struct RouteResult {
   CompletionRequest request;
 };
 
-// `api_keys` empty: no authentication. /health needs no key (load balancers probe it).
+// `api_keys` empty: no authentication. /health needs no key (load balancers probe it), nor do
+// the chat page's files.
 RouteResult route(const RequestView& req, const std::vector<std::string>& api_keys,
                   DaemonLink* link);
 
