@@ -206,9 +206,13 @@ void Session::write(std::string bytes, bool ends_response, bool close_after) {
   writing_ = true;
   ends_response_ = ends_response;
   close_after_ = close_after;
+  // A client that stops reading would otherwise hold this connection, and the request's slot
+  // and KV rows, for as long as it likes: a write stalled this long ends both.
+  stream_.expires_after(std::chrono::milliseconds(loop_.shared.options.write_timeout_ms));
   net::async_write(stream_, net::buffer(out_),
                    [self = shared_from_this()](beast::error_code ec, size_t) {
                      self->writing_ = false;
+                     self->stream_.expires_never();
                      if (ec) return self->client_gone();
                      if (!self->ends_response_) return;  // more of the stream to come
                      if (self->close_after_) return self->close();

@@ -58,6 +58,10 @@ std::string set_key(const std::string& key, const std::string& value, bool from_
     if ((error = parse_number(value, 1, 3'600'000, &n)).empty()) {
       out->header_timeout_ms = static_cast<uint32_t>(n);
     }
+  } else if (key == "write_timeout_ms" && from_file) {
+    if ((error = parse_number(value, 1, 3'600'000, &n)).empty()) {
+      out->write_timeout_ms = static_cast<uint32_t>(n);
+    }
   } else if (key == "max_connections" && from_file) {
     if ((error = parse_number(value, 1, 1'000'000, &n)).empty()) {
       out->max_connections = static_cast<uint32_t>(n);
@@ -78,8 +82,8 @@ const char* usage_text() {
          "  --port PORT     TCP port, default 8080; 0 picks a free one (printed at start)\n"
          "  --host ADDR     address to listen on, default 127.0.0.1 (loopback only)\n"
          "  --config FILE   key = value settings: api_key (repeatable), max_body_bytes,\n"
-         "                  max_header_bytes, header_timeout_ms, max_connections, host, port,\n"
-         "                  threads; the command line wins\n"
+         "                  max_header_bytes, header_timeout_ms, write_timeout_ms,\n"
+         "                  max_connections, host, port, threads; the command line wins\n"
          "  --threads N     event loops (each with its own listening socket), default 1\n";
 }
 

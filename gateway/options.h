@@ -24,6 +24,7 @@ struct Options {
   uint32_t max_header_bytes = 16 << 10;  // max_header_bytes: larger request heads get 431
   uint32_t header_timeout_ms = 10'000;   // header_timeout_ms: a whole request must arrive in this
   uint32_t max_connections = 1024;       // max_connections: more are answered 503 and closed
+  uint32_t write_timeout_ms = 30'000;    // write_timeout_ms: a write stalled this long closes
   bool help = false;                     // --help
 };
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -318,6 +319,50 @@ TEST(Gateway, BadHttpIsAnsweredOrClosedWhileOthersAreServed) {
   slowloris.join();
   ::close(slow);
   EXPECT_TRUE(normal_request_works());
+  ::unlink(config.c_str());
+}
+
+size_t open_descriptors(pid_t pid) {
+  const std::filesystem::path dir = "/proc/" + std::to_string(pid) + "/fd";
+  std::error_code ec;
+  return static_cast<size_t>(std::distance(std::filesystem::directory_iterator(dir, ec),
+                                           std::filesystem::directory_iterator()));
+}
+
+// A client that stops reading mid-stream must not hold a connection -- and with it the
+// request's slot and KV rows -- for ever: the daemon's pause timeout ends the request, and a
+// gateway write that makes no progress for write_timeout_ms closes the connection.
+TEST(Gateway, AClientThatStopsReadingIsCutOffAndItsRequestFreed) {
+  Daemon daemon({"--set", "scheduler.max_tokens_limit=1000000"});
+  ASSERT_TRUE(daemon.ready());
+  const std::string config = "/tmp/" + unique_name("gw-write") + ".conf";
+  std::ofstream(config) << "write_timeout_ms = 1000\n";
+  Gateway gw(daemon.name(), {"--config", config});
+  ASSERT_TRUE(gw.ready()) << gw.log();
+  const size_t descriptors_idle = open_descriptors(gw.pid());
+  const int fd = connect_to(gw.port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, post_request("/v1/completions", completion_body("xy", 900000, true))));
+  // Never read: the socket buffers fill, the gateway's write stalls.
+  std::unique_ptr<Client> client;
+  ASSERT_TRUE(Client::connect(daemon.name(), &client).ok());
+  std::vector<RequestSummary> held;
+  ASSERT_TRUE(eventually([&] { return client->requests(&held).ok() && !held.empty(); }));
+  EXPECT_TRUE(eventually([&] { return client->requests(&held).ok() && held.empty(); },
+                         std::chrono::seconds(15)))
+      << held.size() << " requests still held";
+  // The daemon has made every token (it holds what its ring cannot take); the gateway sends
+  // until the socket's buffers are full (a few seconds), then its write stalls: it must not
+  // keep the connection for ever, without the client reading another byte.
+  EXPECT_TRUE(eventually([&] { return open_descriptors(gw.pid()) == descriptors_idle; },
+                         std::chrono::seconds(30)))
+      << open_descriptors(gw.pid()) << " descriptors open, " << descriptors_idle << " idle";
+  // The connection was closed: reading drains what was buffered, then the end.
+  bool closed = false;
+  read_until(fd, "never sent", std::chrono::seconds(10), &closed);
+  EXPECT_TRUE(closed);
+  ::close(fd);
+  EXPECT_EQ(curl(gw.url("/v1/completions"), completion_body("ok", 2, false)).status, 200);
   ::unlink(config.c_str());
 }
 
