@@ -52,6 +52,13 @@ constexpr const char* kUsage =
     "      per turn (p50, JSON ttft_ms_by_turn) and prompt tokens sent, computed and served\n"
     "      from the prefix cache. Texts depend on N (runs with different N share nothing).\n"
     "      Defaults: C=1, K=8, S=2000, U=100, M=32, N=0.\n"
+    "  http --name NAME --port PORT [--clients C] [--requests M] [--rounds R]\n"
+    "       [--max-tokens K] [--prompt-chars P] [--json FILE]\n"
+    "      the same load through ringserve-http on 127.0.0.1:PORT (streaming SSE) and the\n"
+    "      shared-memory client, on the running daemon NAME, alternating: each round C client\n"
+    "      threads send M requests back to back, once per transport, with the same prompts;\n"
+    "      reports output tokens/s and p50/p99 of time to first token and inter-token latency\n"
+    "      per transport. Defaults: C=16, M=2, R=6, K=64, P=64.\n"
     "  micro [Google Benchmark flags, e.g. --benchmark_filter=Ring --benchmark_min_time=0.1]\n"
     "      in-process micro-benchmarks of the request ring, token ring and futex wake-up.\n"
     "\n"
@@ -107,6 +114,13 @@ const OptionSpec kServeOptions = {
     {"prompt-chars", OptionKind::kText}, {"rate", OptionKind::kNumber},
     {"json", OptionKind::kText},         {"help", OptionKind::kFlag}};
 
+const OptionSpec kHttpOptions = {
+    {"name", OptionKind::kText},          {"port", OptionKind::kCount},
+    {"clients", OptionKind::kCount},      {"requests", OptionKind::kCount},
+    {"rounds", OptionKind::kCount},       {"max-tokens", OptionKind::kCount},
+    {"prompt-chars", OptionKind::kCount}, {"json", OptionKind::kText},
+    {"help", OptionKind::kFlag}};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -120,6 +134,7 @@ int main(int argc, char** argv) {
                            : command == "serve"      ? &kServeOptions
                            : command == "quality"    ? &kQualityOptions
                            : command == "chat"       ? &kChatOptions
+                           : command == "http"       ? &kHttpOptions
                                                      : nullptr;
   if (spec == nullptr) {
     std::fprintf(stderr, "ringserve-bench: unknown subcommand '%s' (try --help)\n",
@@ -146,5 +161,6 @@ int main(int argc, char** argv) {
   if (command == "serve") return ringserve::bench::serve_main(opts);
   if (command == "quality") return ringserve::bench::quality_main(opts);
   if (command == "chat") return ringserve::bench::chat_main(opts);
+  if (command == "http") return ringserve::bench::http_main(opts);
   return ringserve::bench::throughput_main(opts);
 }

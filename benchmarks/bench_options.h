@@ -39,5 +39,6 @@ int model_main(const Options& opts);
 int serve_main(const Options& opts);
 int quality_main(const Options& opts);
 int chat_main(const Options& opts);
+int http_main(const Options& opts);
 
 }  // namespace ringserve::bench
