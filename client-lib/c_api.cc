@@ -1,7 +1,10 @@
 // The C ABI: thin wrappers over the C++ client. No exception crosses it (allocation failure
 // is the only one the C++ side can raise, and it is caught here).
 #include <cstddef>
+#include <cstdlib>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "ringserve/client.h"
 #include "ringserve/ringserve.h"
@@ -144,6 +147,21 @@ bool to_params(const rs_params* params, ringserve::GenerateParams* p) {
   return true;
 }
 
+// rs_message array -> ChatMessage; false (with the message set) on a NULL field.
+bool to_messages(const rs_message* messages, size_t count,
+                 std::vector<ringserve::ChatMessage>* turns) {
+  for (size_t i = 0; i < count; ++i) {
+    const rs_message& m = messages[i];
+    if (m.role == nullptr || (m.content == nullptr && m.content_length != 0)) {
+      invalid(("messages[" + std::to_string(i) + "] has a NULL role or content").c_str());
+      return false;
+    }
+    turns->push_back(
+        {m.role, std::string(m.content == nullptr ? "" : m.content, m.content_length)});
+  }
+  return true;
+}
+
 }  // namespace
 
 rs_error rs_generate(rs_client* client, const char* prompt, size_t prompt_length,
@@ -172,14 +190,7 @@ rs_error rs_chat(rs_client* client, const rs_message* messages, size_t message_c
     ringserve::GenerateParams p;
     if (!to_params(params, &p)) return RS_INVALID_ARGUMENT;
     std::vector<ringserve::ChatMessage> turns;
-    for (size_t i = 0; i < message_count; ++i) {
-      const rs_message& m = messages[i];
-      if (m.role == nullptr || (m.content == nullptr && m.content_length != 0)) {
-        return invalid(("messages[" + std::to_string(i) + "] has a NULL role or content").c_str());
-      }
-      turns.push_back(
-          {m.role, std::string(m.content == nullptr ? "" : m.content, m.content_length)});
-    }
+    if (!to_messages(messages, message_count, &turns)) return RS_INVALID_ARGUMENT;
     auto handle = std::make_unique<rs_stream>();
     const rs_error e = report(client->client->chat(turns, p, &handle->stream));
     if (e == RS_OK) *out = handle.release();
@@ -189,6 +200,116 @@ rs_error rs_chat(rs_client* client, const rs_message* messages, size_t message_c
     return RS_INTERNAL;
   }
 }
+
+namespace {
+
+// A tokenize answer into the caller's rs_tokens, in malloc'ed arrays (rs_tokens_free).
+rs_error fill_tokens(const std::vector<int32_t>& ids, const std::vector<std::string>& pieces,
+                     rs_tokens* out) {
+  size_t bytes = 0;
+  for (const std::string& p : pieces) bytes += p.size();
+  auto* id_array = static_cast<int32_t*>(std::malloc(sizeof(int32_t) * (ids.size() + 1)));
+  auto* offsets = static_cast<size_t*>(std::malloc(sizeof(size_t) * (ids.size() + 1)));
+  auto* text = static_cast<char*>(std::malloc(bytes + 1));
+  if (id_array == nullptr || offsets == nullptr || text == nullptr) {
+    std::free(id_array);
+    std::free(offsets);
+    std::free(text);
+    last_error_message = "out of memory";
+    return RS_INTERNAL;
+  }
+  size_t at = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    id_array[i] = ids[i];
+    offsets[i] = at;
+    std::memcpy(text + at, pieces[i].data(), pieces[i].size());
+    at += pieces[i].size();
+  }
+  offsets[ids.size()] = at;
+  text[at] = '\0';
+  *out = rs_tokens{id_array, ids.size(), text, offsets};
+  return RS_OK;
+}
+
+}  // namespace
+
+rs_error rs_tokenize(rs_client* client, const char* text, size_t text_length, uint32_t flags,
+                     rs_tokens* out) {
+  if (client == nullptr || out == nullptr) return invalid("client and out must not be NULL");
+  if (text == nullptr && text_length != 0) return invalid("text is NULL");
+  if ((flags & ~RS_TOKENIZE_ADD_SPECIAL) != 0) return invalid("flags has unknown bits set");
+  *out = rs_tokens{};
+  try {
+    std::vector<int32_t> ids;
+    std::vector<std::string> pieces;
+    ringserve::TokenizeOptions options;
+    options.add_special = (flags & RS_TOKENIZE_ADD_SPECIAL) != 0;
+    const rs_error e = report(client->client->tokenize(
+        std::string_view(text == nullptr ? "" : text, text_length), options, &ids, &pieces));
+    return e == RS_OK ? fill_tokens(ids, pieces, out) : e;
+  } catch (const std::exception& ex) {
+    last_error_message = ex.what();
+    return RS_INTERNAL;
+  }
+}
+
+rs_error rs_tokenize_chat(rs_client* client, const rs_message* messages, size_t message_count,
+                          uint32_t flags, rs_tokens* out) {
+  if (client == nullptr || out == nullptr) return invalid("client and out must not be NULL");
+  if (messages == nullptr && message_count != 0) return invalid("messages is NULL");
+  if ((flags & ~RS_TOKENIZE_ADD_SPECIAL) != 0) return invalid("flags has unknown bits set");
+  *out = rs_tokens{};
+  try {
+    std::vector<ringserve::ChatMessage> turns;
+    if (!to_messages(messages, message_count, &turns)) return RS_INVALID_ARGUMENT;
+    std::vector<int32_t> ids;
+    std::vector<std::string> pieces;
+    ringserve::TokenizeOptions options;
+    options.add_special = (flags & RS_TOKENIZE_ADD_SPECIAL) != 0;
+    const rs_error e = report(client->client->tokenize_chat(turns, options, &ids, &pieces));
+    return e == RS_OK ? fill_tokens(ids, pieces, out) : e;
+  } catch (const std::exception& ex) {
+    last_error_message = ex.what();
+    return RS_INTERNAL;
+  }
+}
+
+void rs_tokens_free(rs_tokens* tokens) {
+  if (tokens == nullptr) return;
+  std::free(tokens->ids);
+  std::free(tokens->text);
+  std::free(tokens->piece_offsets);
+  *tokens = rs_tokens{};
+}
+
+rs_error rs_detokenize(rs_client* client, const int32_t* ids, size_t count, char** text,
+                       size_t* text_length) {
+  if (client == nullptr || text == nullptr) return invalid("client and text must not be NULL");
+  if (ids == nullptr && count != 0) return invalid("ids is NULL");
+  *text = nullptr;
+  if (text_length != nullptr) *text_length = 0;
+  try {
+    std::string decoded;
+    const std::vector<int32_t> id_list(ids, ids + count);  // count is 0 when ids is NULL
+    const rs_error e = report(client->client->detokenize(id_list, &decoded));
+    if (e != RS_OK) return e;
+    auto* copy = static_cast<char*>(std::malloc(decoded.size() + 1));
+    if (copy == nullptr) {
+      last_error_message = "out of memory";
+      return RS_INTERNAL;
+    }
+    std::memcpy(copy, decoded.data(), decoded.size());
+    copy[decoded.size()] = '\0';
+    *text = copy;
+    if (text_length != nullptr) *text_length = decoded.size();
+    return RS_OK;
+  } catch (const std::exception& ex) {
+    last_error_message = ex.what();
+    return RS_INTERNAL;
+  }
+}
+
+void rs_free(void* memory) { std::free(memory); }
 
 rs_error rs_stream_next(rs_stream* stream, int64_t timeout_ms, rs_token* out) {
   if (stream == nullptr || out == nullptr) return invalid("stream and out must not be NULL");

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ringserve/client.h"
 #include "shm/segment.h"
@@ -79,5 +80,8 @@ inline constexpr size_t kMaxTokenTextBytes = 1 << 16;
 Status daemon_gone_status(const Connection& c);
 // The client's code for a request error the daemon or a request check reported (status.cc).
 ErrorCode error_code_from_request_error(shm::RequestError e);
+// Chat messages in the prompt area's encoding (shm/request_check.h), appended to *area;
+// kInvalidParams for an unknown role (submit.cc).
+Status encode_chat_messages(const std::vector<ChatMessage>& messages, std::string* area);
 
 }  // namespace ringserve

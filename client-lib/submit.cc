@@ -60,9 +60,7 @@ Status Client::generate(std::string_view prompt, const GenerateParams& params,
   return submit(area, static_cast<uint32_t>(prompt.size()), 0, params, out);
 }
 
-Status Client::chat(const std::vector<ChatMessage>& messages, const GenerateParams& params,
-                    std::unique_ptr<Stream>* out) {
-  std::string area;
+Status encode_chat_messages(const std::vector<ChatMessage>& messages, std::string* area) {
   for (size_t i = 0; i < messages.size(); ++i) {
     const std::string& role = messages[i].role;
     shm::ChatRole r;
@@ -76,8 +74,15 @@ Status Client::chat(const std::vector<ChatMessage>& messages, const GeneratePara
       return {ErrorCode::kInvalidParams, "messages[" + std::to_string(i) + "].role '" + role +
                                              "' is not system, user or assistant"};
     }
-    shm::append_chat_message(&area, r, messages[i].content);
+    shm::append_chat_message(area, r, messages[i].content);
   }
+  return {};
+}
+
+Status Client::chat(const std::vector<ChatMessage>& messages, const GenerateParams& params,
+                    std::unique_ptr<Stream>* out) {
+  std::string area;
+  if (Status s = encode_chat_messages(messages, &area); !s.ok()) return s;
   const auto body = static_cast<uint32_t>(area.size());
   shm::RequestCheck check = append_stops(params, &area);
   if (!check.ok()) return {error_code_from_request_error(check.error), check.message};

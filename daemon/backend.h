@@ -60,6 +60,14 @@ struct KvCacheStats {
   uint64_t preemptions = 0;  // sequences that gave their blocks up mid-decode (recomputed later)
 };
 
+// One token of a tokenize answer: its id and its text as a generated token's would be streamed
+// (whole characters: a token that ends inside a character has its bytes carried to the next
+// piece; a special token gives its content, e.g. "<s>").
+struct TokenPiece {
+  int32_t id = 0;
+  std::string text;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -86,6 +94,24 @@ class Backend {
   // The sequence has ended; release whatever the backend holds for it. Idempotent: a sequence
   // that holds nothing (never started, or released already) is left as it is.
   virtual void release(Sequence& seq) = 0;
+
+  // Tokenize and detokenize requests, answered at intake: no scheduler place, no backend state,
+  // no model step. tokenize(): seq's prompt (or chat messages, rendered by the chat template)
+  // as the backend tokenizes a prompt of that kind -- special tokens' text in it parsed to their
+  // ids as in any prompt; with add_special, the special tokens (BOS) a prompt gets around it.
+  // detokenize(): the text of `ids`; an id the vocabulary does not have is kInvalidParams with
+  // *message naming its index and value. Both return kNone, or the error with *message. The
+  // defaults refuse: a backend without a tokenizer says so.
+  virtual shm::RequestError tokenize(const Sequence& /*seq*/, bool /*add_special*/,
+                                     std::vector<TokenPiece>* /*out*/, std::string* message) {
+    *message = std::string("the ") + name() + " backend cannot tokenize";
+    return shm::RequestError::kInvalidParams;
+  }
+  virtual shm::RequestError detokenize(std::span<const int32_t> /*ids*/, std::string* /*text*/,
+                                       std::string* message) {
+    *message = std::string("the ") + name() + " backend cannot detokenize";
+    return shm::RequestError::kInvalidParams;
+  }
 
   // Started sequences holding backend state now (KV cache blocks): published in the segment
   // header, so tests can check that every ending gave its blocks back.

@@ -26,6 +26,33 @@ std::string EchoBackend::encode_utf8(int32_t code_point) {
   return s;
 }
 
+shm::RequestError EchoBackend::tokenize(const Sequence& seq, bool /*add_special*/,
+                                        std::vector<TokenPiece>* out, std::string* message) {
+  if (!seq.chat.empty()) {
+    *message = "the echo backend has no chat template: it tokenizes raw prompts only";
+    return shm::RequestError::kInvalidParams;
+  }
+  out->clear();
+  for (const int32_t cp : code_points(seq.prompt)) out->push_back({cp, encode_utf8(cp)});
+  return shm::RequestError::kNone;
+}
+
+shm::RequestError EchoBackend::detokenize(std::span<const int32_t> ids, std::string* text,
+                                          std::string* message) {
+  text->clear();
+  for (size_t k = 0; k < ids.size(); ++k) {
+    const int32_t id = ids[k];
+    if (id < 0 || id > 0x10FFFF || (id >= 0xD800 && id <= 0xDFFF)) {
+      *message = "token ids[" + std::to_string(k) + "] is " + std::to_string(id) +
+                 ", not in the echo backend's vocabulary (Unicode scalar values: 0..1114111 "
+                 "without the surrogates 55296..57343)";
+      return shm::RequestError::kInvalidParams;
+    }
+    *text += encode_utf8(id);
+  }
+  return shm::RequestError::kNone;
+}
+
 // A sequence's row: its prompt's code points.
 struct EchoBackend::Row final : SequenceState {
   std::vector<int32_t> tokens;

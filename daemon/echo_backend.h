@@ -5,6 +5,9 @@
 // batch), like a model step would. Like the model's KV cache it has a fixed number of rows
 // (max_rows, the scheduler's max_concurrent): a started sequence holds one until released,
 // so a daemon that loses track of a sequence runs out of rows here just as with a model.
+// Tokenize gives the same tokens: one per character, its id the code point (there are no
+// special tokens; add_special adds nothing); detokenize takes Unicode scalar values (0..0x10FFFF
+// without the surrogates). Chat messages it refuses, for want of a chat template.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +26,10 @@ class EchoBackend final : public Backend {
   void step(std::span<Sequence* const> batch, std::vector<StepOutput>* outputs) override;
   void release(Sequence& seq) override;
   uint32_t rows_in_use() const override { return rows_in_use_; }
+  shm::RequestError tokenize(const Sequence& seq, bool add_special, std::vector<TokenPiece>* out,
+                             std::string* message) override;
+  shm::RequestError detokenize(std::span<const int32_t> ids, std::string* text,
+                               std::string* message) override;
 
   // The echo tokenization, shared with tests: code points of valid UTF-8 (utf8/utf8.h).
   static std::vector<int32_t> code_points(std::string_view text);

@@ -1,5 +1,5 @@
 // ringserved: the ringserve daemon.
-//   ringserved [--config FILE] [--name NAME] [--set KEY=VALUE]...
+//   ringserved [--config FILE] [--name NAME] [--log-file PATH] [--set KEY=VALUE]...
 // Without a config it runs the built-in default. SIGTERM/SIGINT stop it gracefully.
 #include <signal.h>
 
@@ -12,10 +12,10 @@
 #include <system_error>
 #include <vector>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "config/config.h"
+#include "daemon/daemon_log.h"
 #include "daemon/echo_backend.h"
 #include "daemon/instance_lock.h"
 #include "daemon/model_backend.h"
@@ -59,10 +59,15 @@ std::string absolute_path(const std::string& path) {
 
 void print_usage(FILE* out) {
   std::fputs(
-      "usage: ringserved [--config FILE] [--name NAME] [--set KEY=VALUE]...\n"
+      "usage: ringserved [--config FILE] [--name NAME] [--log-file PATH] [--set KEY=VALUE]...\n"
       "  --config FILE    TOML config (see config/ringserve.example.toml); default: built-in\n"
       "  --name NAME      daemon name (clients connect by it); overrides daemon.name\n"
-      "  --set KEY=VALUE  override one config key, e.g. --set model.backend=echo (repeatable)\n",
+      "  --set KEY=VALUE  override one config key, e.g. --set model.backend=echo (repeatable)\n"
+      "  --log-file PATH  append the log to PATH; stderr gets warnings and errors only.\n"
+      "                   Without it, a daemon whose stderr is a terminal logs to\n"
+      "                   $XDG_STATE_HOME/ringserve/NAME.log (~/.local/state/ringserve/) and,\n"
+      "                   once started, shows only warnings and errors in the terminal;\n"
+      "                   otherwise (systemd, a redirect) everything goes to stderr.\n",
       out);
 }
 
@@ -72,6 +77,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::string name;
   std::vector<std::string> overrides;
+  std::string log_file;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&](const char* flag) -> const char* {
@@ -85,6 +91,8 @@ int main(int argc, char** argv) {
       config_path = value("--config");
     } else if (arg == "--name") {
       name = value("--name");
+    } else if (arg == "--log-file") {
+      log_file = value("--log-file");
     } else if (arg == "--set") {
       overrides.emplace_back(value("--set"));
     } else if (arg.rfind("--set=", 0) == 0) {
@@ -112,10 +120,12 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  auto logger = spdlog::stderr_color_mt("ringserved");
-  logger->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] %v");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(config.daemon.log_level));
+  ringserve::daemon::DaemonLog log;
+  std::string log_error;
+  if (!log.open(config.daemon.name, log_file, config.daemon.log_level, &log_error)) {
+    std::fprintf(stderr, "ringserved: %s\n", log_error.c_str());
+    return 2;
+  }
   // Model loading (per-shard progress) reports through the daemon's log.
   ringserve::model::set_load_log([](ringserve::model::LoadLogLevel level, const std::string& line) {
     spdlog::log(
@@ -179,6 +189,7 @@ int main(int argc, char** argv) {
   // Publish the server, then look at the record: a signal that came before the store is seen
   // here, one after it reaches the server through the handler (both are sequentially
   // consistent, so at least one of the two sees the other).
+  log.started();
   g_server.store(&server);
   if (g_stop_signalled.load()) server.request_stop();
   server.run();

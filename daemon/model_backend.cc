@@ -188,16 +188,9 @@ ModelDescription ModelBackend::model() const {
 
 shm::RequestError ModelBackend::prepare(Sequence& seq, std::string* message) {
   std::vector<int32_t> tokens;
-  if (seq.chat.empty()) {
-    tokens = special_tokens_.encode_raw(*tokenizer_, seq.prompt);
-  } else {
-    std::vector<model::ChatMessage> messages;
-    for (const auto& [role, content] : seq.chat) messages.push_back({role, content});
-    std::string text;
-    if (!model::render_chat(chat_template_, messages, &text, message)) {
-      return shm::RequestError::kInvalidParams;
-    }
-    tokens = special_tokens_.encode_chat(*tokenizer_, text);
+  if (const shm::RequestError e = encode_prompt(seq, /*add_special=*/true, &tokens, message);
+      e != shm::RequestError::kNone) {
+    return e;
   }
   if (tokens.empty()) {
     *message = "prompt has no tokens";

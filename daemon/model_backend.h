@@ -77,12 +77,21 @@ class ModelBackend final : public Backend {
   // One line for the log: model, shape, device, dtype, threads, memory (the weights', the KV
   // cache's, and the process's resident size when called).
   std::string describe() const;
+  shm::RequestError tokenize(const Sequence& seq, bool add_special, std::vector<TokenPiece>* out,
+                             std::string* message) override;
+  shm::RequestError detokenize(std::span<const int32_t> ids, std::string* text,
+                               std::string* message) override;
   const model::Tokenizer& tokenizer() const { return *tokenizer_; }
   const std::string& chat_template() const { return chat_template_; }
 
  private:
   struct State;
   ModelBackend() = default;
+  // seq's prompt in tokens: a raw prompt, or the chat messages rendered by the template; with
+  // add_special, the special tokens a prompt of that kind gets (what a generation starts from).
+  // model_backend_text.cc, with tokenize() and detokenize().
+  shm::RequestError encode_prompt(const Sequence& seq, bool add_special,
+                                  std::vector<int32_t>* tokens, std::string* message) const;
   // Tokenizes the prompt and sets up sampling: seq.backend_state, holding no blocks yet.
   shm::RequestError prepare(Sequence& seq, std::string* message);
   // The blocks all of state's tokens need: the cached prefix (at most all but the last token),

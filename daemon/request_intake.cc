@@ -65,6 +65,7 @@ IntakeOutcome take_request(const shm::SegmentView& view, uint32_t slot_index,
     seq->prompt = std::move(payload.prompt);
     seq->chat = std::move(payload.chat);
     seq->stop_strings = std::move(payload.stop_strings);
+    seq->token_ids = std::move(payload.token_ids);
   }
   if (check->ok() && seq->writer.free_entries() < 0) {
     *check = {shm::RequestError::kProtocolViolation, "token ring counters are corrupt"};

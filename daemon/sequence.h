@@ -83,6 +83,7 @@ struct alignas(64) Sequence {
   // Chat messages, rendered by the backend's template (role: "system", "user", "assistant").
   std::vector<std::pair<std::string, std::string>> chat;
   std::vector<std::string> stop_strings;         // validated UTF-8, non-empty
+  std::vector<int32_t> token_ids;                // a detokenize request's ids (each >= 0)
   std::unique_ptr<SequenceState> backend_state;  // null until started and after release
   // Why a failed request failed, in words (token counts, limits): given to the client with the
   // finish fields (SlotHeader::detail_length).
@@ -92,5 +93,7 @@ struct alignas(64) Sequence {
   size_t prompt_cached_tokens = 0;  // of those, taken from the prefix cache at start
 
   bool running() const { return admitted_ns != 0; }
+  // A tokenize or detokenize request: answered at intake, never queued or stepped.
+  bool text_request() const { return (params.flags & shm::kTextRequestFlags) != 0; }
 };
 }  // namespace ringserve::daemon

@@ -3,9 +3,10 @@
 // into their token rings, and cleans up after clients that went away.
 //
 // One class, its jobs in one file each: the loop (server.cc), intake and admission
-// (server_admission.cc), the step and its output (server_step.cc), every way a request ends
-// (server_request_end.cc) and the slot sweep (server_slot_sweep.cc). Which running sequences
-// step is the Scheduler's choice; counters, histograms and wait estimates are Metrics'.
+// (server_admission.cc), tokenize and detokenize requests (server_text_requests.cc), the step
+// and its output (server_step.cc), every way a request ends (server_request_end.cc) and the
+// slot sweep (server_slot_sweep.cc). Which running sequences step is the Scheduler's choice;
+// counters, histograms and wait estimates are Metrics'.
 //
 // Thread-safety: run() is the only thread touching the segment on the daemon side;
 // request_stop() is async-signal-safe and may be called from a signal handler.
@@ -75,6 +76,9 @@ class Server {
   // waiting line, and from there into the running set and the backend.
   void intake(uint64_t now);
   void accept(uint32_t slot_index, uint64_t now);
+  // A tokenize or detokenize request, answered here and now (server_text_requests.cc): its
+  // entries and final entry queued, never a place in the scheduler or a model step.
+  void answer_text_request(Sequence& seq, uint64_t now);
   void admit(uint64_t now);
 
   // The step (server_step.cc): one backend step for the sequences the scheduler picks, their

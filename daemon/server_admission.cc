@@ -56,6 +56,10 @@ void Server::accept(uint32_t slot_index, uint64_t now) {
            "the daemon is stopping and admits no more requests");
     return;
   }
+  if (s.text_request()) {
+    answer_text_request(s, now);
+    return;
+  }
   if (!scheduler_.enqueue(&s)) {
     finish(s, shm::FinishReason::kRejected, shm::RequestError::kQueueFull,
            "the waiting line is full: " + std::to_string(scheduler_.waiting().size()) +

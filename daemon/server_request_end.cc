@@ -59,7 +59,11 @@ void Server::finish(Sequence& seq, shm::FinishReason reason, shm::RequestError e
                     std::string detail) {
   if (seq.finishing) return;
   const uint64_t now = shm::monotonic_ns();
-  metrics_.record_end_to_end(now > seq.received_ns ? now - seq.received_ns : 0);
+  // Tokenize and detokenize answers are not generations: their microseconds would only dilute
+  // the end-to-end latencies of those. They are counted (received, completed or failed).
+  if (!seq.text_request()) {
+    metrics_.record_end_to_end(now > seq.received_ns ? now - seq.received_ns : 0);
+  }
   scheduler_.remove(&seq);
   if (seq.running()) {
     // Prompt chunks that started after admission may have found more of it in the cache.
@@ -100,12 +104,20 @@ void Server::retire(Sequence& seq, SlotHandback handback, shm::FinishReason reas
     case SlotHandback::kLeave:
       break;
   }
-  spdlog::info(
-      "request {}: prompt {} tokens ({} from the prefix cache), generated {}, queue wait {:.3f} "
-      "ms, ttft {:.3f} ms, total {:.3f} ms, finish {}",
-      seq.request_id, seq.prompt_token_count, seq.prompt_cached_tokens, seq.generated,
-      ms_between(seq.received_ns, seq.admitted_ns), ms_between(seq.received_ns, seq.first_token_ns),
-      ms_between(seq.received_ns, now), shm::finish_reason_name(seq.finish_reason));
+  if (seq.text_request()) {
+    spdlog::info("request {}: {} of {} tokens in {:.3f} ms, finish {}", seq.request_id,
+                 (seq.params.flags & shm::kRequestTokenize) != 0 ? "tokenize" : "detokenize",
+                 seq.prompt_token_count, ms_between(seq.received_ns, now),
+                 shm::finish_reason_name(seq.finish_reason));
+  } else {
+    spdlog::info(
+        "request {}: prompt {} tokens ({} from the prefix cache), generated {}, queue wait {:.3f} "
+        "ms, ttft {:.3f} ms, total {:.3f} ms, finish {}",
+        seq.request_id, seq.prompt_token_count, seq.prompt_cached_tokens, seq.generated,
+        ms_between(seq.received_ns, seq.admitted_ns),
+        ms_between(seq.received_ns, seq.first_token_ns), ms_between(seq.received_ns, now),
+        shm::finish_reason_name(seq.finish_reason));
+  }
   client_watch_.unwatch({seq.owner_pid, seq.owner_start_time});
   --held_;
   by_slot_[seq.slot].reset();

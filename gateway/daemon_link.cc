@@ -36,36 +36,50 @@ void DaemonLink::drop(const std::shared_ptr<Client>& stale) {
   if (client_ == stale) client_.reset();
 }
 
-Status DaemonLink::start(const std::vector<ChatMessage>& messages, const std::string& prompt,
-                         const GenerateParams& params, std::unique_ptr<Stream>* out) {
+Status DaemonLink::with_client(const std::function<Status(Client&)>& call) {
   Status s;
   for (int attempt = 0; attempt < 2; ++attempt) {
     const std::shared_ptr<Client> c = client(&s);
     if (!c) return s;
-    GenerateParams p = params;
-    if (p.max_tokens == 0) p.max_tokens = c->max_tokens_limit();
-    s = messages.empty() ? c->generate(prompt, p, out) : c->chat(messages, p, out);
+    s = call(*c);
     if (!connection_lost(s)) return s;
     drop(c);
   }
   return s;
 }
 
+Status DaemonLink::start(const std::vector<ChatMessage>& messages, const std::string& prompt,
+                         const GenerateParams& params, std::unique_ptr<Stream>* out) {
+  return with_client([&](Client& c) {
+    GenerateParams p = params;
+    if (p.max_tokens == 0) p.max_tokens = c.max_tokens_limit();
+    return messages.empty() ? c.generate(prompt, p, out) : c.chat(messages, p, out);
+  });
+}
+
 Status DaemonLink::read(DaemonStatus* status, DaemonMetrics* metrics) {
-  Status s;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    const std::shared_ptr<Client> c = client(&s);
-    if (!c) return s;
-    s = c->status(status);
-    if (s.ok() && metrics != nullptr) s = c->metrics(metrics);
+  return with_client([&](Client& c) {
+    Status s = c.status(status);
+    if (s.ok() && metrics != nullptr) s = c.metrics(metrics);
     if (s.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       model_id_ = model_id_of(status->model);
     }
-    if (!connection_lost(s)) return s;
-    drop(c);
-  }
-  return s;
+    return s;
+  });
+}
+
+Status DaemonLink::tokenize(std::string_view text, const TokenizeOptions& options,
+                            std::vector<int32_t>* ids, std::vector<std::string>* pieces) {
+  return with_client([&](Client& c) {
+    ids->clear();
+    if (pieces != nullptr) pieces->clear();
+    return c.tokenize(text, options, ids, pieces);
+  });
+}
+
+Status DaemonLink::detokenize(const std::vector<int32_t>& ids, std::string* text) {
+  return with_client([&](Client& c) { return c.detokenize(ids, text); });
 }
 
 std::string DaemonLink::model_id() {

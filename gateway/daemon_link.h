@@ -7,6 +7,7 @@
 // once, one that is starting is waited for at most 200 ms.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,6 +31,12 @@ class DaemonLink {
   // status() and metrics() of the daemon, reconnecting when needed.
   Status read(DaemonStatus* status, DaemonMetrics* metrics);
 
+  // The daemon's tokenizer (Client::tokenize / detokenize), reconnecting when needed. Block
+  // until the daemon answers (at its next loop iteration): not for an event loop's thread.
+  Status tokenize(std::string_view text, const TokenizeOptions& options, std::vector<int32_t>* ids,
+                  std::vector<std::string>* pieces);
+  Status detokenize(const std::vector<int32_t>& ids, std::string* text);
+
   // The served model's id: the basename of its path ("built-in", "echo" as they are); "" when
   // the daemon was never reached.
   std::string model_id();
@@ -39,6 +46,9 @@ class DaemonLink {
   std::shared_ptr<Client> client(Status* s);
   // Forgets `stale` (if still current) so the next call connects again.
   void drop(const std::shared_ptr<Client>& stale);
+  // call(client) with the current client; once more with a new connection when the first
+  // found the daemon gone or restarted.
+  Status with_client(const std::function<Status(Client&)>& call);
 
   std::string name_;
   std::mutex mu_;

@@ -14,7 +14,9 @@
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -26,6 +28,7 @@
 #include "gateway/generation.h"
 #include "gateway/routes.h"
 #include "gateway/streams.h"
+#include "gateway/text_requests.h"
 
 namespace ringserve::gateway {
 namespace {
@@ -42,6 +45,9 @@ struct Shared {
   const Options& options;
   DaemonLink link;
   std::atomic<uint32_t> connections{0};
+  // /tokenize and /detokenize wait for the daemon's answer (up to one of its loop iterations,
+  // i.e. one model step): on these threads, never on an event loop's.
+  net::thread_pool tokenizer{2};
 };
 
 struct Loop {
@@ -70,6 +76,7 @@ class Session final : public Pumped, public std::enable_shared_from_this<Session
   void on_read_error(beast::error_code ec);
   void handle();
   void start_generation(const CompletionRequest& request);
+  void ask_tokenizer(const TextRequest& request);
   // Writes bytes; `ends_response`: then read the next request, or close if `close_after`.
   void write(std::string bytes, bool ends_response, bool close_after);
   void watch_disconnect();
@@ -157,6 +164,7 @@ void Session::handle() {
                          req.body()};
   const RouteResult r = route(view, loop_.shared.options.api_keys, &loop_.shared.link);
   if (r.generate) return start_generation(r.request);
+  if (r.ask_tokenizer) return ask_tokenizer(r.text_request);
   write(serialize(r.response, keep_alive_), true, !keep_alive_);
 }
 
@@ -186,6 +194,17 @@ void Session::start_generation(const CompletionRequest& request) {
       std::make_unique<Generation>(request, std::move(ids), std::move(stream), keep_alive_);
   watch_disconnect();
   loop_.pump.add(shared_from_this());
+}
+
+void Session::ask_tokenizer(const TextRequest& request) {
+  net::post(loop_.shared.tokenizer, [self = shared_from_this(), request] {
+    HttpResponse answer = answer_text_request(request, &self->loop_.shared.link);
+    // Back on the session's own loop, which alone touches it.
+    net::post(self->loop_.io, [self, answer = std::move(answer)] {
+      if (self->closed_) return;
+      self->write(serialize(answer, self->keep_alive_), true, !self->keep_alive_);
+    });
+  });
 }
 
 bool Session::pump() {
@@ -344,6 +363,9 @@ int run_server(const Options& options) {
   loops.front()->io.run();
   for (const auto& loop : loops) loop->io.stop();
   for (std::thread& t : threads) t.join();
+  // Before the loops go: a tokenizer task still running posts its answer to one of them.
+  shared.tokenizer.stop();
+  shared.tokenizer.join();
   return 0;
 }
 

@@ -51,10 +51,6 @@ const char* type_of(const json& v) {
   }
 }
 
-ApiError wrong_type(const std::string& field, const char* expected, const json& v) {
-  return bad_field(field, "'" + field + "' must be " + expected + ", not " + type_of(v));
-}
-
 ApiError not_supported(const std::string& field, const std::string& what) {
   return bad_field(field, "'" + field + "' " + what + " is not supported by ringserve");
 }
@@ -293,16 +289,26 @@ ApiError parse_sampling(const json& body, CompletionRequest* out) {
 
 }  // namespace
 
+ApiError wrong_type(const std::string& field, const char* expected, const json& value) {
+  return bad_field(field, "'" + field + "' must be " + expected + ", not " + type_of(value));
+}
+
+ApiError parse_json_object(std::string_view text, json* out) {
+  if (json_depth(text) > kMaxJsonDepth) {
+    return bad_field("", "the body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
+  *out = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (out->is_discarded()) return bad_field("", "the body is not valid JSON");
+  if (!out->is_object()) return bad_field("", "the body must be a JSON object");
+  return {};
+}
+
 ApiError parse_completion_request(Endpoint endpoint, std::string_view body_text,
                                   CompletionRequest* out) {
   *out = {};
   out->endpoint = endpoint;
-  if (json_depth(body_text) > kMaxJsonDepth) {
-    return bad_field("", "the body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-  }
-  const json body = json::parse(body_text, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) return bad_field("", "the body is not valid JSON");
-  if (!body.is_object()) return bad_field("", "the body must be a JSON object");
+  json body;
+  if (ApiError e = parse_json_object(body_text, &body); !e.ok()) return e;
   const auto model = body.find("model");
   if (model != body.end() && !model->is_null() && !model->is_string()) {
     return wrong_type("model", "a string", *model);

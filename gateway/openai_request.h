@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "gateway/api_error.h"
 #include "ringserve/client.h"
 
@@ -33,6 +35,12 @@ struct CompletionRequest {
 
 // Largest nesting of arrays and objects accepted in a body (deeper ones are not requests).
 inline constexpr int kMaxJsonDepth = 32;
+
+// A request body that is a JSON object no deeper than kMaxJsonDepth, parsed into *out; else a
+// 400. Shared by every endpoint that takes a JSON body.
+ApiError parse_json_object(std::string_view body, nlohmann::json* out);
+// "'field' must be EXPECTED, not TYPE": the 400 of a field of the wrong JSON type.
+ApiError wrong_type(const std::string& field, const char* expected, const nlohmann::json& value);
 
 // Parses `body` for `endpoint`. Returns an ApiError with status 0 when *out holds the request.
 ApiError parse_completion_request(Endpoint endpoint, std::string_view body, CompletionRequest* out);

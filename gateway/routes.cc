@@ -111,11 +111,11 @@ RouteResult route(const RequestView& req, const std::vector<std::string>& api_ke
     std::string_view path;
     std::string_view method;
   };
-  static constexpr Endpoint_ kEndpoints[] = {{"/health", "GET"},
-                                             {"/metrics", "GET"},
-                                             {"/v1/models", "GET"},
-                                             {"/v1/chat/completions", "POST"},
-                                             {"/v1/completions", "POST"}};
+  static constexpr Endpoint_ kEndpoints[] = {
+      {"/health", "GET"},          {"/metrics", "GET"},
+      {"/v1/models", "GET"},       {"/v1/chat/completions", "POST"},
+      {"/v1/completions", "POST"}, {"/tokenize", "POST"},
+      {"/detokenize", "POST"}};
   const Endpoint_* found = nullptr;
   for (const Endpoint_& e : kEndpoints) {
     if (e.path == path) found = &e;
@@ -149,6 +149,15 @@ RouteResult route(const RequestView& req, const std::vector<std::string>& api_ke
     out.response = metrics(link);
   } else if (path == "/v1/models") {
     out.response = models(link);
+  } else if (path == "/tokenize" || path == "/detokenize") {
+    const ApiError e = parse_text_request(
+        path == "/tokenize" ? TextRequest::Kind::kTokenize : TextRequest::Kind::kDetokenize,
+        req.body, &out.text_request);
+    if (e.ok()) {
+      out.ask_tokenizer = true;
+    } else {
+      out.response = error_response(e);
+    }
   } else {
     const Endpoint endpoint =
         path == "/v1/chat/completions" ? Endpoint::kChat : Endpoint::kCompletion;

@@ -13,6 +13,7 @@
 #include "gateway/daemon_link.h"
 #include "gateway/http_message.h"
 #include "gateway/openai_request.h"
+#include "gateway/text_requests.h"
 
 namespace ringserve::gateway {
 
@@ -24,9 +25,11 @@ struct RequestView {
 };
 
 struct RouteResult {
-  bool generate = false;  // true: start `request`; false: send `response`
-  HttpResponse response;
+  bool generate = false;       // true: start `request`
+  bool ask_tokenizer = false;  // true: answer `text_request` off the event loop
+  HttpResponse response;       // neither: send this
   CompletionRequest request;
+  TextRequest text_request;
 };
 
 // `api_keys` empty: no authentication. /health needs no key (load balancers probe it), nor do

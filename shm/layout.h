@@ -129,7 +129,20 @@ inline constexpr uint32_t kMaxStopTokens = 8;
 // GenerationParams.flags: the prompt area holds chat messages (see request_check.h for the
 // encoding) instead of a raw prompt.
 inline constexpr uint32_t kRequestChat = 1u << 0;
-inline constexpr uint32_t kKnownRequestFlags = kRequestChat;
+// Not a generation: the daemon tokenizes the prompt area (a raw prompt, or with kRequestChat the
+// messages rendered by its chat template) and answers at intake, without a scheduler place or a
+// model step: one token entry per token (its id and text), then the final entry (stop).
+inline constexpr uint32_t kRequestTokenize = 1u << 1;
+// Not a generation: the prompt area holds little-endian int32 token ids; the daemon answers at
+// intake with their text in entries without a token (token_id -1), then the final entry (stop).
+inline constexpr uint32_t kRequestDetokenize = 1u << 2;
+// With kRequestTokenize only: the special tokens (BOS, ...) the daemon puts around a prompt of
+// that kind are part of the answer, as the model would see them.
+inline constexpr uint32_t kRequestAddSpecial = 1u << 3;
+inline constexpr uint32_t kKnownRequestFlags =
+    kRequestChat | kRequestTokenize | kRequestDetokenize | kRequestAddSpecial;
+// Requests served at intake (never queued, never stepped).
+inline constexpr uint32_t kTextRequestFlags = kRequestTokenize | kRequestDetokenize;
 static_assert(std::is_standard_layout_v<GenerationParams>);
 static_assert(std::is_trivially_copyable_v<GenerationParams>);
 static_assert(sizeof(GenerationParams) == 88);

@@ -57,6 +57,15 @@ inline RequestCheck check_params(const GenerationParams& p, uint32_t max_tokens_
     if (p.stop_token_ids[i] < 0) return bad("stop_token_ids", "must be >= 0");
   }
   if ((p.flags & ~kKnownRequestFlags) != 0) return bad("flags", "has unknown bits set");
+  if ((p.flags & kTextRequestFlags) == kTextRequestFlags) {
+    return bad("flags", "ask for tokenize and detokenize at once");
+  }
+  if ((p.flags & kRequestAddSpecial) != 0 && (p.flags & kRequestTokenize) == 0) {
+    return bad("flags", "ask for add_special, which only a tokenize request takes");
+  }
+  if ((p.flags & kRequestDetokenize) != 0 && (p.flags & kRequestChat) != 0) {
+    return bad("flags", "ask for detokenize of chat messages; detokenize takes token ids");
+  }
   return {};
 }
 
@@ -80,6 +89,8 @@ inline RequestCheck check_prompt(std::string_view prompt, uint32_t prompt_capaci
 //                                per message one role byte (ChatRole), a 4-byte little-endian
 //                                content length, then the content (UTF-8)
 //   [stop_strings_length bytes]  stop strings, each followed by one NUL byte
+// A detokenize request (kRequestDetokenize) holds little-endian int32 token ids instead of the
+// prompt, and no stop strings; neither does a tokenize request (kRequestTokenize).
 inline constexpr uint32_t kMaxStopStrings = 8;
 inline constexpr uint32_t kMaxStopStringBytes = 64;
 inline constexpr uint32_t kMaxChatMessages = 1024;
@@ -102,6 +113,7 @@ struct RequestPayload {
   std::string prompt;                                     // raw prompt (no kRequestChat)
   std::vector<std::pair<std::string, std::string>> chat;  // (role name, content)
   std::vector<std::string> stop_strings;
+  std::vector<int32_t> token_ids;  // kRequestDetokenize: the ids, each >= 0
 };
 
 inline void append_chat_message(std::string* area, ChatRole role, std::string_view content) {
@@ -114,6 +126,37 @@ inline void append_chat_message(std::string* area, ChatRole role, std::string_vi
 inline void append_stop_string(std::string* area, std::string_view stop) {
   area->append(stop);
   area->push_back('\0');
+}
+
+inline void append_token_ids(std::string* area, const int32_t* ids, size_t count) {
+  for (size_t k = 0; k < count; ++k) {
+    const auto v = static_cast<uint32_t>(ids[k]);
+    for (int i = 0; i < 4; ++i) area->push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+  }
+}
+
+// A detokenize request's ids (the whole prompt; the caller checked it lies in the area).
+inline RequestCheck parse_token_ids(std::string_view body, std::vector<int32_t>* ids) {
+  if (body.empty()) return {RequestError::kEmptyPrompt, "token ids are empty"};
+  if (body.size() % 4 != 0) {
+    return {RequestError::kInvalidParams, "token ids: prompt_length " +
+                                              std::to_string(body.size()) +
+                                              " is not a multiple of 4 (little-endian int32 ids)"};
+  }
+  ids->resize(body.size() / 4);
+  for (size_t k = 0; k < ids->size(); ++k) {
+    uint32_t v = 0;
+    for (size_t i = 0; i < 4; ++i) {
+      v |= static_cast<uint32_t>(static_cast<uint8_t>(body[4 * k + i])) << (8 * i);
+    }
+    const auto id = static_cast<int32_t>(v);
+    if (id < 0) {
+      return {RequestError::kInvalidParams,
+              "token ids[" + std::to_string(k) + "] is " + std::to_string(id) + ": ids are >= 0"};
+    }
+    (*ids)[k] = id;
+  }
+  return {};
 }
 
 inline RequestCheck check_stop_string(std::string_view stop, size_t index) {
@@ -143,6 +186,11 @@ inline RequestCheck parse_request_payload(std::string_view area, uint32_t prompt
   const std::string_view body = area.substr(0, prompt_length);
   std::string_view stops = area.substr(prompt_length, stop_strings_length);
   *out = {};
+  if ((flags & kTextRequestFlags) != 0 && !stops.empty()) {
+    return {RequestError::kInvalidParams,
+            "stop strings are given, but a tokenize or detokenize request takes none"};
+  }
+  if ((flags & kRequestDetokenize) != 0) return parse_token_ids(body, &out->token_ids);
   if ((flags & kRequestChat) == 0) {
     RequestCheck c = check_prompt(body, static_cast<uint32_t>(area.size()));
     if (!c.ok()) return c;

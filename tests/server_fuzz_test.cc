@@ -31,6 +31,33 @@ TEST(ServerFuzz, HonestStreamsAreServedToTheEnd) {
   EXPECT_EQ(run(in), 2);
 }
 
+TEST(ServerFuzz, TokenizeAndDetokenizeAreAnsweredWhileTheSchedulerIsFull) {
+  // Two running (max_concurrent 2) and one waiting (max_queue 1): the text requests in the
+  // last slot are answered anyway, through backpressure (answers longer than the 8-entry ring),
+  // and the harness checks every byte of each answer.
+  const uint8_t text = ServerInput::kTextRequest;
+  const ServerFuzzCounters before = server_fuzz_counters();
+  ServerInput in;
+  in.submit(0, "abc", 30).submit(1, "abc", 30).submit(2, "abc", 30).tick(2);
+  in.submit(3, "caf\xC3\xA9 \xF0\x9F\x98\x80 \xE2\x82\xAC abcd abcd", 5, 0, 11, text);
+  for (int i = 0; i < 4; ++i) in.tick(1).read(3);
+  // Detokenize of 'a' and U+1F600; then ids that are not whole int32s, and a surrogate.
+  in.submit(3, std::string("a\0\0\0\x00\xF6\x01\0", 8), 5, ServerInput::kRawPrompt, 11, text);
+  in.tick(1).read(3).tick(1).read(3);
+  in.submit(3, "abc", 5, ServerInput::kRawPrompt, 11, text).tick(1).read(3).tick(1).read(3);
+  in.submit(3, std::string("\x00\xD8\0\0", 4), 5, ServerInput::kRawPrompt, 11, text);
+  in.tick(1).read(3).tick(1).read(3);
+  // Invalid combinations: detokenize of chat messages, tokenize with a stop string.
+  in.submit(3, "ab", 5, ServerInput::kRawPrompt | ServerInput::kChat, 11, text);
+  in.tick(1).read(3).tick(1).read(3);
+  in.submit(3, "ab", 4, ServerInput::kStopString, 11, text).tick(1).read(3).tick(1).read(3);
+  EXPECT_EQ(run(in), 6);
+  const ServerFuzzCounters after = server_fuzz_counters();
+  EXPECT_EQ(after.streams_completed - before.streams_completed, 6u);
+  EXPECT_EQ(after.daemon_received - before.daemon_received, 9u);
+  EXPECT_EQ(after.daemon_rejected - before.daemon_rejected, 0u);
+}
+
 TEST(ServerFuzz, EverySeedRecovers) {
   int completed = 0;
   for (const std::vector<uint8_t>& seed : server_seed_inputs()) {

@@ -90,8 +90,63 @@ TEST(RequestPayload, UnknownFlagBitsAreRejected) {
   params.repetition_penalty = 1;
   params.flags = kRequestChat;
   EXPECT_TRUE(check_params(params, 10).ok());
-  params.flags = 2;
+  params.flags = 1u << 4;
   EXPECT_EQ(check_params(params, 10).message, "flags has unknown bits set");
+}
+
+TEST(RequestPayload, TokenizeAndDetokenizeFlagsCombineOnlyAsTheyMean) {
+  GenerationParams params{};
+  params.max_tokens = 1;
+  params.top_p = 1;
+  params.repetition_penalty = 1;
+  for (const uint32_t ok :
+       {kRequestTokenize, kRequestTokenize | kRequestChat,
+        kRequestTokenize | kRequestAddSpecial | kRequestChat, kRequestDetokenize}) {
+    params.flags = ok;
+    EXPECT_TRUE(check_params(params, 10).ok()) << ok;
+  }
+  params.flags = kRequestTokenize | kRequestDetokenize;
+  EXPECT_EQ(check_params(params, 10).message, "flags ask for tokenize and detokenize at once");
+  params.flags = kRequestAddSpecial;
+  EXPECT_EQ(check_params(params, 10).message,
+            "flags ask for add_special, which only a tokenize request takes");
+  params.flags = kRequestDetokenize | kRequestAddSpecial;
+  EXPECT_EQ(check_params(params, 10).error, RequestError::kInvalidParams);
+  params.flags = kRequestDetokenize | kRequestChat;
+  EXPECT_EQ(check_params(params, 10).message,
+            "flags ask for detokenize of chat messages; detokenize takes token ids");
+}
+
+TEST(RequestPayload, DetokenizeIdsAreLittleEndianInt32s) {
+  RequestPayload p;
+  std::string area;
+  const int32_t ids[] = {0, 65, 0x1F600, 0x7FFFFFFF};
+  append_token_ids(&area, ids, 4);
+  ASSERT_EQ(area.size(), 16u);
+  EXPECT_EQ(area.substr(4, 4), std::string("A\0\0\0", 4));
+  ASSERT_TRUE(parse(area, 16, kRequestDetokenize, &p).ok());
+  EXPECT_EQ(p.token_ids, (std::vector<int32_t>{0, 65, 0x1F600, 0x7FFFFFFF}));
+  EXPECT_TRUE(p.prompt.empty());
+  // Not whole ids, none, a negative one, stop strings after them: each with its words.
+  RequestCheck c = parse(area.substr(0, 6), 6, kRequestDetokenize, &p);
+  EXPECT_EQ(c.error, RequestError::kInvalidParams);
+  EXPECT_EQ(c.message,
+            "token ids: prompt_length 6 is not a multiple of 4 (little-endian int32 ids)");
+  c = parse("", 0, kRequestDetokenize, &p);
+  EXPECT_EQ(c.error, RequestError::kEmptyPrompt);
+  const int32_t negative[] = {7, -4};
+  std::string bad;
+  append_token_ids(&bad, negative, 2);
+  c = parse(bad, 8, kRequestDetokenize, &p);
+  EXPECT_EQ(c.message, "token ids[1] is -4: ids are >= 0");
+  c = parse(area + "x" + std::string(1, '\0'), 16, kRequestDetokenize, &p);
+  EXPECT_EQ(c.message, "stop strings are given, but a tokenize or detokenize request takes none");
+  // A tokenize request's prompt is checked as any prompt (its ids are not its bytes).
+  c = parse("ab\xC3", 3, kRequestTokenize, &p);
+  EXPECT_EQ(c.error, RequestError::kInvalidUtf8);
+  ASSERT_TRUE(parse("ab", 2, kRequestTokenize, &p).ok());
+  EXPECT_EQ(p.prompt, "ab");
+  EXPECT_TRUE(p.token_ids.empty());
 }
 
 }  // namespace

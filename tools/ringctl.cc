@@ -4,7 +4,9 @@
 //   ringctl [--name NAME] chat [--system TEXT] [generate's sampling flags]
 //   ringctl [--name NAME] status [--json]
 //   ringctl [--name NAME] metrics [--textfile DIR [--interval-ms MS]]
-//   ringctl tokenize [--model DIR] [--special] TEXT
+//   ringctl [--name NAME | --model DIR] tokenize [--special] [--chat [--system TEXT]] [--json] TEXT
+//   ringctl [--name NAME | --model DIR] detokenize ID...
+//   ringctl list [--json]
 // generate streams text to stdout as it arrives (with --json: one JSON object per token per
 // line) and exits non-zero with the error's message on failure. chat (ringctl_chat.cc) is an
 // interactive conversation on stdin/stdout; metrics (ringctl_metrics.cc) prints the daemon's
@@ -13,11 +15,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -27,6 +32,7 @@
 #include "engine/model/builtin_model.h"
 #include "engine/text/prompt_special_tokens.h"
 #include "engine/text/tokenizer.h"
+#include "engine/text/utf8_stream.h"
 #include "ringserve/client.h"
 #include "tools/ringctl.h"
 
@@ -42,7 +48,10 @@ int usage(int rc) {
       "       ringctl [--name NAME] chat [--system TEXT] [generate's sampling flags]\n"
       "       ringctl [--name NAME] status [--json]\n"
       "       ringctl [--name NAME] metrics [--textfile DIR [--interval-ms MS]]\n"
-      "       ringctl tokenize [--model DIR] [--special] TEXT\n"
+      "       ringctl [--name NAME | --model DIR] tokenize [--special] [--json] TEXT\n"
+      "       ringctl --name NAME tokenize --chat [--system TEXT] [--special] [--json] TEXT\n"
+      "       ringctl [--name NAME | --model DIR] detokenize ID...\n"
+      "       ringctl list [--json]\n"
       "generate --chat sends PROMPT as a user message (after --system's), rendered with the\n"
       "daemon's chat template; --temperature 0 is greedy.\n"
       "--max-tokens N is the most tokens one answer gets (default 128, for generate and each\n"
@@ -56,8 +65,13 @@ int usage(int rc) {
       "metrics prints the daemon's metrics in the Prometheus text format; --textfile writes\n"
       "them to DIR/ringserve_NAME.prom for node_exporter instead (atomically, once, or every\n"
       "MS milliseconds until SIGINT or SIGTERM, with ringserve_up 0 while the daemon is down).\n"
-      "tokenize prints the token ids of TEXT (DIR defaults to the built-in model); with\n"
-      "--special, with the special tokens (BOS) the daemon puts around a raw prompt.\n",
+      "list shows the daemons running on this machine (their /dev/shm segments): name, pid,\n"
+      "owner, state (ready, stale, no access, ...), running and waiting requests, model.\n"
+      "tokenize prints the token ids of TEXT (--json: with each token's text); with --name\n"
+      "that daemon answers with its tokenizer (--chat: TEXT as a user message rendered by its\n"
+      "chat template), else the tokenizer of --model DIR (default: the built-in model) offline.\n"
+      "Text spelling a special token becomes its id, as in a prompt; --special adds the special\n"
+      "tokens (BOS) the daemon puts around a prompt. detokenize prints the text of the ids.\n",
       rc == 0 ? stdout : stderr);
   return rc;
 }
@@ -433,17 +447,66 @@ int status(ringserve::Client& client, const std::vector<std::string>& args) {
 
 namespace {
 
-// Prints the ids of TEXT; with --special, those the daemon gives a raw prompt (BOS and all).
-int tokenize(const std::vector<std::string>& args) {
+// Where tokenize and detokenize get their tokenizer: a daemon (--name), or offline a model
+// directory's tokenizer.json (--model DIR, by default the built-in model's).
+struct TokenizerSource {
+  std::string name;  // the daemon's, when asked by --name
+  bool ask_daemon = false;
   std::string dir = ringserve::model::builtin_model_dir();
+  bool have_dir = false;
+};
+
+// The offline tokenizer of source.dir; null with the message printed.
+std::unique_ptr<ringserve::model::Tokenizer> load_tokenizer(const TokenizerSource& source) {
+  std::unique_ptr<ringserve::model::Tokenizer> tokenizer;
+  std::string error;
+  if (!ringserve::model::Tokenizer::load(source.dir + "/tokenizer.json", &tokenizer, &error)) {
+    std::fprintf(stderr, "ringctl: %s\n", error.c_str());
+    return nullptr;
+  }
+  return tokenizer;
+}
+
+// Takes --model DIR out of args[*i] (false: not that flag); rejects --model with --name.
+bool source_flag(const std::vector<std::string>& args, size_t* i, TokenizerSource* source,
+                 bool* bad) {
+  if (args[*i] != "--model") return false;
+  if (!ringctl::flag_value(args, i, &source->dir)) {
+    *bad = true;
+    return true;
+  }
+  source->have_dir = true;
+  if (source->ask_daemon) {
+    std::fprintf(
+        stderr, "ringctl: give --name (ask that daemon) or --model (tokenize offline), not both\n");
+    *bad = true;
+  }
+  return true;
+}
+
+// Prints the ids of TEXT (--json: each with its text piece); with --special, with the special
+// tokens (BOS) the daemon puts around a prompt. With --name the daemon answers, with its own
+// tokenizer and chat template (--chat: TEXT as a user message, after --system's).
+int tokenize(TokenizerSource source, const std::vector<std::string>& args) {
   std::string text;
+  std::string system_prompt;
   bool have_text = false;
   bool special = false;
+  bool json = false;
+  bool chat = false;
   for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--model" && i + 1 < args.size()) {
-      dir = args[++i];
+    bool bad = false;
+    if (source_flag(args, &i, &source, &bad)) {
+      if (bad) return 2;
     } else if (args[i] == "--special") {
       special = true;
+    } else if (args[i] == "--json") {
+      json = true;
+    } else if (args[i] == "--chat") {
+      chat = true;
+    } else if (args[i] == "--system") {
+      if (!ringctl::flag_value(args, &i, &system_prompt)) return 2;
+      chat = true;
     } else if (!have_text) {
       text = args[i];
       have_text = true;
@@ -453,31 +516,111 @@ int tokenize(const std::vector<std::string>& args) {
     }
   }
   if (!have_text) return usage(2);
-  std::unique_ptr<ringserve::model::Tokenizer> tokenizer;
-  std::string error;
-  if (!ringserve::model::Tokenizer::load(dir + "/tokenizer.json", &tokenizer, &error)) {
-    std::fprintf(stderr, "ringctl: %s\n", error.c_str());
-    return 1;
+  std::vector<int32_t> ids;
+  std::vector<std::string> pieces;
+  if (source.ask_daemon) {
+    std::unique_ptr<ringserve::Client> client;
+    ringserve::Status s = ringserve::Client::connect(source.name, &client);
+    if (!s.ok()) return fail(s);
+    ringserve::TokenizeOptions options;
+    options.add_special = special;
+    if (chat) {
+      std::vector<ringserve::ChatMessage> messages;
+      if (!system_prompt.empty()) messages.push_back({"system", system_prompt});
+      messages.push_back({"user", text});
+      s = client->tokenize_chat(messages, options, &ids, &pieces);
+    } else {
+      s = client->tokenize(text, options, &ids, &pieces);
+    }
+    if (!s.ok()) return fail(s);
+  } else {
+    if (chat) {
+      std::fprintf(stderr,
+                   "ringctl: tokenize --chat needs the daemon's chat template: give --name\n");
+      return 2;
+    }
+    const auto tokenizer = load_tokenizer(source);
+    if (tokenizer == nullptr) return 1;
+    ringserve::model::PromptSpecialTokens specials;
+    std::string error;
+    if (special &&
+        !ringserve::model::PromptSpecialTokens::load(source.dir, *tokenizer, &specials, &error)) {
+      std::fprintf(stderr, "ringctl: %s\n", error.c_str());
+      return 1;
+    }
+    ids = special ? specials.encode_raw(*tokenizer, text) : tokenizer->encode(text);
+    // The pieces as the daemon gives them (daemon/model_backend_text.cc).
+    ringserve::model::Utf8Stream utf8;
+    for (const int32_t id : ids) pieces.push_back(utf8.push(tokenizer->token_bytes(id)));
+    if (!pieces.empty()) pieces.back() += utf8.finish();
   }
-  ringserve::model::PromptSpecialTokens specials;
-  if (special && !ringserve::model::PromptSpecialTokens::load(dir, *tokenizer, &specials, &error)) {
-    std::fprintf(stderr, "ringctl: %s\n", error.c_str());
-    return 1;
+  if (json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (size_t k = 0; k < ids.size(); ++k) {
+      j.push_back({{"id", ids[k]}, {"piece", k < pieces.size() ? pieces[k] : std::string()}});
+    }
+    std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return 0;
   }
-  const std::vector<int32_t> ids =
-      special ? specials.encode_raw(*tokenizer, text) : tokenizer->encode(text);
   for (size_t k = 0; k < ids.size(); ++k) std::printf(k ? " %d" : "%d", ids[k]);
   std::printf("\n");
   return 0;
 }
 
+// Prints the text of the token ids ID...; with --name the daemon decodes them.
+int detokenize(TokenizerSource source, const std::vector<std::string>& args) {
+  std::vector<int32_t> ids;
+  for (size_t i = 0; i < args.size(); ++i) {
+    bool bad = false;
+    if (source_flag(args, &i, &source, &bad)) {
+      if (bad) return 2;
+      continue;
+    }
+    int32_t id = 0;
+    const std::string error =
+        ringctl::parse_integer("token id", args[i], ringctl::range_of<int32_t>(), &id);
+    if (!error.empty()) {
+      std::fprintf(stderr, "ringctl: %s\n", error.c_str());
+      return usage(2);
+    }
+    ids.push_back(id);
+  }
+  if (ids.empty()) return usage(2);
+  std::string text;
+  if (source.ask_daemon) {
+    std::unique_ptr<ringserve::Client> client;
+    ringserve::Status s = ringserve::Client::connect(source.name, &client);
+    if (!s.ok()) return fail(s);
+    s = client->detokenize(ids, &text);
+    if (!s.ok()) return fail(s);
+  } else {
+    const auto tokenizer = load_tokenizer(source);
+    if (tokenizer == nullptr) return 1;
+    const int32_t vocab = tokenizer->vocab_size();
+    for (size_t k = 0; k < ids.size(); ++k) {
+      if (ids[k] < 0 || ids[k] >= vocab) {  // the daemon's words (model_backend_text.cc)
+        std::fprintf(stderr, "ringctl: token ids[%zu] is %d, not in the vocabulary (0..%d)\n", k,
+                     ids[k], vocab - 1);
+        return 1;
+      }
+    }
+    ringserve::model::Utf8Stream utf8;
+    text = utf8.push(tokenizer->decode(ids));
+    text += utf8.finish();
+  }
+  std::cout << text << "\n";
+  return 0;
+}
+
 int run(int argc, char** argv) {
   std::string name = "default";
+  bool name_given = false;  // tokenize and detokenize ask a daemon only when told which
   int i = 1;
   for (; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--name" && i + 1 < argc) {
       name = argv[++i];
+      name_given = true;
     } else if (a == "--help" || a == "-h") {
       return usage(0);
     } else {
@@ -495,11 +638,18 @@ int run(int argc, char** argv) {
   for (size_t k = 0; k + 1 < args.size(); ++k) {
     if (args[k] == "--name") {
       name = args[k + 1];
+      name_given = true;
       args.erase(args.begin() + static_cast<long>(k), args.begin() + static_cast<long>(k) + 2);
       break;
     }
   }
-  if (command == "tokenize") return tokenize(args);
+  if (command == "tokenize" || command == "detokenize") {
+    TokenizerSource source;
+    source.name = name;
+    source.ask_daemon = name_given;
+    return command == "tokenize" ? tokenize(source, args) : detokenize(source, args);
+  }
+  if (command == "list") return ringctl::list(args);
   if (command == "metrics") return ringctl::metrics(name, args);
   if (command == "chat") return ringctl::chat(name, args);
   if (command == "generate") return generate(name, args);

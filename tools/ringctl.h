@@ -1,5 +1,5 @@
 // ringctl's internal interface: the commands that live in their own files (ringctl_metrics.cc,
-// ringctl_chat.cc) and the helpers they share with ringctl.cc.
+// ringctl_chat.cc, ringctl_list.cc) and the helpers they share with ringctl.cc.
 #pragma once
 
 #include <string>
@@ -35,5 +35,7 @@ int take_signal();     // pending_signal(), then clears it and drains the pipe
 int metrics(const std::string& name, const std::vector<std::string>& args);
 // `ringctl chat`; reads its flags, then connects (a bad flag is reported as such, daemon or not).
 int chat(const std::string& name, const std::vector<std::string>& args);
+// `ringctl list`: the daemons on this machine, from their segments (tools/ringctl_list.cc).
+int list(const std::vector<std::string>& args);
 
 }  // namespace ringctl

@@ -60,6 +60,21 @@ constexpr uint64_t kRecoveryNs = 1'000'000'000;
 constexpr std::array<std::string_view, 8> kAlphabet = {
     "a", "b", "c", "d", " ", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80"};
 
+// What the echo backend answers a detokenize request whose prompt area is `area`: the
+// characters of its little-endian int32 ids, or "" when it refuses them (a length that is not
+// a multiple of 4, or an id that is not a Unicode scalar value).
+std::string echo_of_ids(std::string_view area) {
+  if (area.empty() || area.size() % 4 != 0) return {};
+  std::string text;
+  for (size_t k = 0; k < area.size(); k += 4) {
+    uint32_t v = 0;
+    for (size_t i = 0; i < 4; ++i) v |= uint32_t{static_cast<uint8_t>(area[k + i])} << (8 * i);
+    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return {};
+    text += daemon::EchoBackend::encode_utf8(static_cast<int32_t>(v));
+  }
+  return text;
+}
+
 constexpr const char* kSegmentPrefix = "ringserve.srvfuzz-";
 
 std::string daemon_name(pid_t pid) { return "srvfuzz-" + std::to_string(pid); }
@@ -134,6 +149,10 @@ struct Stream {
   uint32_t max_tokens = 0;
   std::string text;  // read so far
   uint32_t tokens = 0;
+  // A tokenize or detokenize request: `echo` is its whole answer, once (not repeated), and a
+  // detokenize answer has no token ids.
+  bool answer_once = false;
+  bool text_only = false;
 };
 
 ServerFuzzCounters counters;
@@ -381,6 +400,15 @@ class Harness {
       params.total_timeout_ms = 2 + ((extra >> 3) & 3);
     }
     if (flags & ServerInput::kChat) params.flags = shm::kRequestChat;
+    // A tokenize request, or with raw bytes a detokenize one (the bytes as int32 ids, rarely
+    // all valid): answered at intake (daemon/server_text_requests.cc).
+    const bool text_request = (extra & ServerInput::kTextRequest) != 0;
+    const bool detokenize = text_request && (flags & ServerInput::kRawPrompt) != 0;
+    if (text_request) {
+      params.flags |= detokenize ? shm::kRequestDetokenize
+                                 : shm::kRequestTokenize |
+                                       ((max_tokens & 1) != 0 ? shm::kRequestAddSpecial : 0u);
+    }
 
     const bool owner_dead = (flags & ServerInput::kOwnerDead) != 0;
     const int32_t pid = owner_dead ? dead_.pid : own_pid_;
@@ -413,6 +441,18 @@ class Harness {
     // What the echo backend makes of it: the prompt's characters over and over. A chat
     // request has no raw prompt for it, and an invalid request gets no tokens either way.
     if (!(flags & ServerInput::kChat)) stream.echo = prompt;
+    if (text_request) {
+      // The answer's text, once: a tokenize answer's pieces join to the prompt (the echo
+      // backend's tokens are its characters); a detokenize answer is the ids' characters when
+      // all are Unicode scalar values. Any other request is refused: no text at all.
+      stream.answer_once = true;
+      stream.text_only = detokenize;
+      stream.max_tokens = UINT32_MAX;
+      if (detokenize) {
+        const bool refused = (flags & (ServerInput::kChat | ServerInput::kStopString)) != 0;
+        stream.echo = refused ? "" : echo_of_ids(area);
+      }
+    }
     streams_[index] = std::move(stream);
   }
 
@@ -491,8 +531,12 @@ class Harness {
     if (e.token_id >= 0 && ++st.tokens > st.max_tokens) {
       fail(where + "more tokens than max_tokens " + std::to_string(st.max_tokens));
     }
+    if (st.text_only && e.token_id != -1) fail(where + "a detokenize answer carries a token");
     for (uint16_t k = 0; k < e.text_length; ++k) {
       const size_t at = st.text.size();
+      if (st.answer_once && at >= st.echo.size()) {
+        fail(where + "the answer goes past its text at byte " + std::to_string(at));
+      }
       if (st.echo.empty() || e.text[k] != st.echo[at % st.echo.size()]) {
         fail(where + "the stream is not the echo of its prompt at byte " + std::to_string(at));
       }
@@ -935,6 +979,21 @@ std::vector<std::vector<uint8_t>> server_seed_inputs() {
                       .tick(8)
                       .read(1)
                       .read(0)
+                      .bytes());
+  // Tokenize (an answer longer than the ring) and detokenize (ids 'a' and U+1F600), answered
+  // while the scheduler is full.
+  seeds.push_back(In().submit(0, "abcd", 30)
+                      .submit(1, "abcd", 30)
+                      .submit(2, "abcd", 30)
+                      .submit(3, "caf\xC3\xA9 \xF0\x9F\x98\x80 abcd", 5, 0, 11, In::kTextRequest)
+                      .tick(1)
+                      .read(3)
+                      .tick(1)
+                      .read(3)
+                      .submit(3, std::string("a\0\0\0\x00\xF6\x01\0", 8), 5, In::kRawPrompt, 11,
+                              In::kTextRequest)
+                      .tick(2)
+                      .read(3)
                       .bytes());
   // Backpressure and a stalled reader: a full ring, a pause longer than pause_timeout_ms.
   seeds.push_back(In().submit(0, "abcd", 30)

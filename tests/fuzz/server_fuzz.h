@@ -75,6 +75,10 @@ class ServerInput {
   static constexpr uint8_t kTimeouts = 1u << 5;    // queue and total timeouts of 1..4 ms
   static constexpr uint8_t kNoPush = 1u << 6;      // SUBMITTED but never pushed (ring lost it)
   static constexpr uint8_t kClaimOnly = 1u << 7;   // CLAIMED and left so
+  // In `extra` (bit 7): a tokenize request instead of a generation, or with kRawPrompt a
+  // detokenize request whose ids are the raw bytes (the max_tokens byte's bit 0 asks for
+  // add_special; kChat and kStopString make invalid combinations).
+  static constexpr uint8_t kTextRequest = 1u << 7;
   // How a client lets go (kRelease).
   enum ReleaseMode : uint8_t {
     kCancelThenRelease = 0,  // what ~Stream does
@@ -92,7 +96,8 @@ class ServerInput {
 
   // max_tokens 0 or above the limit (32) is an invalid request; priority is taken mod 23
   // minus 11 by the decoder, so 11 here means 0. `extra`: bits 0-2 pick the stop string's (and,
-  // plus one, the stop token's) character, bits 3-4 the timeouts, bits 5-6 a chat role.
+  // plus one, the stop token's) character, bits 3-4 the timeouts, bits 5-6 a chat role, bit 7
+  // a tokenize or detokenize request (kTextRequest).
   ServerInput& submit(uint8_t slot_hint, std::string_view prompt, uint8_t max_tokens,
                       uint8_t flags = 0, uint8_t priority = 11, uint8_t extra = 0);
   ServerInput& read(uint8_t slot, uint8_t count = 0);  // 0: all there is

@@ -124,6 +124,53 @@ TEST(Gateway, MetricsAreRingctlsText) {
   EXPECT_NE(r.body.find("ringserve_up{name=\"" + daemon.name() + "\"} 1"), std::string::npos);
 }
 
+// /tokenize and /detokenize are the daemon's tokenizer: the same ids as a shared-memory client
+// gets, pieces that join to the text, ids back to the text, and errors naming the field.
+TEST(Gateway, TokenizeAndDetokenizeAreTheDaemons) {
+  Daemon daemon({"--set", "model.backend=torch"});
+  ASSERT_TRUE(daemon.ready());
+  Gateway gw(daemon.name());
+  ASSERT_TRUE(gw.ready());
+  std::unique_ptr<Client> client;
+  ASSERT_TRUE(Client::connect(daemon.name(), &client).ok());
+  const std::string text = "Hello, world: \xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80!";
+  std::vector<int32_t> ids;
+  ASSERT_TRUE(client->tokenize(text, {}, &ids).ok());
+  ASSERT_FALSE(ids.empty());
+
+  HttpResult r = curl(gw.url("/tokenize"), json{{"content", text}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["tokens"].get<std::vector<int32_t>>(), ids);
+
+  r = curl(gw.url("/tokenize"), json{{"content", text}, {"with_pieces", true}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::string joined;
+  std::vector<int32_t> piece_ids;
+  const json with_pieces = r.json();
+  for (const json& t : with_pieces["tokens"]) {
+    piece_ids.push_back(t["id"].get<int32_t>());
+    joined += t["piece"].get<std::string>();
+  }
+  EXPECT_EQ(piece_ids, ids);
+  EXPECT_NE(joined.find(text), std::string::npos) << joined;  // a leading space at most
+
+  r = curl(gw.url("/detokenize"), json{{"tokens", ids}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.json()["content"].get<std::string>().find(text), std::string::npos) << r.body;
+
+  r = curl(gw.url("/tokenize"), json{{"content", ""}}.dump());
+  EXPECT_EQ(r.body, R"({"tokens":[]})");
+  r = curl(gw.url("/detokenize"), json{{"tokens", {1, 10000000}}}.dump());
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(r.json()["error"]["param"], "tokens");
+  EXPECT_NE(r.json()["error"]["message"].get<std::string>().find("10000000"), std::string::npos)
+      << r.body;
+  r = curl(gw.url("/tokenize"), json{{"text", "a"}}.dump());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.json()["error"]["param"], "content");
+  EXPECT_EQ(curl(gw.url("/tokenize")).status, 405);
+}
+
 TEST(Gateway, ChatAgainstTheBuiltInModel) {
   Daemon daemon({"--set", "model.backend=torch"});
   ASSERT_TRUE(daemon.ready());

@@ -34,10 +34,13 @@ void run_http_input(const uint8_t* data, size_t size) {
                                   req[http::field::authorization], req.body()};
   (void)gateway::route(view, keys, &link);
   (void)gateway::route(view, {}, &link);
-  // And the body as both endpoints' JSON, whatever the target said.
+  // And the body as every endpoint's JSON, whatever the target said.
   gateway::CompletionRequest out;
   (void)gateway::parse_completion_request(gateway::Endpoint::kChat, req.body(), &out);
   (void)gateway::parse_completion_request(gateway::Endpoint::kCompletion, req.body(), &out);
+  gateway::TextRequest text;
+  (void)gateway::parse_text_request(gateway::TextRequest::Kind::kTokenize, req.body(), &text);
+  (void)gateway::parse_text_request(gateway::TextRequest::Kind::kDetokenize, req.body(), &text);
 }
 
 }  // namespace ringserve::fuzz

@@ -112,6 +112,16 @@ struct ChatMessage {
   std::string content;
 };
 
+// How Client::tokenize() asks. The daemon tokenizes as it tokenizes a prompt: text that spells
+// one of the model's added or special tokens ("<|im_start|>", "</s>") always becomes that
+// token's id, as in a prompt (there is no option to read it as plain text).
+struct TokenizeOptions {
+  // false (default): the text's own tokens. true: also the special tokens a prompt of that kind
+  // gets from the daemon (a raw prompt: its BOS, for Llama-family models; chat messages: the
+  // BOS when the template did not write it): the ids the model would see.
+  bool add_special = false;
+};
+
 struct Token {
   // The token's id; -1 for text without a token: text held back (it might have begun a stop
   // string) and released when generation ended on a stop token.
@@ -340,6 +350,24 @@ class RINGSERVE_API Client {
   Status chat(const std::vector<ChatMessage>& messages, const GenerateParams& params,
               std::unique_ptr<Stream>* out);
 
+  // Asks the daemon for the tokens of `text` (UTF-8, not empty), with its tokenizer: ids[i]
+  // and, when `pieces` is not null, pieces[i], token i's text as generation would stream it
+  // (whole characters: a character split over several tokens comes with the last of them, the
+  // others have ""; a special token's piece is its content). The pieces joined are the text
+  // (for a model whose tokenizer adds a space at the start, with that space). The daemon
+  // answers when it takes the request off its ring, without waiting for a scheduler place.
+  // Blocks until the answer is in; errors as generate()'s and the stream's.
+  Status tokenize(std::string_view text, const TokenizeOptions& options, std::vector<int32_t>* ids,
+                  std::vector<std::string>* pieces = nullptr);
+  // As tokenize(), for chat messages rendered with the daemon's chat template (the ids a chat()
+  // request's prompt starts from, with options.add_special).
+  Status tokenize_chat(const std::vector<ChatMessage>& messages, const TokenizeOptions& options,
+                       std::vector<int32_t>* ids, std::vector<std::string>* pieces = nullptr);
+  // The text of token ids (at least one), as the daemon's tokenizer decodes them (special
+  // tokens' text included; bytes that make no whole character become U+FFFD). An id outside
+  // the vocabulary is kInvalidParams naming its index and value.
+  Status detokenize(const std::vector<int32_t>& ids, std::string* text);
+
   Status status(DaemonStatus* out) const;
   // The totals and raw histogram buckets behind status()'s means and percentiles.
   Status metrics(DaemonMetrics* out) const;
@@ -357,6 +385,9 @@ class RINGSERVE_API Client {
   // Claims a slot, writes `area` (prompt or messages, then stop strings) and submits it.
   Status submit(std::string_view area, uint32_t prompt_length, uint32_t flags,
                 const GenerateParams& params, std::unique_ptr<Stream>* out);
+  // Submits a tokenize or detokenize request (`flags`) and reads its answer (tokenize.cc).
+  Status text_request(std::string_view area, uint32_t flags, std::vector<int32_t>* ids,
+                      std::vector<std::string>* pieces, std::string* text);
   std::shared_ptr<Connection> connection_;
 };
 

@@ -146,6 +146,34 @@ RS_EXPORT void rs_stream_close(rs_stream* stream);
 RS_EXPORT rs_error rs_stream_prompt_tokens(const rs_stream* stream, uint32_t* prompt_tokens,
                                            uint32_t* cached_tokens);
 
+/* Tokens of a text, as the daemon's tokenizer makes them (ringserve::Client::tokenize): ids[i]
+ * and piece i, the bytes [piece_offsets[i], piece_offsets[i + 1]) of text (token i's text as
+ * generation streams it: whole characters, so a token inside a character has an empty piece).
+ * text holds the pieces back to back, NUL-terminated. Filled by rs_tokenize, freed with
+ * rs_tokens_free (which leaves it zeroed). */
+typedef struct rs_tokens {
+  int32_t* ids;
+  size_t count;
+  char* text;
+  size_t* piece_offsets; /* count + 1 entries */
+} rs_tokens;
+/* rs_tokenize's flags. */
+#define RS_TOKENIZE_ADD_SPECIAL 1u /* also the special tokens (BOS) a prompt gets */
+/* Blocks until the daemon answers (it does at intake, whatever its scheduler holds). text is
+ * UTF-8, not empty; text spelling a special token becomes its id, as in a prompt. */
+RS_EXPORT rs_error rs_tokenize(rs_client* client, const char* text, size_t text_length,
+                               uint32_t flags, rs_tokens* out);
+/* As rs_tokenize, for chat messages rendered with the daemon's chat template. */
+RS_EXPORT rs_error rs_tokenize_chat(rs_client* client, const rs_message* messages,
+                                    size_t message_count, uint32_t flags, rs_tokens* out);
+RS_EXPORT void rs_tokens_free(rs_tokens* tokens);
+/* The text of count (>= 1) token ids: *text (NUL-terminated UTF-8, free with rs_free) and its
+ * length. An id outside the vocabulary is RS_INVALID_PARAMS, the message naming its index. */
+RS_EXPORT rs_error rs_detokenize(rs_client* client, const int32_t* ids, size_t count, char** text,
+                                 size_t* text_length);
+/* Frees memory the library allocated for the caller (rs_detokenize's text). NULL is allowed. */
+RS_EXPORT void rs_free(void* memory);
+
 /* Daemon counters; fields as in ringserve::DaemonStatus. */
 typedef struct rs_daemon_status {
   int32_t pid;

@@ -70,6 +70,19 @@ class rs_token(ctypes.Structure):
     ]
 
 
+class rs_tokens(ctypes.Structure):
+    _fields_ = [
+        ("ids", ctypes.POINTER(ctypes.c_int32)),
+        ("count", ctypes.c_size_t),
+        ("text", ctypes.c_void_p),  # the pieces back to back
+        ("piece_offsets", ctypes.POINTER(ctypes.c_size_t)),  # count + 1
+    ]
+
+
+# rs_tokenize's flags (ringserve.h).
+TOKENIZE_ADD_SPECIAL = 1
+
+
 class rs_daemon_status(ctypes.Structure):
     _fields_ = [
         ("pid", ctypes.c_int32),
@@ -169,6 +182,23 @@ _SIGNATURES = {
         ctypes.c_int,
         [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32)],
     ),
+    "rs_tokenize": (
+        ctypes.c_int,
+        [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint32,
+         ctypes.POINTER(rs_tokens)],
+    ),
+    "rs_tokenize_chat": (
+        ctypes.c_int,
+        [ctypes.c_void_p, ctypes.POINTER(rs_message), ctypes.c_size_t, ctypes.c_uint32,
+         ctypes.POINTER(rs_tokens)],
+    ),
+    "rs_tokens_free": (None, [ctypes.POINTER(rs_tokens)]),
+    "rs_detokenize": (
+        ctypes.c_int,
+        [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int32), ctypes.c_size_t,
+         ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t)],
+    ),
+    "rs_free": (None, [ctypes.c_void_p]),
     "rs_status": (ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(rs_daemon_status)]),
     "rs_model": (ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(rs_model_info)]),
     "rs_kv_cache": (ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(rs_kv_cache_status)]),

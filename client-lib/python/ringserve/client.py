@@ -453,6 +453,66 @@ class Client:
             tokens,
         )
 
+    def tokenize(self, text: Union[str, bytes], *, add_special: bool = False,
+                 with_pieces: bool = False) -> list:
+        """The daemon's tokens of ``text`` (not empty): a list of ids, or with ``with_pieces``
+        of (id, piece) pairs, piece being the token's text as generation streams it (whole
+        characters: a character split over tokens comes with the last of them). Text that
+        spells a special token becomes its id, as in a prompt. ``add_special``: also the
+        special tokens (BOS) the daemon puts around a prompt. The daemon answers at once,
+        whatever its scheduler holds."""
+        data = _utf8(text, "text")
+        flags = _native.TOKENIZE_ADD_SPECIAL if add_special else 0
+        return self._tokenize(
+            lambda lib, handle, out: lib.rs_tokenize(handle, data, len(data), flags, out),
+            with_pieces)
+
+    def tokenize_chat(self, messages: Iterable[Message], *, add_special: bool = False,
+                      with_pieces: bool = False) -> list:
+        """As tokenize(), for chat turns (as chat() takes them) rendered with the daemon's
+        chat template."""
+        array, count, _keep = build_messages(messages)
+        flags = _native.TOKENIZE_ADD_SPECIAL if add_special else 0
+        return self._tokenize(
+            lambda lib, handle, out: lib.rs_tokenize_chat(handle, array, count, flags, out),
+            with_pieces)
+
+    def detokenize(self, ids: Iterable[int]) -> str:
+        """The text of token ids (at least one), as the daemon's tokenizer decodes them. An id
+        outside the vocabulary raises InvalidParams naming its index."""
+        values = [_int_param(f"ids[{i}]", v) for i, v in enumerate(ids)]
+        for i, v in enumerate(values):
+            if not -(2**31) <= v < 2**31:
+                raise _invalid_params(f"token ids[{i}] is {v}: not an int32")
+        array = (ctypes.c_int32 * max(len(values), 1))(*values)
+        text = ctypes.c_void_p()
+        length = ctypes.c_size_t()
+        lib = _native.lib()
+        with self._lock:
+            _native.check(lib.rs_detokenize(self._open_handle(), array, len(values),
+                                            ctypes.byref(text), ctypes.byref(length)))
+        try:
+            raw = ctypes.string_at(text.value, length.value) if length.value else b""
+        finally:
+            lib.rs_free(text)
+        return raw.decode("utf-8", "replace")
+
+    def _tokenize(self, call, with_pieces: bool) -> list:
+        out = _native.rs_tokens()
+        lib = _native.lib()
+        with self._lock:
+            _native.check(call(lib, self._open_handle(), ctypes.byref(out)))
+        try:
+            ids = [out.ids[i] for i in range(out.count)]
+            if not with_pieces:
+                return ids
+            offsets = [out.piece_offsets[i] for i in range(out.count + 1)]
+            raw = ctypes.string_at(out.text, offsets[-1]) if offsets[-1] else b""
+            return [(ids[i], raw[offsets[i]:offsets[i + 1]].decode("utf-8", "replace"))
+                    for i in range(out.count)]
+        finally:
+            lib.rs_tokens_free(ctypes.byref(out))
+
     def status(self) -> DaemonStatus:
         """The daemon's counters, the model it serves, its resident size and its KV cache."""
         s = _native.rs_daemon_status()
