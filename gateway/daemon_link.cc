@@ -71,11 +71,8 @@ Status DaemonLink::read(DaemonStatus* status, DaemonMetrics* metrics) {
 
 Status DaemonLink::tokenize(std::string_view text, const TokenizeOptions& options,
                             std::vector<int32_t>* ids, std::vector<std::string>* pieces) {
-  return with_client([&](Client& c) {
-    ids->clear();
-    if (pieces != nullptr) pieces->clear();
-    return c.tokenize(text, options, ids, pieces);
-  });
+  // Client::tokenize clears both before it asks, so a retry starts from nothing.
+  return with_client([&](Client& c) { return c.tokenize(text, options, ids, pieces); });
 }
 
 Status DaemonLink::detokenize(const std::vector<int32_t>& ids, std::string* text) {

@@ -27,13 +27,7 @@ pid_t spawn(const std::vector<std::string>& argv, int* stdout_fd, int* stderr_fd
     if (stdin_fd != nullptr) ::dup2(in[0], 0);
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
-    // A test that ignores SIGPIPE must not hand that on: the program gets the default.
-    ::signal(SIGPIPE, SIG_DFL);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
+    exec_program(argv);
   }
   ::close(out[1]);
   ::close(err[1]);
@@ -77,6 +71,23 @@ ProcessResult run(const std::vector<std::string>& argv) {
   return collect(pid, out, err);
 }
 
+void exec_program(const std::vector<std::string>& argv) {
+  ::signal(SIGPIPE, SIG_DFL);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ::execv(args[0], args.data());
+  ::_exit(127);
+}
+
+void exec_logging_to(const std::string& log_path, bool append,
+                     const std::vector<std::string>& argv) {
+  const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0600);
+  ::dup2(fd, 1);
+  ::dup2(fd, 2);
+  exec_program(argv);
+}
+
 std::string unique_name(const std::string& prefix) {
   static std::atomic<int> counter{0};
   return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
@@ -103,15 +114,7 @@ void Daemon::start() {
   pid_ = ::fork();
   if (pid_ == 0) {
     // A restart appends (kill_hard() leaves the log): stop() returns one story of all runs.
-    const int fd =
-        ::open(log_path_.c_str(), O_WRONLY | O_CREAT | (restarts_ == 0 ? O_TRUNC : O_APPEND), 0600);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    std::vector<char*> args;
-    for (const std::string& a : argv_) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
+    exec_logging_to(log_path_, restarts_ != 0, argv_);
   }
   // Ready when a client can connect (the segment is created and marked ready). A deadline, not
   // a count of tries: a try returns at once while the segment does not exist yet, and under

@@ -66,4 +66,12 @@ class Daemon {
 
 std::string unique_name(const std::string& prefix);
 
+// In a forked child: SIGPIPE back to its default (a test that ignores it must not hand that
+// on), then execv(argv[0], argv). Never returns (exit 127 when the exec fails).
+[[noreturn]] void exec_program(const std::vector<std::string>& argv);
+// In a forked child: stdout and stderr into `log_path` (truncated, or appended to), then
+// exec_program(argv). A file, not a pipe: a pipe nobody drains would block the program.
+[[noreturn]] void exec_logging_to(const std::string& log_path, bool append,
+                                  const std::vector<std::string>& argv);
+
 }  // namespace ringserve::testing

@@ -91,17 +91,13 @@ HaProxy::HaProxy(const std::string& config_template, int port_a, int port_b) {
   const std::string binary = haproxy_path();
   const std::string config_path = dir_ + "/haproxy.cfg";
   const std::string log_path = dir_ + "/haproxy.log";
+  // Built before fork(), like every argument the child uses.
+  const std::vector<std::string> argv = {binary, "-db", "-f", config_path};
   pid_ = ::fork();
   if (pid_ == 0) {
     // Dies with the test, even if the test is killed before its destructors run.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::signal(SIGPIPE, SIG_DFL);
-    ::execl(binary.c_str(), binary.c_str(), "-db", "-f", config_path.c_str(),
-            static_cast<char*>(nullptr));
-    ::_exit(127);
+    exec_logging_to(log_path, /*append=*/false, argv);
   }
   ready_ = eventually(
       [&] {

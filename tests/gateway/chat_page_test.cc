@@ -37,19 +37,6 @@ std::string find_chromium() {
   return "";
 }
 
-std::string write_temp(const std::string& prefix, const std::string& text) {
-  std::string path = "/tmp/" + unique_name(prefix);
-  std::ofstream(path) << text;
-  return path;
-}
-
-size_t requests_held(const std::string& daemon) {
-  std::unique_ptr<Client> client;
-  std::vector<RequestSummary> held;
-  if (!Client::connect(daemon, &client).ok() || !client->requests(&held).ok()) return 999;
-  return held.size();
-}
-
 TEST(ChatPage, ServedWithAStrictSecurityPolicy) {
   Daemon daemon;
   ASSERT_TRUE(daemon.ready());

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "ringserve/client.h"
 #include "tests/daemon_process.h"
 
 namespace ringserve::testing {
@@ -25,17 +26,7 @@ Gateway::Gateway(const std::string& daemon, const std::vector<std::string>& extr
   std::vector<std::string> argv = {RINGSERVE_HTTP_PATH, "--name", daemon, "--port", "0"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   pid_ = ::fork();
-  if (pid_ == 0) {
-    const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::signal(SIGPIPE, SIG_DFL);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
+  if (pid_ == 0) exec_logging_to(log_path_, /*append=*/false, argv);
   const std::string marker = "listening on http://127.0.0.1:";
   eventually(
       [&] {
@@ -203,6 +194,19 @@ std::string read_until(int fd, const std::string& needle, std::chrono::milliseco
 std::string post_request(const std::string& path, const std::string& body) {
   return "POST " + path + " HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n" +
          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+size_t requests_held(const std::string& daemon) {
+  std::unique_ptr<Client> client;
+  std::vector<RequestSummary> held;
+  if (!Client::connect(daemon, &client).ok() || !client->requests(&held).ok()) return 999;
+  return held.size();
+}
+
+std::string write_temp(const std::string& prefix, const std::string& text) {
+  std::string path = "/tmp/" + unique_name(prefix);
+  std::ofstream(path) << text;
+  return path;
 }
 
 }  // namespace ringserve::testing

@@ -63,4 +63,9 @@ std::string read_until(int fd, const std::string& needle, std::chrono::milliseco
 // A POST request with a JSON body, as bytes.
 std::string post_request(const std::string& path, const std::string& body);
 
+// How many requests `daemon` holds, running or waiting, from any client (999: cannot tell).
+size_t requests_held(const std::string& daemon);
+// Writes `text` to a new file under /tmp named after `prefix`; returns its path.
+std::string write_temp(const std::string& prefix, const std::string& text);
+
 }  // namespace ringserve::testing
