@@ -116,6 +116,7 @@ class TorchEngine final : public Engine {
                         best_kernel_isa() != KernelIsa::kNone;
     return attention_kernel_;
   }
+  uint64_t attention_copies() const override { return attention_copies_; }
   bool use_small_batch_kernel(bool on) override {
     if (packed()) return true;  // packed weights have no other path
     kernel_ = on ? best_kernel_isa() : KernelIsa::kNone;
@@ -181,7 +182,8 @@ class TorchEngine final : public Engine {
   KernelIsa kernel_ = best_kernel_isa();
   // Attention through paged_attention (set in build(); use_paged_attention_kernel).
   bool attention_kernel_ = false;
-  int fallback_matrices_ = 0;  // held in float16: rows not whole blocks (packable_format)
+  uint64_t attention_copies_ = 0;  // attention_copies()
+  int fallback_matrices_ = 0;      // held in float16: rows not whole blocks (packable_format)
 
   Matrix embed_, lm_head_;
   Tensor positions_embed_, final_norm_w_, final_norm_b_;
@@ -380,11 +382,13 @@ Tensor TorchEngine::rope(const Tensor& x, const Tensor& cos, const Tensor& sin) 
 
 // One sequence's tokens (rows [offset, offset + n) of q, k and v) through ATen: store its
 // keys and values in its blocks, then causal attention over its positions. Returns
-// [n, heads * head_dim]. ATen has no paged attention, so the keys and values it reads are the
-// sequence's blocks gathered by one index_select each: a copy of the context per layer, which
-// the CPU kernel (paged_attention) does not make. This path runs on CUDA, on a CPU without AVX2,
-// and when the paged kernel is turned off (tests); a GPU paged-attention kernel would take the same
-// block table.
+// [n, heads * head_dim]. ATen has no paged attention, but a run of consecutive block ids is a
+// view of the cache ([kv, run blocks, B, d] merges to [kv, run positions, d] without a copy):
+// the scores are computed run by run into one row per query, and the weighted sum of values
+// likewise. The pool keeps a sequence's blocks in runs (KvBlockPool::allocate), so a table is
+// nearly always one run, or a few; one in more pieces than kAtenInPlaceRuns is gathered by one
+// index_select instead. This path runs on CUDA, on a CPU without AVX2, and when the paged kernel
+// is turned off (tests); a GPU paged-attention kernel would take the same block table.
 Tensor TorchEngine::attention_one(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
                                   const EngineInput& in, int64_t offset) {
   const int64_t kv_heads = config_.num_kv_heads;
@@ -405,22 +409,56 @@ Tensor TorchEngine::attention_one(int64_t layer, const Tensor& q, const Tensor& 
     p += len;
   }
   const int64_t used = (context + bp - 1) / bp;
-  const Tensor table =
-      torch::tensor(std::vector<int64_t>(in.blocks.begin(), in.blocks.begin() + used),
-                    torch::TensorOptions().dtype(torch::kInt64))
-          .to(device_);
-  // [kv, used, B, d] -> [kv, used * B, d], the first `context` positions.
-  const auto gather = [&](const Tensor& cache) {
-    return cache.index_select(1, table).reshape({kv_heads, used * bp, d}).narrow(1, 0, context);
-  };
-  const Tensor keys = gather(k_cache);    // [kv, ctx, d]
-  const Tensor values = gather(v_cache);  // [kv, ctx, d]
+  // The table's runs of consecutive block ids: (first block, blocks).
+  std::vector<std::pair<int64_t, int64_t>> runs;
+  for (int64_t b = 0; b < used; ++b) {
+    const int64_t block = in.blocks[static_cast<size_t>(b)];
+    if (!runs.empty() && runs.back().first + runs.back().second == block) {
+      ++runs.back().second;
+    } else {
+      runs.emplace_back(block, 1);
+    }
+  }
+  // The context's keys and values in pieces of [kv, positions, d], positions in order.
+  std::vector<Tensor> keys, values;
+  if (static_cast<int64_t>(runs.size()) <= kAtenInPlaceRuns) {
+    int64_t p = 0;
+    for (const auto& run : runs) {
+      const int64_t blocks = run.second;
+      const int64_t len = std::min(blocks * bp, context - p);
+      const auto piece = [&](const Tensor& cache) {
+        return cache.narrow(1, run.first, blocks)
+            .view({kv_heads, blocks * bp, d})
+            .narrow(1, 0, len);
+      };
+      keys.push_back(piece(k_cache));
+      values.push_back(piece(v_cache));
+      p += len;
+    }
+  } else {
+    ++attention_copies_;
+    const Tensor table =
+        torch::tensor(std::vector<int64_t>(in.blocks.begin(), in.blocks.begin() + used),
+                      torch::TensorOptions().dtype(torch::kInt64))
+            .to(device_);
+    // [kv, used, B, d] -> [kv, used * B, d], the first `context` positions.
+    const auto gather = [&](const Tensor& cache) {
+      return cache.index_select(1, table).reshape({kv_heads, used * bp, d}).narrow(1, 0, context);
+    };
+    keys.push_back(gather(k_cache));
+    values.push_back(gather(v_cache));
+  }
   // Query head h reads kv head h / group (Hugging Face's repeat_kv order).
   const Tensor qi = q.narrow(0, offset, n)
                         .view({n, kv_heads, group, d})
                         .permute({1, 2, 0, 3})
                         .reshape({kv_heads, group * n, d});
-  Tensor scores = torch::bmm(qi, keys.transpose(1, 2)).to(torch::kFloat32) * scale;
+  std::vector<Tensor> score_pieces;
+  score_pieces.reserve(keys.size());
+  for (const Tensor& piece : keys) score_pieces.push_back(torch::bmm(qi, piece.transpose(1, 2)));
+  Tensor scores = (score_pieces.size() == 1 ? score_pieces.front() : torch::cat(score_pieces, 2))
+                      .to(torch::kFloat32) *
+                  scale;  // [kv, group * n, ctx]
   if (n > 1) {
     // Causal: new token j (at position + j) sees keys up to position + j.
     const auto opts = torch::TensorOptions().device(device_);
@@ -432,10 +470,15 @@ Tensor TorchEngine::attention_one(int64_t layer, const Tensor& q, const Tensor& 
                  .view({kv_heads, group * n, context});
   }
   const Tensor probs = torch::softmax(scores, -1).to(dtype_);
-  return torch::bmm(probs, values)  // [kv, group * n, d]
-      .view({kv_heads, group, n, d})
-      .permute({2, 0, 1, 3})
-      .reshape({n, kv_heads * group * d});
+  Tensor out;  // [kv, group * n, d]
+  int64_t p = 0;
+  for (const Tensor& piece : values) {
+    const int64_t len = piece.size(1);
+    const Tensor part = torch::bmm(probs.narrow(2, p, len), piece);
+    out = out.defined() ? out.add_(part) : part;
+    p += len;
+  }
+  return out.view({kv_heads, group, n, d}).permute({2, 0, 1, 3}).reshape({n, kv_heads * group * d});
 }
 
 // q: [T, heads, head_dim]; k, v: [T, kv_heads, head_dim]. Returns [T, heads * head_dim].

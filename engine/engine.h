@@ -35,6 +35,10 @@ class ModelWeights;
 // to its partial last block, large enough that a block of one kv head (16 x head_dim floats, 4
 // KB at head_dim 64) is a run of whole pages of the hardware prefetcher's.
 inline constexpr int64_t kKvBlockPositions = 16;
+// The ATen attention path reads a block table of up to this many runs of consecutive block ids
+// as views of the cache, one pair of products per run; a table in more pieces is gathered into
+// one copy, which costs less than that many small products on a GPU (a kernel launch each).
+inline constexpr int64_t kAtenInPlaceRuns = 4;
 
 // One sequence's part of a forward: `tokens` go to positions [position, position +
 // tokens.size()) of the sequence whose cache blocks are `blocks` (position p in block
@@ -93,9 +97,13 @@ class Engine {
   virtual bool use_small_batch_kernel(bool on) = 0;
   // Attention through the paged kernel (cpu_kernels.h, reading the cache blocks in place; on by
   // default on a CPU with AVX2 and FMA, whatever the products run on) or through ATen (which
-  // gathers each sequence's blocks first: CUDA's path). Returns whether the kernel is now on.
-  // For tests and benchmarks of the ATen path on the CPU.
+  // reads each sequence's blocks in place while they lie in a few runs of consecutive ids, as the
+  // pool hands them out: CUDA's path). Returns whether the kernel is now on. For tests and
+  // benchmarks of the ATen path on the CPU.
   virtual bool use_paged_attention_kernel(bool on) = 0;
+  // How many times the ATen path copied a sequence's keys and values out of the pool (one per
+  // sequence and layer whose block table lies in more than kAtenInPlaceRuns runs).
+  virtual uint64_t attention_copies() const = 0;
 };
 
 // True when libtorch was built with CUDA and a device is visible.

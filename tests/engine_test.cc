@@ -27,14 +27,14 @@ struct Loaded {
 };
 
 Loaded load(const std::string& dir, int64_t slots, const std::string& dtype = "float32",
-            int64_t kv_blocks = 0) {
+            int64_t kv_blocks = 0, int64_t max_seq_len = 64) {
   Loaded m;
   std::string error;
   EXPECT_TRUE(ModelConfig::load(dir, &m.config, &error)) << error;
   EXPECT_TRUE(ModelWeights::open(dir, m.config, &m.weights, &error)) << error;
   EngineOptions options;
   options.max_sequences = slots;
-  options.max_seq_len = 64;
+  options.max_seq_len = max_seq_len;
   options.dtype = dtype;
   options.kv_blocks = kv_blocks;
   EXPECT_TRUE(Engine::create(m.config, *m.weights, options, &m.engine, &error)) << error;
@@ -239,7 +239,45 @@ TEST_P(EngineFloat32Test, SmallBatchKernelAgreesWithBlas) {
   }
 }
 
-// The ATen path (CUDA's) gathers blocks itself; on the CPU it runs only when asked for.
+// The ATen path (CUDA's) reads a block table in a few runs of consecutive ids in place, as
+// views of the cache, and copies only a table in more pieces (the pool keeps tables in runs):
+// the logits are those of one contiguous run either way.
+TEST_P(EngineBatchTest, AtenPathReadsRunsInPlace) {
+  const int64_t max_len = 96;  // six blocks
+  Loaded aten = load(dir_, 1, dtype_, 12, max_len);
+  Loaded reference = load(dir_, 1, dtype_, 0, max_len);
+  aten.engine->use_paged_attention_kernel(false);
+  reference.engine->use_paged_attention_kernel(false);
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 70; ++i) prompt.push_back((i * 31 + 7) % 250);
+  const int steps = 4;  // 74 positions: five blocks
+  const auto want = run_alone(*reference.engine, prompt, steps);
+  const struct {
+    std::vector<int32_t> table;
+    uint64_t copies;  // sequence-layers gathered per forward
+  } cases[] = {
+      {{6, 7, 8, 9, 10, 11}, 0},                                             // one run
+      {{1, 2, 8, 9, 4, 5}, 0},                                               // three runs
+      {{11, 3, 9, 1, 7, 5}, static_cast<uint64_t>(aten.config.num_layers)},  // five pieces
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(::testing::PrintToString(c.table));
+    std::vector<int32_t> tokens = prompt;
+    std::vector<float> logits;
+    for (int s = 0; s <= steps; ++s) {
+      const uint64_t before = aten.engine->attention_copies();
+      const auto start = static_cast<size_t>(s == 0 ? 0 : tokens.size() - 1);
+      EngineInput in{
+          c.table, static_cast<int32_t>(start), {tokens.data() + start, tokens.size() - start}};
+      aten.engine->forward({&in, 1}, &logits);
+      EXPECT_EQ(aten.engine->attention_copies() - before, c.copies) << "step " << s;
+      EXPECT_LT(relative_error(logits, want[static_cast<size_t>(s)]), 1e-5) << "step " << s;
+      tokens.push_back(argmax(want[static_cast<size_t>(s)]));
+    }
+  }
+}
+
+// The ATen path (CUDA's) reads the blocks itself; on the CPU it runs only when asked for.
 TEST_P(EngineFloat32Test, AtenPathReadsSharedPrefixBlocks) {
   Loaded paged = load(dir_, 1, "float32", 12);
   Loaded reference = load(dir_, 1);
