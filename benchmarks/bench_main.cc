@@ -23,7 +23,7 @@ constexpr const char* kUsage =
     "      M=hybrid (spin | futex | hybrid).\n"
     "  model [--model DIR | --preset NAME] [--threads T] [--dtype D] [--device DEV]\n"
     "        [--prompt-tokens P] [--steps S] [--batches 1,4,8,16] [--compare-blas]\n"
-    "        [--mixed-chunk C] [--json FILE]\n"
+    "        [--mixed-chunk C] [--compare-kv-layouts] [--json FILE]\n"
     "      the engine alone: prefill tokens/s, decode tokens/s per batch size, and batch-1\n"
     "      decode against its memory-bandwidth floor (weight bytes / measured bandwidth).\n"
     "      Without --model a random model of --preset (default gpt2-small; also llama-small)\n"
@@ -31,7 +31,9 @@ constexpr const char* kUsage =
     "      --compare-blas repeats the decode runs with BLAS for every product and ATen's\n"
     "      attention (no small-batch kernel, no paged attention kernel). --mixed-chunk C adds\n"
     "      a C-token prompt chunk of one more sequence to every decode step, as in a served\n"
-    "      step that admits a request.\n"
+    "      step that admits a request. --compare-kv-layouts then runs each batch's decode\n"
+    "      steps with every sequence's KV blocks in order (as a contiguous cache) and with\n"
+    "      every block apart in shuffled order, alternating step by step, and prints the ratio.\n"
     "  quality --model DIR --dtype D [--text FILE] [--tokens N] [--context C] [--threads T]\n"
     "          [--json FILE]\n"
     "      what weight format D costs in quality: the text (default the GPL-3 text of\n"
@@ -87,13 +89,19 @@ const OptionSpec kThroughputOptions = {
     {"json", OptionKind::kText},      {"daemon", OptionKind::kText},
     {"set", OptionKind::kList},       {"help", OptionKind::kFlag}};
 
-const OptionSpec kModelOptions = {
-    {"model", OptionKind::kText},        {"preset", OptionKind::kText},
-    {"threads", OptionKind::kCount},     {"dtype", OptionKind::kText},
-    {"device", OptionKind::kText},       {"prompt-tokens", OptionKind::kCount},
-    {"steps", OptionKind::kCount},       {"batches", OptionKind::kText},
-    {"json", OptionKind::kText},         {"help", OptionKind::kFlag},
-    {"compare-blas", OptionKind::kFlag}, {"mixed-chunk", OptionKind::kCount}};
+const OptionSpec kModelOptions = {{"model", OptionKind::kText},
+                                  {"preset", OptionKind::kText},
+                                  {"threads", OptionKind::kCount},
+                                  {"dtype", OptionKind::kText},
+                                  {"device", OptionKind::kText},
+                                  {"prompt-tokens", OptionKind::kCount},
+                                  {"steps", OptionKind::kCount},
+                                  {"batches", OptionKind::kText},
+                                  {"json", OptionKind::kText},
+                                  {"help", OptionKind::kFlag},
+                                  {"compare-blas", OptionKind::kFlag},
+                                  {"mixed-chunk", OptionKind::kCount},
+                                  {"compare-kv-layouts", OptionKind::kFlag}};
 
 const OptionSpec kQualityOptions = {
     {"model", OptionKind::kText},    {"dtype", OptionKind::kText},

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -97,6 +98,78 @@ std::vector<uint32_t> parse_batches(const std::string& text) {
   return out;
 }
 
+// --compare-kv-layouts: each batch's decode steps twice over in one run, alternating step by
+// step (which goes first alternates too): every sequence's blocks one run in order, as a
+// contiguous cache holds a sequence (the attention kernel reads it as one stretch of rows),
+// against every block apart in shuffled order, the worst a pool can hand out (a stretch per
+// block, each one prefetched). Prints the medians and their ratio.
+nlohmann::json compare_kv_layouts(model::Engine& engine, const std::vector<int32_t>& prompt,
+                                  const std::vector<uint32_t>& batches, uint32_t steps,
+                                  ProgressLine* progress) {
+  using model::EngineInput;
+  std::printf("decode, KV blocks in order against scattered (alternating steps):\n");
+  std::printf("%8s %12s %12s %12s %12s %10s\n", "batch", "in order ms", "attention", "scattered",
+              "attention", "ratio");
+  nlohmann::json out = nlohmann::json::array();
+  const auto vocab = static_cast<uint32_t>(engine.vocab_size());
+  const auto prompt_tokens = static_cast<int32_t>(prompt.size());
+  std::mt19937 rng(1);
+  for (const uint32_t batch : batches) {
+    // Arm 0: slots 0..batch-1 as they are. Arm 1: the blocks of slots batch..2*batch-1,
+    // shuffled and dealt out.
+    std::vector<std::vector<int32_t>> tables[2];
+    std::vector<int32_t> spare;
+    for (uint32_t b = 0; b < batch; ++b) {
+      const auto own = engine.slot_blocks(b);
+      tables[0].emplace_back(own.begin(), own.end());
+      const auto other = engine.slot_blocks(batch + b);
+      spare.insert(spare.end(), other.begin(), other.end());
+    }
+    std::shuffle(spare.begin(), spare.end(), rng);
+    const size_t per = tables[0].front().size();
+    for (uint32_t b = 0; b < batch; ++b) {
+      tables[1].emplace_back(spare.begin() + static_cast<std::ptrdiff_t>(b * per),
+                             spare.begin() + static_cast<std::ptrdiff_t>((b + 1) * per));
+    }
+    std::vector<float> logits;
+    std::vector<EngineInput> inputs(batch);
+    for (const auto& arm : tables) {
+      progress->show("layouts, batch %u, prefill", batch);
+      for (uint32_t b = 0; b < batch; ++b) inputs[b] = {arm[b], 0, prompt};
+      engine.forward(inputs, &logits);
+    }
+    std::vector<double> step_times[2], attention_times[2];
+    std::vector<int32_t> next(batch);
+    for (uint32_t s = 0; s < steps; ++s) {
+      progress->show("layouts, batch %u, step %u/%u", batch, s + 1, steps);
+      for (int turn = 0; turn < 2; ++turn) {
+        const int arm = (turn + static_cast<int>(s)) % 2;
+        for (uint32_t b = 0; b < batch; ++b) {
+          next[b] = static_cast<int32_t>((s * 31u + b) % vocab);
+          inputs[b] = {tables[arm][b], prompt_tokens + static_cast<int32_t>(s), {&next[b], 1}};
+        }
+        const double attention_before = engine.attention_seconds();
+        const auto t0 = Clock::now();
+        engine.forward(inputs, &logits);
+        step_times[arm].push_back(seconds_since(t0));
+        attention_times[arm].push_back(engine.attention_seconds() - attention_before);
+      }
+    }
+    progress->clear();
+    const double step[2] = {median(step_times[0]), median(step_times[1])};
+    const double attention[2] = {median(attention_times[0]), median(attention_times[1])};
+    std::printf("%8u %12.2f %12.2f %12.2f %12.2f %9.3fx\n", batch, step[0] * 1e3,
+                attention[0] * 1e3, step[1] * 1e3, attention[1] * 1e3, step[1] / step[0]);
+    out.push_back({{"batch", batch},
+                   {"in_order_step_ms", step[0] * 1e3},
+                   {"in_order_attention_ms", attention[0] * 1e3},
+                   {"scattered_step_ms", step[1] * 1e3},
+                   {"scattered_attention_ms", attention[1] * 1e3},
+                   {"ratio", step[1] / step[0]}});
+  }
+  return out;
+}
+
 }  // namespace
 
 int model_main(const Options& opts) {
@@ -143,7 +216,11 @@ int model_main(const Options& opts) {
   // --mixed-chunk C: every decode step also prefills a C-token chunk of one more sequence, the
   // shape of a served step right after a request is admitted.
   const uint32_t mixed_chunk = opts.get_u32("mixed-chunk", 0);
-  eo.max_sequences = *std::max_element(batches.begin(), batches.end()) + (mixed_chunk > 0 ? 1 : 0);
+  const bool compare_layouts = opts.has("compare-kv-layouts");
+  const uint32_t max_batch = *std::max_element(batches.begin(), batches.end());
+  // --compare-kv-layouts: a second set of blocks as large, for the scattered tables.
+  eo.max_sequences =
+      std::max(max_batch + (mixed_chunk > 0 ? 1 : 0), compare_layouts ? 2 * max_batch : 0);
   eo.max_seq_len = prompt_tokens + steps + 1;
 
   ModelConfig config;
@@ -212,7 +289,8 @@ int model_main(const Options& opts) {
                     ? (" + a " + std::to_string(mixed_chunk) + "-token prompt chunk").c_str()
                     : "",
                 products.c_str());
-    std::printf("%8s %14s %14s %12s\n", "batch", "ms/step", "tokens/s", "floor/step");
+    std::printf("%8s %14s %14s %12s %14s\n", "batch", "ms/step", "tokens/s", "floor/step",
+                "attention ms");
     for (size_t bi = 0; bi < batches.size(); ++bi) {
       const uint32_t batch = batches[bi];
       progress.show("decode batch %u (%zu/%zu), prefill", batch, bi + 1, batches.size());
@@ -228,7 +306,7 @@ int model_main(const Options& opts) {
       }
       engine->forward({inputs.data(), batch}, &logits);  // prefill all
       std::vector<int32_t> next(batch, 1);
-      std::vector<double> step_times;
+      std::vector<double> step_times, attention_times;
       for (uint32_t s = 0; s < steps; ++s) {
         for (uint32_t b = 0; b < batch; ++b) {
           next[b] = static_cast<int32_t>((s * 31u + b) % static_cast<uint32_t>(config.vocab_size));
@@ -237,26 +315,33 @@ int model_main(const Options& opts) {
         }
         progress.show("decode batch %u (%zu/%zu), step %u/%u", batch, bi + 1, batches.size(), s + 1,
                       steps);
+        const double attention_before = engine->attention_seconds();
         const auto t0 = Clock::now();
         engine->forward(inputs, &logits);
         step_times.push_back(seconds_since(t0));
+        attention_times.push_back(engine->attention_seconds() - attention_before);
       }
       progress.clear();
       const double step = median(step_times);
+      const double attention = median(attention_times);
       const double floor_s = bandwidth > 0 ? weight_mb / 1e3 / bandwidth : 0;
       const double ratio = step > 0 ? floor_s / step : 0;
       if (batch == 1 && variant == 0) batch1_ratio = ratio;
-      std::printf("%8u %14.2f %14.1f %11.0f%%\n", batch, step * 1e3, batch / step, ratio * 100);
+      std::printf("%8u %14.2f %14.1f %11.0f%% %14.2f\n", batch, step * 1e3, batch / step,
+                  ratio * 100, attention * 1e3);
       results.push_back({{"batch", batch},
                          {"kernel", kernel ? to_string(best_kernel_isa()) : "blas"},
                          {"mixed_chunk", mixed_chunk},
                          {"step_ms", step * 1e3},
+                         {"attention_ms", attention * 1e3},
                          {"tokens_per_s", batch / step},
                          {"floor_ratio", ratio}});
     }
   }
   engine->use_small_batch_kernel(true);
   engine->use_paged_attention_kernel(true);
+  nlohmann::json layouts = nlohmann::json::array();
+  if (compare_layouts) layouts = compare_kv_layouts(*engine, prompt, batches, steps, &progress);
   if (batch1_ratio > 0) {
     std::printf("batch-1 decode reaches %.0f%% of the bandwidth floor\n", batch1_ratio * 100);
   }
@@ -271,6 +356,7 @@ int model_main(const Options& opts) {
                         {"prefill_tokens_per_s", prefill_tps},
                         {"batch1_floor_ratio", batch1_ratio},
                         {"decode", results}};
+    if (compare_layouts) j["kv_layouts"] = layouts;
     std::ofstream(opts.get("json", "")) << j.dump(2) << "\n";
   }
   return 0;

@@ -117,6 +117,7 @@ class TorchEngine final : public Engine {
     return attention_kernel_;
   }
   uint64_t attention_copies() const override { return attention_copies_; }
+  double attention_seconds() const override { return attention_seconds_; }
   bool use_small_batch_kernel(bool on) override {
     if (packed()) return true;  // packed weights have no other path
     kernel_ = on ? best_kernel_isa() : KernelIsa::kNone;
@@ -183,6 +184,7 @@ class TorchEngine final : public Engine {
   // Attention through paged_attention (set in build(); use_paged_attention_kernel).
   bool attention_kernel_ = false;
   uint64_t attention_copies_ = 0;  // attention_copies()
+  double attention_seconds_ = 0;   // attention_seconds()
   int fallback_matrices_ = 0;      // held in float16: rows not whole blocks (packable_format)
 
   Matrix embed_, lm_head_;
@@ -584,7 +586,10 @@ void TorchEngine::forward(std::span<const EngineInput> inputs, std::vector<float
       q = rope(q, cos, sin);
       k = rope(k, cos, sin);
     }
+    const auto attention_start = std::chrono::steady_clock::now();
     const Tensor attn = attention(static_cast<int64_t>(li), q, k, v, inputs);
+    attention_seconds_ +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - attention_start).count();
     x = x + project(attn, l.out_w, l.out_b, kernel_);
     h = norm(x, l.norm2_w, l.norm2_b);
     if (gpt2) {

@@ -104,6 +104,9 @@ class Engine {
   // How many times the ATen path copied a sequence's keys and values out of the pool (one per
   // sequence and layer whose block table lies in more than kAtenInPlaceRuns runs).
   virtual uint64_t attention_copies() const = 0;
+  // Seconds spent in attention (stores, scores, softmax, weighted sums) since create(), all
+  // layers: benchmarks show it beside the whole step (on CUDA, the time to launch it).
+  virtual double attention_seconds() const = 0;
 };
 
 // True when libtorch was built with CUDA and a device is visible.

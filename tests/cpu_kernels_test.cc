@@ -112,14 +112,13 @@ struct AttentionCase {
 };
 
 // A prompt chunk that crosses a block boundary (causal within the chunk: its tokens read each
-// other's new keys) and three decode tokens, of four sequences whose block tables are scattered
-// over a 12-block pool in no order.
-void check_attention(const AttentionCase& c) {
+// other's new keys) and three decode tokens, of four sequences of three blocks each in a
+// 12-block pool: `tables` holds their tables one after another.
+void check_attention(const AttentionCase& c, const std::vector<int32_t>& tables) {
   const int64_t d = c.head_dim;
   const int64_t bp = c.block_positions;
   const int64_t group = c.heads / c.kv_heads;
   const int64_t blocks = 12;
-  const std::vector<int32_t> tables = {9, 2, 6, 0, 11, 4, 3, 7, 10, 8, 1, 5};
   std::vector<int64_t> table_offsets;
   std::vector<int32_t> positions;
   for (int64_t j = 0; j < 5; ++j) {  // sequence 0: a chunk at [bp - 2, bp + 3)
@@ -127,7 +126,8 @@ void check_attention(const AttentionCase& c) {
     positions.push_back(static_cast<int32_t>(bp - 2 + j));
   }
   table_offsets.insert(table_offsets.end(), {3, 6, 9});  // decode tokens of sequences 1-3
-  positions.insert(positions.end(), {0, static_cast<int32_t>(3 * bp - 1), 1});
+  positions.insert(positions.end(),
+                   {0, static_cast<int32_t>(3 * bp - 1), static_cast<int32_t>(2 * bp + 1)});
   const auto tokens = static_cast<int64_t>(positions.size());
   std::mt19937 rng(static_cast<uint32_t>((d * 100) + c.heads + bp));
   const size_t cache_size = static_cast<size_t>(blocks * c.kv_heads * bp * d);
@@ -197,7 +197,15 @@ TEST(CpuKernelsTest, PagedAttentionMatchesReference) {
   // engine's), 4, and 6 (not a multiple of the four keys scored at a time).
   const AttentionCase cases[] = {
       {12, 12, 64, 16}, {8, 2, 128, 16}, {4, 2, 40, 4}, {2, 1, 12, 6}, {8, 2, 64, 6}};
-  for (const AttentionCase& c : cases) check_attention(c);
+  // Every block apart, in no order; and in runs of consecutive blocks, read as one stretch of
+  // rows: the chunk's sequence one run, then a run of two and a block elsewhere, a descending
+  // pair (two stretches).
+  const std::vector<int32_t> scattered = {9, 2, 6, 0, 11, 4, 3, 7, 10, 8, 1, 5};
+  const std::vector<int32_t> in_runs = {4, 5, 6, 0, 11, 3, 7, 8, 1, 10, 9, 2};
+  for (const AttentionCase& c : cases) {
+    check_attention(c, scattered);
+    check_attention(c, in_runs);
+  }
 }
 
 double gelu_reference(double x) {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "engine/kernels/cpu_kernels_isa.h"
@@ -75,54 +76,75 @@ __attribute__((target("avx2,fma"))) void scores_of(const float* q, const float* 
   for (; j < count; ++j) scores[j] = dot(q, keys + j * d, d) * scale;
 }
 
-// The rows of one kv head in a sequence's cache blocks: position p is row p % block_positions
-// of block table[p / block_positions], d floats.
-struct PagedRows {
-  const float* cache;
-  const int32_t* table;
-  int64_t block_floats;  // one block of one head: block_positions * d
-  int64_t head_offset;   // floats from the cache's start to this head's blocks
-  int64_t block_positions;
-  const float* block(int64_t b) const { return cache + head_offset + (table[b] * block_floats); }
+// Positions [start, start + count) of one kv head of a sequence whose rows lie one after another
+// in the cache: a run of consecutive block ids in its table. The pool keeps a sequence's blocks
+// in runs (KvBlockPool::allocate), so the whole context is usually one stretch, read exactly as
+// a contiguous cache is; walking block by block instead cost 9-18% of attention's time against
+// that (micro benchmark, one run of 160 and 1,024 positions at batch 16).
+struct Stretch {
+  int64_t start;
+  int64_t count;
+  const float* keys;    // row of position `start`
+  const float* values;  // likewise
 };
 
-// Asks for `floats` floats at p, a cache line at a time, into L1 (T0) or L2 (T1). A sequence's
-// blocks lie anywhere in the pool, so the hardware prefetcher, which follows a stream within a
-// page, loses the thread at every block: without this, a batch-16 step over 1,024 positions
-// read its keys and values 1.5x slower in blocks than contiguous.
-// How many blocks ahead of the one being scored its keys and values are asked for: scoring a
+// The stretches of positions [0, context) of kv head h (whose blocks start `head_offset` floats
+// into the caches) under `table`.
+void stretches_of(const int32_t* table, int64_t context, int64_t block_positions,
+                  int64_t block_floats, const float* k_cache, const float* v_cache,
+                  int64_t head_offset, std::vector<Stretch>* out) {
+  out->clear();
+  for (int64_t start = 0; start < context; start += block_positions) {
+    const int64_t b = start / block_positions;
+    const int64_t count = std::min(block_positions, context - start);
+    if (b > 0 && table[b] == table[b - 1] + 1) {
+      out->back().count += count;
+      continue;
+    }
+    const int64_t offset = head_offset + (table[b] * block_floats);
+    out->push_back({start, count, k_cache + offset, v_cache + offset});
+  }
+}
+
+// Asks for `floats` floats at p, a cache line at a time, into L1 (T0) or L2 (T1). Within a
+// stretch the hardware prefetcher follows the rows; it loses the thread where a stretch ends
+// and the next one starts elsewhere in the pool: without this, a batch-16 step over 1,024
+// positions in scattered blocks read its keys and values 1.5x slower than contiguous.
+// How many blocks ahead of the one being scored the start of a stretch is asked for: scoring a
 // block of 16 positions takes about as long as one line's miss, so one block ahead left most
 // of the next block's 128 lines still in flight (1.4x contiguous at batch 16 and 1,024
 // positions, against 1.6x without any).
 constexpr int64_t kPrefetchBlocks = 4;
 
-template <int kHint>
+// kLocality as __builtin_prefetch takes it: 3 is prefetcht0 (L1), 2 prefetcht1 (L2). (Not
+// _mm_prefetch: its hint is an enum in GCC and a macro argument in clang.)
+template <int kLocality>
 inline void prefetch_floats(const float* p, int64_t floats) {
   const char* bytes = reinterpret_cast<const char*>(p);
   const int64_t n = floats * static_cast<int64_t>(sizeof(float));
-  for (int64_t off = 0; off < n; off += 64) _mm_prefetch(bytes + off, static_cast<_mm_hint>(kHint));
+  for (int64_t off = 0; off < n; off += 64) __builtin_prefetch(bytes + off, 0, kLocality);
 }
 
-// out[0, d) = sum over positions j < count of weights[j] * (row j of `rows`). In 64-column
+// out[0, d) = sum over the positions j of `stretches` of weights[j] * (row j). In 64-column
 // slices, each held in eight registers across all positions, so a position costs its value
 // loads and FMAs only, not a load and a store of the output as well.
-__attribute__((target("avx2,fma"))) void weighted_sum(const float* weights, const PagedRows& rows,
-                                                      int64_t d, int64_t count, float* out) {
-  const int64_t bp = rows.block_positions;
+__attribute__((target("avx2,fma"))) void weighted_sum(const float* weights,
+                                                      std::span<const Stretch> stretches, int64_t d,
+                                                      float* out) {
   int64_t c0 = 0;
   for (; c0 + 64 <= d; c0 += 64) {
     __m256 acc[8];
 #pragma GCC unroll 8
     for (int m = 0; m < 8; ++m) acc[m] = _mm256_setzero_ps();
-    for (int64_t start = 0; start < count; start += bp) {
-      const float* block = rows.block(start / bp) + c0;
-      const int64_t n = std::min(bp, count - start);
-      for (int64_t j = 0; j < n; ++j) {
-        const __m256 w = _mm256_set1_ps(weights[start + j]);
-        const float* v = block + j * d;
+    for (const Stretch& s : stretches) {
+      const float* rows = s.values + c0;
+      const float* w = weights + s.start;
+      for (int64_t j = 0; j < s.count; ++j) {
+        const __m256 wj = _mm256_set1_ps(w[j]);
+        const float* v = rows + j * d;
 #pragma GCC unroll 8
         for (int64_t m = 0; m < 8; ++m)
-          acc[m] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + (8 * m)), acc[m]);
+          acc[m] = _mm256_fmadd_ps(wj, _mm256_loadu_ps(v + (8 * m)), acc[m]);
       }
     }
 #pragma GCC unroll 8
@@ -131,8 +153,10 @@ __attribute__((target("avx2,fma"))) void weighted_sum(const float* weights, cons
   if (c0 == d) return;
   // The columns left over (a head not a multiple of 64 wide): through memory, a position at a time.
   std::fill(out + c0, out + d, 0.0f);
-  for (int64_t j = 0; j < count; ++j) {
-    add_scaled(out + c0, rows.block(j / bp) + ((j % bp) * d) + c0, weights[j], d - c0);
+  for (const Stretch& s : stretches) {
+    for (int64_t j = 0; j < s.count; ++j) {
+      add_scaled(out + c0, s.values + (j * d) + c0, weights[s.start + j], d - c0);
+    }
   }
 }
 
@@ -165,6 +189,7 @@ void paged_attention(const PagedAttentionShape& shape, int64_t tokens, const flo
       std::memcpy(v_cache + row, v_new + (t * kv + h) * d, static_cast<size_t>(d) * sizeof(float));
     }
     std::vector<float> weights;
+    std::vector<Stretch> stretches;
     // Tasks of a prompt chunk differ in length (a token sees its own prefix): handed out one at
     // a time rather than in equal runs.
 #pragma omp for schedule(dynamic, 1)
@@ -172,35 +197,30 @@ void paged_attention(const PagedAttentionShape& shape, int64_t tokens, const flo
       const int64_t t = job / kv;
       const int64_t h = job % kv;
       const int64_t context = positions[t] + 1;
-      const int32_t* table = block_tables + table_offsets[t];
-      const PagedRows keys{k_cache, table, block_floats, h * head_floats, bp};
-      const PagedRows values{v_cache, table, block_floats, h * head_floats, bp};
+      stretches_of(block_tables + table_offsets[t], context, bp, block_floats, k_cache, v_cache,
+                   h * head_floats, &stretches);
       weights.resize(static_cast<size_t>(context));
       for (int64_t g = 0; g < group; ++g) {
         const int64_t head = h * group + g;
         const float* qh = q + (t * shape.heads + head) * d;
         float* scores = weights.data();
-        if (g == 0) {  // the first blocks, before the loop asks for those further on
-          for (int64_t b = 1; b < kPrefetchBlocks && b * bp < context; ++b) {
-            const int64_t n = std::min(bp, context - (b * bp)) * d;
-            prefetch_floats<_MM_HINT_T0>(keys.block(b), n);
-            prefetch_floats<_MM_HINT_T1>(values.block(b), n);
+        // The first query head of the group reads the keys from memory (the others from
+        // cache): before each stretch it asks for the first blocks of the stretches that
+        // start within kPrefetchBlocks blocks after it, keys for itself and values for the
+        // weighted sums.
+        size_t asked = 1;  // stretches asked for; the first is read from its start
+        for (const Stretch& s : stretches) {
+          for (; g == 0 && asked < stretches.size(); ++asked) {
+            const Stretch& next = stretches[asked];
+            if (next.start >= s.start + s.count + (kPrefetchBlocks * bp)) break;
+            const int64_t n = std::min(next.count, kPrefetchBlocks * bp) * d;
+            prefetch_floats<3>(next.keys, n);
+            prefetch_floats<2>(next.values, n);
           }
-        }
-        for (int64_t start = 0; start < context; start += bp) {
-          // The first query head of the group reads the keys from memory (the others from
-          // cache): it fetches the next block's keys, and its values for the weighted sums.
-          const int64_t ahead = start + (kPrefetchBlocks * bp);
-          if (g == 0 && ahead < context) {
-            const int64_t next = std::min(bp, context - ahead) * d;
-            prefetch_floats<_MM_HINT_T0>(keys.block(ahead / bp), next);
-            prefetch_floats<_MM_HINT_T1>(values.block(ahead / bp), next);
-          }
-          scores_of(qh, keys.block(start / bp), d, std::min(bp, context - start), shape.scale,
-                    scores + start);
+          scores_of(qh, s.keys, d, s.count, shape.scale, scores + s.start);
         }
         softmax_avx2(scores, context);
-        weighted_sum(scores, values, d, context, out + (t * shape.heads + head) * d);
+        weighted_sum(scores, stretches, d, out + (t * shape.heads + head) * d);
       }
     }
   }
