@@ -23,6 +23,7 @@
 
 #include "benchmarks/bench_options.h"
 #include "benchmarks/percentiles.h"
+#include "benchmarks/timed_stream.h"
 #include "ringserve/client.h"
 #include "shm/clock.h"
 
@@ -65,12 +66,11 @@ TurnResult run_turn(Client& client, const std::vector<ChatMessage>& history, uin
     r.error = to_string(s.code());
     return r;
   }
-  Token t;
-  while ((s = stream->next(&t, std::chrono::seconds(600))).ok()) {
-    if (r.tokens == 0 && t.id >= 0) r.ttft_ns = shm::monotonic_ns() - t0;
-    if (t.id >= 0) ++r.tokens;
-    *answer += t.text;
-  }
+  TokenTimes times;
+  s = read_timed(*stream, t0, &times);
+  r.ttft_ns = times.ttft_ns;
+  r.tokens = times.tokens;
+  *answer += times.text;
   if (!s.end_of_stream()) {
     r.error = to_string(s.code());
     return r;

@@ -24,6 +24,7 @@
 #include "benchmarks/bench_options.h"
 #include "benchmarks/http_client.h"
 #include "benchmarks/percentiles.h"
+#include "benchmarks/timed_stream.h"
 #include "ringserve/client.h"
 #include "shm/clock.h"
 
@@ -46,19 +47,6 @@ struct Totals {
   double seconds = 0;
   std::vector<double> round_tokens_per_s;
 };
-
-const char kWords[] =
-    "the quick brown fox jumps over a lazy dog while shared memory carries tokens between "
-    "processes without any socket in the way and every client reads its own ring ";
-
-std::string make_prompt(uint32_t chars, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string p;
-  const size_t n = sizeof(kWords) - 1;
-  size_t at = rng() % n;
-  while (p.size() < chars) p += kWords[at++ % n];
-  return p;
-}
 
 // One delivery at `now`: the first gives TTFT, later ones an inter-token gap.
 void deliver(Sample* s, uint64_t t0, uint64_t now, uint64_t* last) {
@@ -83,14 +71,12 @@ Sample shm_request(Client& client, const std::string& prompt, uint32_t max_token
     s.error = to_string(st.code());
     return s;
   }
-  Token t;
-  uint64_t last = 0;
-  while ((st = stream->next(&t, std::chrono::seconds(600))).ok()) {
-    const uint64_t now = shm::monotonic_ns();
-    if (t.id < 0) continue;  // text-only entry, not a token
-    deliver(&s, t0, now, &last);
-    ++s.tokens;
-  }
+  TokenTimes times;
+  st = read_timed(*stream, t0, &times);
+  s.ttft_ns = times.ttft_ns;
+  s.itl_ns = std::move(times.gaps_ns);
+  s.tokens = times.tokens;
+  s.deliveries = times.tokens;  // one token per ring entry
   s.ok = st.end_of_stream();
   if (!s.ok) s.error = to_string(st.code());
   return s;
@@ -210,7 +196,8 @@ int http_main(const Options& opts) {
         for (uint32_t i = 0; i < count; ++i) {
           // The same prompts for both transports in a round; different ones across rounds.
           const std::string prompt =
-              make_prompt(prompt_chars, (static_cast<uint64_t>(round + 1) << 32) | (c << 16) | i);
+              prose(prompt_chars,
+                    std::mt19937_64((static_cast<uint64_t>(round + 1) << 32) | (c << 16) | i)());
           samples[c].push_back(http ? http_request(*http_clients[c], prompt, max_tokens)
                                     : shm_request(*shm_clients[c], prompt, max_tokens));
         }

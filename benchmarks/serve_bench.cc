@@ -36,6 +36,7 @@
 #include "benchmarks/bench_options.h"
 #include "benchmarks/percentiles.h"
 #include "benchmarks/progress_line.h"
+#include "benchmarks/timed_stream.h"
 #include "ringserve/client.h"
 #include "shm/clock.h"
 
@@ -86,18 +87,6 @@ struct RequestResult {
   std::vector<uint64_t> itl_ns;
 };
 
-const char kWords[] =
-    "the quick brown fox jumps over a lazy dog while shared memory carries tokens between "
-    "processes without any socket in the way and every client reads its own ring ";
-
-std::string make_prompt(uint32_t chars, std::mt19937_64& rng) {
-  std::string p;
-  const size_t n = sizeof(kWords) - 1;
-  size_t at = rng() % n;
-  while (p.size() < chars) p += kWords[at++ % n];
-  return p;
-}
-
 RequestResult run_request(Client& client, const std::string& prompt, uint32_t max_tokens) {
   RequestResult r;
   GenerateParams params;
@@ -110,19 +99,11 @@ RequestResult run_request(Client& client, const std::string& prompt, uint32_t ma
     r.error = to_string(s.code());
     return r;
   }
-  Token t;
-  uint64_t last = 0;
-  while ((s = stream->next(&t, std::chrono::seconds(600))).ok()) {
-    const uint64_t now = shm::monotonic_ns();
-    if (t.id < 0) continue;  // text-only entry, not a token
-    if (r.tokens == 0) {
-      r.ttft_ns = now - t0;
-    } else {
-      r.itl_ns.push_back(now - last);
-    }
-    last = now;
-    ++r.tokens;
-  }
+  TokenTimes times;
+  s = read_timed(*stream, t0, &times);
+  r.ttft_ns = times.ttft_ns;
+  r.itl_ns = std::move(times.gaps_ns);
+  r.tokens = times.tokens;
   r.e2e_ns = shm::monotonic_ns() - t0;
   if (!s.end_of_stream()) {
     r.error = to_string(s.code());
@@ -187,7 +168,7 @@ int client_process(const std::string& name, uint32_t index, uint32_t requests, d
   std::vector<RequestResult> results(requests);
   if (rate <= 0) {
     for (uint32_t i = 0; i < requests; ++i) {
-      const std::string prompt = make_prompt(draw(prompt_chars), rng);
+      const std::string prompt = prose(draw(prompt_chars), rng());
       results[i] = run_request(*client, prompt, draw(max_tokens));
       count_progress(results[i]);
     }
@@ -199,7 +180,7 @@ int client_process(const std::string& name, uint32_t index, uint32_t requests, d
       next += std::chrono::duration_cast<std::chrono::steady_clock::duration>(
           std::chrono::duration<double>(gap(rng)));
       std::this_thread::sleep_until(next);
-      std::string prompt = make_prompt(draw(prompt_chars), rng);
+      std::string prompt = prose(draw(prompt_chars), rng());
       const uint32_t tokens = draw(max_tokens);
       inflight.emplace_back([&results, &client, i, prompt = std::move(prompt), tokens] {
         results[i] = run_request(*client, prompt, tokens);
