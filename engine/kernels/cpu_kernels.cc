@@ -312,12 +312,28 @@ class BlockRun {
   std::atomic<uint64_t> word_{0};
 };
 
-// One row is bound by reading the weights, and there AVX2's one-row tile streamed 4-6% faster
-// than the 6x4 AVX-512 tile on the Zen 5 VM (an ad hoc A/B over the GPT-2-small products);
-// from two rows on AVX-512 is as fast or faster (1.5x at 16). The 16-bit formats' tiles widen
-// the weights first, which one AVX-512 row does in half the instructions of two AVX2 rows.
+// CPUID.0: the vendor string in EBX, EDX, ECX.
+bool cpu_is_intel() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return false;
+  char vendor[12];
+  std::memcpy(vendor, &ebx, 4);
+  std::memcpy(vendor + 4, &edx, 4);
+  std::memcpy(vendor + 8, &ecx, 4);
+  return std::memcmp(vendor, "GenuineIntel", sizeof(vendor)) == 0;
+}
+
+// One row is bound by reading the weights, and which tile streams them faster depends on the
+// core: on the Zen 5 VM AVX2's one-row tile was 4-6% faster than the AVX-512 tile (an ad hoc A/B
+// over the GPT-2-small products), on an Ice Lake server the AVX-512 tile 1.3x faster (the
+// product micro benchmark, docs/BENCHMARKS.md). So one row runs the AVX2 tile on AMD's cores
+// only. From two rows on AVX-512 is as fast or faster everywhere (1.5x at 16). The 16-bit
+// formats' tiles widen the weights first, which one AVX-512 row does in half the instructions
+// of two AVX2 rows.
 bool runs_avx512_tile(KernelIsa isa, const PackedMatrix& w, int batch) {
-  return isa == KernelIsa::kAvx512 && (batch > 1 || w.format != quant::WeightFormat::kFloat32);
+  static const bool intel = cpu_is_intel();
+  return isa == KernelIsa::kAvx512 &&
+         (batch > 1 || w.format != quant::WeightFormat::kFloat32 || intel);
 }
 
 // CPUID.7.0: EBX bits 30 and 31 (AVX512BW, AVX512VL), ECX bit 11 (AVX512-VNNI); the caller has
