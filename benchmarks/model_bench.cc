@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include <immintrin.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -55,12 +56,35 @@ uint64_t sum_range(const Vec4* begin, const Vec4* end) {
   return s[0] + s[1] + s[2] + s[3];
 }
 
-// Best of several passes of `threads` threads each reading its part of a 1 GiB buffer.
+// The same with 64-byte loads, on a CPU with AVX-512: on an Ice Lake server the 32-byte loop
+// read 15.8-17.7 GB/s where this one read 22.4-23.5, and the product kernel (64-byte loads)
+// streamed decode's weights at ~26, "137% of the floor".
+__attribute__((target("avx512f"))) uint64_t sum_range_avx512(const Vec4* begin, const Vec4* end) {
+  __m512i a = _mm512_setzero_si512(), b = a, c = a, d = a;
+  const auto* p = reinterpret_cast<const char*>(begin);
+  const auto* last = reinterpret_cast<const char*>(end);
+  for (; p + 256 <= last; p += 256) {
+    a = _mm512_add_epi64(a, _mm512_loadu_si512(p));
+    b = _mm512_add_epi64(b, _mm512_loadu_si512(p + 64));
+    c = _mm512_add_epi64(c, _mm512_loadu_si512(p + 128));
+    d = _mm512_add_epi64(d, _mm512_loadu_si512(p + 192));
+  }
+  // Through memory, not _mm512_reduce_add_epi64: GCC 12 warns inside it (an undefined vector).
+  alignas(64) uint64_t lanes[8];
+  _mm512_store_si512(lanes, _mm512_add_epi64(_mm512_add_epi64(a, b), _mm512_add_epi64(c, d)));
+  uint64_t total = 0;
+  for (const uint64_t lane : lanes) total += lane;
+  return total;
+}
+
+// Best of several passes of `threads` threads each reading its part of a 1 GiB buffer, with the
+// widest loads the CPU has (the floor is what the hardware can stream, not what one loop does).
 double measure_bandwidth_gbps(int threads) {
   const size_t bytes = size_t{1} << 30;
   const size_t count = bytes / sizeof(Vec4);
   std::unique_ptr<Vec4[]> buffer(new Vec4[count]);
   std::memset(static_cast<void*>(buffer.get()), 1, bytes);  // fault every page in first
+  const bool avx512 = __builtin_cpu_supports("avx512f");
   double best = 0;
   volatile uint64_t sink = 0;
   for (int pass = 0; pass < 5; ++pass) {
@@ -71,7 +95,8 @@ double measure_bandwidth_gbps(int threads) {
       pool.emplace_back([&, t] {
         const size_t per = count / static_cast<size_t>(threads);
         const Vec4* begin = buffer.get() + per * static_cast<size_t>(t);
-        sums[static_cast<size_t>(t)] = sum_range(begin, begin + per);
+        sums[static_cast<size_t>(t)] =
+            avx512 ? sum_range_avx512(begin, begin + per) : sum_range(begin, begin + per);
       });
     }
     for (auto& th : pool) th.join();
