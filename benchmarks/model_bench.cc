@@ -15,6 +15,7 @@
 #include <fstream>
 #include <memory>
 #include <random>
+#include <span>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -123,6 +124,17 @@ std::vector<uint32_t> parse_batches(const std::string& text) {
   return out;
 }
 
+// One forward, timed: the step's wall time and the attention's share of it, appended.
+void timed_forward(model::Engine& engine, std::span<const model::EngineInput> inputs,
+                   std::vector<float>* logits, std::vector<double>* step_times,
+                   std::vector<double>* attention_times) {
+  const double attention_before = engine.attention_seconds();
+  const auto t0 = Clock::now();
+  engine.forward(inputs, logits);
+  step_times->push_back(seconds_since(t0));
+  attention_times->push_back(engine.attention_seconds() - attention_before);
+}
+
 // --compare-kv-layouts: each batch's decode steps twice over in one run, alternating step by
 // step (which goes first alternates too): every sequence's blocks one run in order, as a
 // contiguous cache holds a sequence (the attention kernel reads it as one stretch of rows),
@@ -173,11 +185,7 @@ nlohmann::json compare_kv_layouts(model::Engine& engine, const std::vector<int32
           next[b] = static_cast<int32_t>((s * 31u + b) % vocab);
           inputs[b] = {tables[arm][b], prompt_tokens + static_cast<int32_t>(s), {&next[b], 1}};
         }
-        const double attention_before = engine.attention_seconds();
-        const auto t0 = Clock::now();
-        engine.forward(inputs, &logits);
-        step_times[arm].push_back(seconds_since(t0));
-        attention_times[arm].push_back(engine.attention_seconds() - attention_before);
+        timed_forward(engine, inputs, &logits, &step_times[arm], &attention_times[arm]);
       }
     }
     progress->clear();
@@ -340,11 +348,7 @@ int model_main(const Options& opts) {
         }
         progress.show("decode batch %u (%zu/%zu), step %u/%u", batch, bi + 1, batches.size(), s + 1,
                       steps);
-        const double attention_before = engine->attention_seconds();
-        const auto t0 = Clock::now();
-        engine->forward(inputs, &logits);
-        step_times.push_back(seconds_since(t0));
-        attention_times.push_back(engine->attention_seconds() - attention_before);
+        timed_forward(*engine, inputs, &logits, &step_times, &attention_times);
       }
       progress.clear();
       const double step = median(step_times);

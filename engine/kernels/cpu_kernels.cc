@@ -326,10 +326,10 @@ bool cpu_is_intel() {
 // One row is bound by reading the weights, and which tile streams them faster depends on the
 // core: on the Zen 5 VM AVX2's one-row tile was 4-6% faster than the AVX-512 tile (an ad hoc A/B
 // over the GPT-2-small products), on an Ice Lake server the AVX-512 tile 1.3x faster (the
-// product micro benchmark, docs/BENCHMARKS.md). So one row runs the AVX2 tile on AMD's cores
-// only. From two rows on AVX-512 is as fast or faster everywhere (1.5x at 16). The 16-bit
-// formats' tiles widen the weights first, which one AVX-512 row does in half the instructions
-// of two AVX2 rows.
+// product micro benchmark, docs/BENCHMARKS.md). So one row runs the AVX-512 tile on Intel's
+// cores and the AVX2 tile on every other vendor's (AMD's, where it was measured). From two rows on
+// AVX-512 is as fast or faster everywhere (1.5x at 16). The 16-bit formats' tiles widen the weights
+// first, which one AVX-512 row does in half the instructions of two AVX2 rows.
 bool runs_avx512_tile(KernelIsa isa, const PackedMatrix& w, int batch) {
   static const bool intel = cpu_is_intel();
   return isa == KernelIsa::kAvx512 &&
